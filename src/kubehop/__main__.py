@@ -1,0 +1,3 @@
+from kubehop.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""click commands and rendering."""

@@ -1,0 +1,1 @@
+"""Pure functions: skew rules, checks, planner, simulation, drain decisions."""

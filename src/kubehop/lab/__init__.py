@@ -1,0 +1,1 @@
+"""The simulated cluster: API server, controllers, node agents, scenarios."""

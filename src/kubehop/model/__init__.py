@@ -1,0 +1,1 @@
+"""Frozen dataclasses only: versions, cluster state, findings, plans, journal records."""
