@@ -97,4 +97,5 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"kubehop: internal error: {type(e).__name__}: {e} (run with -v for details)",
                    err=True)
         sys.exit(1)
-    sys.exit(0)
+    # With standalone_mode=False click returns the code of `ctx.exit(code)`.
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,1 @@
+"""Kubernetes API access: kubeconfig, the client facade, errors mapped at the boundary."""

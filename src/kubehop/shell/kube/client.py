@@ -1,0 +1,169 @@
+"""The cluster API facade: raw requests with retries, paged lists as raw bytes.
+
+Large lists are read as raw pages (limit 500 + continue, as kubectl) and left as bytes, so that
+callers decode them with msgspec into small structs instead of the typed models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import msgspec
+from kubernetes_asyncio.client import ApiClient, Configuration
+
+from kubehop.shell.kube.config import load_configuration
+from kubehop.shell.kube.errors import ApiError, api_error
+
+PAGE_LIMIT = 500  # kubectl's --chunk-size default
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff for 429/5xx/connection errors; a server's Retry-After wins when given."""
+
+    attempts: int = 6
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, 30.0)
+        backoff = min(self.max_delay, self.base_delay * 2**attempt)
+        return backoff * (0.5 + random.random() / 2)  # jitter: many clients must not sync up
+
+
+class _ListMeta(msgspec.Struct):
+    resourceVersion: str = ""
+    # `continue` is a Python keyword: rename on the wire.
+    continue_: str = msgspec.field(default="", name="continue")
+
+
+class _ListHead(msgspec.Struct):
+    metadata: _ListMeta = msgspec.field(default_factory=_ListMeta)
+
+
+_RETRYABLE = {429, 500, 502, 503, 504}
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class KubeClient:
+    """Narrow, async access to one cluster's API."""
+
+    def __init__(self, api_client: ApiClient, *, retry: RetryPolicy | None = None,
+                 sleep: Sleep = asyncio.sleep) -> None:
+        self.api = api_client
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    @classmethod
+    async def connect(cls, kubeconfig: str | None = None, context: str | None = None,
+                      **kwargs: Any) -> KubeClient:
+        cfg = await load_configuration(kubeconfig, context)
+        return cls(ApiClient(configuration=cfg), **kwargs)
+
+    @property
+    def configuration(self) -> Configuration:
+        return self.api.configuration
+
+    @property
+    def server(self) -> str:
+        return str(self.configuration.host)
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                      body: Any = None, content_type: str = "application/json",
+                      accept: str = "application/json", retry: bool = True,
+                      timeout: float | None = 60.0) -> bytes:
+        """One API call; returns the raw body of a 2xx answer, else raises ApiError.
+
+        `retry=False` for calls whose refusal means something (an eviction's 429 is a PDB
+        saying no: the drain decides what to do, not the transport).
+        """
+        attempts = self.retry.attempts if retry else 1
+        last: ApiError | None = None
+        for attempt in range(attempts):
+            try:
+                status, data, retry_after = await self._once(
+                    method, path, params, body, content_type, accept, timeout)
+            except ApiError as e:  # no answer at all
+                last = e
+                retry_after = None
+            else:
+                if 200 <= status < 300:
+                    return data
+                last = api_error(method, path, status, data, self.server, retry_after)
+                if status not in _RETRYABLE:
+                    raise last
+            if attempt + 1 < attempts:
+                await self._sleep(self.retry.delay(attempt, retry_after))
+        assert last is not None
+        raise last
+
+    async def _once(self, method: str, path: str, params: dict[str, Any] | None, body: Any,
+                    content_type: str, accept: str,
+                    timeout: float | None) -> tuple[int, bytes, float | None]:
+        headers = {"Accept": accept}
+        if body is not None:
+            # JSON bodies go as Python objects (the client serialises them); others as bytes.
+            headers["Content-Type"] = content_type
+        try:
+            resp = await self.api.call_api(
+                path, method, query_params=list((params or {}).items()),
+                header_params=headers, body=body, auth_settings=["BearerToken"],
+                _preload_content=False, _request_timeout=timeout,
+            )
+            async with resp:
+                data = await resp.read()
+                retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
+                return resp.status, data, retry_after
+        except aiohttp.ClientConnectorCertificateError as e:
+            raise ApiError(
+                f"the API server at {self.server} presented a certificate that is not trusted "
+                f"({e.certificate_error}); check certificate-authority-data in the kubeconfig"
+            ) from e
+        except aiohttp.ClientSSLError as e:
+            raise ApiError(f"TLS handshake with {self.server} failed: {e}") from e
+        except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as e:
+            raise ApiError(
+                f"cannot reach the Kubernetes API at {self.server}: {type(e).__name__}: {e}"
+            ) from e
+
+    async def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return json.loads(await self.request("GET", path, params=params))
+
+    async def list_pages(self, path: str, params: dict[str, Any] | None = None,
+                         limit: int = PAGE_LIMIT) -> AsyncIterator[bytes]:
+        """Yield each raw page of a list (limit + continue), for msgspec decoding."""
+        query = dict(params or {})
+        query["limit"] = str(limit)
+        while True:
+            page = await self.request("GET", path, params=query)
+            yield page
+            token = msgspec.json.decode(page, type=_ListHead).metadata.continue_
+            if not token:
+                return
+            query["continue"] = token
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
