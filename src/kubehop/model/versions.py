@@ -16,14 +16,19 @@ from kubehop.model.errors import VersionError
 
 # --- Kubernetes versions -------------------------------------------------------------------
 
+# re.ASCII throughout: `\d` would otherwise accept other scripts' digits ("v1.2٨.0").
+_IDENTS = r"[0-9A-Za-z]+(?:[.-][0-9A-Za-z]+)*"  # dot/hyphen-separated, none empty
 _KUBE_RE = re.compile(
-    r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
-    r"(?:-(?P<suffix>[0-9A-Za-z][0-9A-Za-z.-]*))?"
-    r"(?:\+(?P<build>[0-9A-Za-z][0-9A-Za-z.-]*))?$"
+    r"v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
+    rf"(?:-(?P<suffix>{_IDENTS}))?(?:\+(?P<build>{_IDENTS}))?",
+    re.ASCII,
 )
-_MINOR_RE = re.compile(r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)$")
-# Upstream pre-releases: v1.30.0-alpha.3, -beta.0, -rc.1 (kubernetes/release tagging).
-_PRE_RE = re.compile(r"^(?P<kind>alpha|beta|rc)(?:\.(?P<num>\d+))?(?P<rest>[.-].*)?$")
+_MINOR_RE = re.compile(r"v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)", re.ASCII)
+# Upstream pre-releases: v1.30.0-alpha.3, -beta.0, -rc.1 (kubernetes/release tagging); what
+# follows is vendor text, e.g. the commit count of a source build `v1.30.0-alpha.3.123+0fa1b2c`.
+_PRE_RE = re.compile(
+    r"(?P<kind>alpha|beta|rc)(?:\.(?P<num>\d+))?(?:(?P<sep>[.-])(?P<rest>.+))?", re.ASCII
+)
 _PRE_RANK = {"alpha": 0, "beta": 1, "rc": 2}
 _RELEASE_RANK = 3
 
@@ -35,6 +40,10 @@ class MinorVersion:
 
     major: int
     minor: int
+
+    def __post_init__(self) -> None:
+        if self.major < 0 or self.minor < 0:
+            raise VersionError(f"not a Kubernetes minor version: {self.major}.{self.minor}")
 
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}"
@@ -75,6 +84,8 @@ class KubeVersion:
     vendor: str | None = None
     build: str | None = None
     original: str = field(default="", compare=False, repr=False)
+    # "." when the vendor text continues a pre-release (`-alpha.3.123`), so `full` round-trips.
+    vendor_sep: str = field(default="-", compare=False, repr=False)
 
     @property
     def minor_version(self) -> MinorVersion:
@@ -118,7 +129,7 @@ class KubeVersion:
         """With vendor and build suffixes, as the component reported it."""
         text = str(self)
         if self.vendor:
-            text += f"-{self.vendor}"
+            text += f"{self.vendor_sep if self.pre else '-'}{self.vendor}"
         if self.build:
             text += f"+{self.build}"
         return text
@@ -131,19 +142,19 @@ class KubeVersion:
 
 def parse_kube_version(text: str) -> KubeVersion:
     """Parse `v1.28.9`, `1.28.9`, `v1.30.0-alpha.3`, `v1.27.8-eks-8cb36c9`, `v1.28.2+k3s1`."""
-    raw = text.strip() if isinstance(text, str) else text
-    m = _KUBE_RE.match(raw) if isinstance(raw, str) else None
+    raw = text.strip() if isinstance(text, str) else ""
+    m = _KUBE_RE.fullmatch(raw)
     if not m:
         raise VersionError(f"not a Kubernetes version: {text!r} (expected e.g. v1.29.15)")
     pre: tuple[str, int] | None = None
     vendor: str | None = None
+    vendor_sep = "-"
     suffix = m.group("suffix")
     if suffix:
-        p = _PRE_RE.match(suffix)
+        p = _PRE_RE.fullmatch(suffix)
         if p:
             pre = (p.group("kind"), int(p.group("num") or 0))
-            rest = p.group("rest")
-            vendor = rest[1:] if rest else None
+            vendor, vendor_sep = p.group("rest"), p.group("sep") or "-"
         else:
             vendor = suffix
     return KubeVersion(
@@ -154,12 +165,13 @@ def parse_kube_version(text: str) -> KubeVersion:
         vendor=vendor,
         build=m.group("build"),
         original=raw,
+        vendor_sep=vendor_sep,
     )
 
 
 def parse_minor_version(text: str) -> MinorVersion:
     """Parse `1.29` or `v1.29`."""
-    m = _MINOR_RE.match(text.strip())
+    m = _MINOR_RE.fullmatch(text.strip()) if isinstance(text, str) else None
     if not m:
         raise VersionError(f"not a Kubernetes minor version: {text!r} (expected e.g. 1.29)")
     return MinorVersion(int(m.group("major")), int(m.group("minor")))
@@ -167,9 +179,13 @@ def parse_minor_version(text: str) -> MinorVersion:
 
 # --- Debian package versions ---------------------------------------------------------------
 
+# The revision follows the last hyphen; upstream may hold hyphens and colons only when there is
+# a revision or an epoch respectively (checked after matching).
 _DEB_RE = re.compile(
-    r"^(?:(?P<epoch>\d+):)?(?P<upstream>[0-9][A-Za-z0-9.+~:-]*?)(?:-(?P<revision>[A-Za-z0-9.+~]+))?$"
+    r"(?:(?P<epoch>\d+):)?(?P<upstream>[0-9][A-Za-z0-9.+~:-]*?)(?:-(?P<revision>[A-Za-z0-9.+~]+))?",
+    re.ASCII,
 )
+_DEB_RUN_RE = re.compile(r"([^0-9]*)([0-9]*)", re.ASCII)
 
 
 def _order(c: str) -> int:
@@ -181,6 +197,14 @@ def _order(c: str) -> int:
     if c == "~":
         return -1
     return ord(c) + 256
+
+
+def _canonical(part: str) -> tuple[tuple[str, int], ...]:
+    """A key equal for exactly the strings `_verrevcmp` finds equal (`1.0`, `1.00`, `1.`)."""
+    runs = [(text, int(digits or 0)) for text, digits in _DEB_RUN_RE.findall(part)]
+    while runs and runs[-1] == ("", 0):  # trailing zeros compare equal to nothing at all
+        runs.pop()
+    return tuple(runs)
 
 
 def _verrevcmp(a: str, b: str) -> int:
@@ -237,8 +261,8 @@ class DebVersion:
         return self.compare(other) == 0
 
     def __hash__(self) -> int:
-        # Versions equal under dpkg ("1.0" and "1.00") must hash alike: hash the numbers only.
-        return hash((self.epoch, tuple(int(n) for n in re.findall(r"\d+", self.upstream))))
+        # Versions equal under dpkg ("1.0", "1.00", "1.", "1.0-0") must hash alike.
+        return hash((self.epoch, _canonical(self.upstream), _canonical(self.revision)))
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, DebVersion):
@@ -246,34 +270,45 @@ class DebVersion:
         return self.compare(other) < 0
 
     def __str__(self) -> str:
-        text = f"{self.epoch}:" if self.epoch else ""
+        # Epoch 0 is implied, except when upstream has a colon (which only an epoch permits).
+        text = f"{self.epoch}:" if self.epoch or ":" in self.upstream else ""
         text += self.upstream
         if self.revision:
             text += f"-{self.revision}"
         return text
 
     def kube_version(self) -> KubeVersion:
-        """The Kubernetes version a kubeadm/kubelet/kubectl package carries (`1.29.3-1.1` → v1.29.3)."""
-        return parse_kube_version(self.upstream.replace("~", "-"))
+        """The Kubernetes version a kubelet/kubeadm package carries (`1.29.3-1.1`: v1.29.3)."""
+        try:
+            return parse_kube_version(self.upstream.replace("~", "-"))
+        except VersionError:
+            raise VersionError(
+                f"package version {str(self)!r} does not carry a Kubernetes version"
+            ) from None
 
 
 def parse_deb_version(text: str) -> DebVersion:
     """Parse a Debian version (`1.29.3-1.1`, `1.28.9-00`, `1:2.0~rc1-3`)."""
-    raw = text.strip()
-    m = _DEB_RE.match(raw)
+    raw = text.strip() if isinstance(text, str) else ""
+    m = _DEB_RE.fullmatch(raw)
     if not m:
         raise VersionError(f"not a Debian package version: {text!r} (expected e.g. 1.29.3-1.1)")
     upstream = m.group("upstream")
     if m.group("epoch") is None and ":" in upstream:
         raise VersionError(f"not a Debian package version: {text!r} (a colon needs an epoch)")
+    if m.group("revision") is None and "-" in upstream:
+        raise VersionError(f"not a Debian package version: {text!r} (bad or empty revision)")
     return DebVersion(int(m.group("epoch") or 0), upstream, m.group("revision") or "")
 
 
 # --- image references ----------------------------------------------------------------------
 
-_DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_PATH_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+# Grammar of github.com/distribution/reference (regexp.go).
+_DIGEST_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
+_TAG_RE = re.compile(r"\w[\w.-]{0,127}", re.ASCII)
+_PATH_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST_RE = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,24 +339,28 @@ class ImageRef:
 
 def parse_image_ref(text: str) -> ImageRef:
     """Parse an image reference the way the container runtimes split it."""
-    raw = text.strip()
+    raw = text.strip() if isinstance(text, str) else ""
     rest, digest = raw, None
     if "@" in rest:
         rest, digest = rest.split("@", 1)
-        if not _DIGEST_RE.match(digest):
+        if not _DIGEST_RE.fullmatch(digest):
             raise VersionError(f"not an image reference: {text!r} (bad digest)")
     registry = None
     first, sep, remainder = rest.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
+    # Docker's rule: the first component is a registry host when it has a dot, a port or is
+    # localhost (or has capitals, which repositories may not); otherwise `calico/node` is a path.
+    if sep and (any(c in first for c in ".:") or first == "localhost" or first != first.lower()):
+        if not _HOST_RE.fullmatch(first):
+            raise VersionError(f"not an image reference: {text!r} (bad registry {first!r})")
         registry, rest = first, remainder
     tag = None
     last_slash = rest.rfind("/")
     colon = rest.rfind(":")
     if colon > last_slash:
         rest, tag = rest[:colon], rest[colon + 1 :]
-        if not _TAG_RE.match(tag):
+        if not _TAG_RE.fullmatch(tag):
             raise VersionError(f"not an image reference: {text!r} (bad tag {tag!r})")
-    if not rest or not all(_PATH_RE.match(part) for part in rest.split("/")):
+    if not rest or not all(_PATH_RE.fullmatch(part) for part in rest.split("/")):
         raise VersionError(f"not an image reference: {text!r}")
     return ImageRef(registry, rest, tag, digest)
 
