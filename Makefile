@@ -31,7 +31,7 @@ demo: venv
 	$(BIN)/kubehop releases
 
 lint: venv
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/lint-imports
 
 test: venv deb-packages lint
