@@ -1,0 +1,227 @@
+"""The lab's Kubernetes API server: an aiohttp application over a `Store`.
+
+Serves `/version`, health endpoints, legacy and aggregated discovery, and the resources of
+`discovery.RESOURCES` (get, list with paging and selectors, watch, create, update, patch, delete,
+pods/eviction), answering JSON (clients asking protobuf first get JSON, as a real server would
+for types without protobuf), server-side Tables and metav1.Status errors. Any bearer token is
+accepted and never logged. Pod removal is delegated to `ApiServer.on_pod_delete` when set (the
+controllers own graceful termination); without it pods are removed at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from kubehop.lab import discovery, evict_endpoint, verbs
+from kubehop.lab.patch import PatchError
+from kubehop.lab.status import StatusError
+from kubehop.lab.store import Store
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+_encode = msgspec.json.Encoder().encode
+
+# The hook the controllers own: (pod, grace seconds, by "delete"|"eviction") → None. The server
+# has already marked the pod terminating (deletionTimestamp); the hook removes it in its time.
+PodDeleteHook = Callable[[Obj, int, str], None]
+
+
+def version_info(git_version: str) -> Obj:
+    """The `/version` document for a server running `git_version` (`v1.28.9`)."""
+    core = git_version.lstrip("v").split("-")[0].split("+")[0]
+    major, minor = [*core.split("."), "0", "0"][:2]
+    return {
+        "major": major,
+        "minor": minor,
+        "gitVersion": git_version,
+        "gitCommit": hashlib.sha1(git_version.encode()).hexdigest(),  # a stable fake commit
+        "gitTreeState": "clean",
+        "buildDate": "2024-04-16T15:03:34Z",
+        "goVersion": "go1.22.2",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    }
+
+
+def json_response(body: Any, status: int = 200, content_type: str = "application/json",
+                  headers: dict[str, str] | None = None) -> web.Response:
+    """A response whose body is `body` encoded as JSON (msgspec: fast on 150k-item lists)."""
+    all_headers = dict(headers or {})
+    all_headers["Content-Type"] = content_type
+    return web.Response(body=_encode(body), status=status, headers=all_headers)
+
+
+def status_response(err: StatusError) -> web.Response:
+    headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
+    return json_response(err.status(), err.code, headers=headers)
+
+
+@dataclass(slots=True)
+class Target:
+    """What a resource URL names."""
+
+    rt: discovery.ResourceType
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+    legacy_watch: bool = False
+
+
+def parse_path(path: str) -> Target | None:
+    """Map `/api/v1/...` or `/apis/G/V/...` to a Target; None if it names no served resource."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 3 and parts[0] == "api" and parts[1] == "v1":
+        group, version, rest = "", "v1", parts[2:]
+    elif len(parts) >= 4 and parts[0] == "apis":
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    legacy_watch = bool(rest) and rest[0] == "watch"
+    if legacy_watch:
+        rest = rest[1:]
+    if len(rest) >= 3 and rest[0] == "namespaces" and (group, version, rest[2]) in \
+            discovery.BY_PATH:
+        rt = discovery.BY_PATH[(group, version, rest[2])]
+        ns: str | None = rest[1]
+        rest = rest[2:]
+    else:
+        rt = discovery.BY_PATH.get((group, version, rest[0])) if rest else None
+        ns = None
+    if rt is None or len(rest) > 3 or (ns is not None and not rt.namespaced):
+        return None
+    name = rest[1] if len(rest) > 1 else None
+    sub = rest[2] if len(rest) > 2 else None
+    if rt.namespaced and ns is None and name is not None:
+        return None
+    if sub is not None and sub not in {s.name for s in rt.subresources}:
+        return None
+    return Target(rt, ns, name, sub, legacy_watch)
+
+
+class ApiServer:
+    """The API of one lab cluster (several servers may share a store, e.g. HA apiservers)."""
+
+    def __init__(self, store: Store, *, version: str = "v1.28.9",
+                 server_address: str = "127.0.0.1:6443") -> None:
+        self.store = store
+        self.version = version  # settable: what /version answers (per apiserver endpoint)
+        self.server_address = server_address
+        self.on_pod_delete: PodDeleteHook | None = None
+
+    def now(self) -> datetime:
+        return self.store.clock()
+
+    def app(self) -> web.Application:
+        """A fresh aiohttp application serving this API."""
+        app = web.Application(middlewares=[self._errors], client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/version", self._version)
+        app.router.add_get("/version/", self._version)
+        for path in ("/healthz", "/readyz", "/livez"):
+            app.router.add_get(path, self._ok)
+            app.router.add_get(path + "/{check:.*}", self._ok)
+        app.router.add_get("/api", self._api)
+        app.router.add_get("/api/", self._api)
+        app.router.add_get("/apis", self._apis)
+        app.router.add_get("/apis/", self._apis)
+        app.router.add_get("/api/v1", self._resource_list)
+        app.router.add_get("/apis/{group}", self._group)
+        app.router.add_get("/apis/{group}/{version}", self._resource_list)
+        app.router.add_route("*", "/{tail:.*}", self._resource)
+        app.on_shutdown.append(self._shutdown)
+        return app
+
+    async def _shutdown(self, _app: web.Application) -> None:
+        self.store.close_watches()
+
+    @web.middleware
+    async def _errors(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except StatusError as e:
+            return status_response(e)
+        except PatchError as e:
+            reason = {400: "BadRequest", 415: "UnsupportedMediaType"}.get(e.code, "Invalid")
+            return status_response(StatusError(e.code, reason, str(e)))
+        except web.HTTPException:
+            raise
+        except Exception as e:
+            log.exception("lab apiserver: %s %s failed", request.method, request.path)
+            return status_response(StatusError(500, "InternalError",
+                                               f"Internal error occurred: {e}"))
+
+    async def _version(self, _request: web.Request) -> web.Response:
+        return json_response(version_info(self.version))
+
+    async def _ok(self, _request: web.Request) -> web.Response:
+        return web.Response(text="ok", content_type="text/plain")
+
+    async def _api(self, request: web.Request) -> web.Response:
+        wanted = discovery.wanted_discovery(request.headers.get("Accept", ""))
+        if wanted:
+            return json_response(discovery.aggregated(True, wanted),
+                                 content_type=discovery.aggregated_content_type(wanted))
+        return json_response(discovery.api_versions(self.server_address))
+
+    async def _apis(self, request: web.Request) -> web.Response:
+        wanted = discovery.wanted_discovery(request.headers.get("Accept", ""))
+        if wanted:
+            return json_response(discovery.aggregated(False, wanted),
+                                 content_type=discovery.aggregated_content_type(wanted))
+        return json_response(discovery.api_group_list())
+
+    async def _group(self, request: web.Request) -> web.Response:
+        doc = discovery.api_group(request.match_info["group"])
+        if doc is None:
+            raise _not_served()
+        return json_response(doc)
+
+    async def _resource_list(self, request: web.Request) -> web.Response:
+        group = request.match_info.get("group", "")
+        version = request.match_info.get("version", "v1")
+        doc = discovery.api_resource_list(group, version)
+        if doc is None:
+            raise _not_served()
+        return json_response(doc)
+
+    async def _resource(self, request: web.Request) -> web.StreamResponse:
+        target = parse_path(request.path)
+        if target is None:
+            raise _not_served()
+        method = request.method
+        t = target
+        if method == "GET":
+            if t.name is None:
+                if t.legacy_watch or request.query.get("watch") in ("1", "true", "True"):
+                    return await verbs.watch(self, request, t)
+                return await verbs.list_(self, request, t)
+            return await verbs.get(self, request, t)
+        if method == "POST" and t.name is None:
+            return await verbs.create(self, request, t)
+        if method == "POST" and t.subresource == "eviction":
+            return await evict_endpoint.evict(self, request, t)
+        if method == "PUT" and t.name is not None:
+            return await verbs.update(self, request, t)
+        if method == "PATCH" and t.name is not None:
+            return await verbs.patch(self, request, t)
+        if method == "DELETE" and t.name is not None and t.subresource is None:
+            return await verbs.delete(self, request, t)
+        if method == "DELETE" and t.name is None:
+            return await verbs.delete_collection(self, request, t)
+        raise StatusError(405, "MethodNotAllowed",
+                          "the server does not allow this method on the requested resource")
+
+
+def _not_served() -> StatusError:
+    return StatusError(404, "NotFound", "the server could not find the requested resource",
+                       {"causes": [{"reason": "UnexpectedServerResponse",
+                                    "message": "404 page not found"}]})

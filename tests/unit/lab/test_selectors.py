@@ -1,0 +1,85 @@
+"""Label and field selectors, table-driven like apimachinery's selector tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubehop.lab.selectors import FieldSelector, LabelSelector, SelectorError
+
+LABELS = {"app": "web", "tier": "frontend", "replicas": "3"}
+
+
+@pytest.mark.parametrize(
+    ("selector", "matches"),
+    [
+        ("", True),
+        ("app=web", True),
+        ("app==web", True),
+        ("app=db", False),
+        ("app!=db", True),
+        ("missing!=x", True),
+        ("app in (web,db)", True),
+        ("app in (db)", False),
+        ("app notin (db)", True),
+        ("missing notin (db)", True),
+        ("app", True),
+        ("missing", False),
+        ("!missing", True),
+        ("!app", False),
+        ("app=web,tier=frontend", True),
+        ("app=web, tier=backend", False),
+        ("replicas>2", True),
+        ("replicas<3", False),
+        ("app in (web, db),!missing,tier", True),
+        ("example.com/role=x", False),
+    ],
+)
+def test_label_selector(selector: str, matches: bool) -> None:
+    assert LabelSelector.parse(selector).matches(LABELS) is matches
+
+
+@pytest.mark.parametrize("bad", ["app in (web", "=web", "app=we b", "a b c", "x>y", ",", "-a=b"])
+def test_label_selector_errors(bad: str) -> None:
+    with pytest.raises(SelectorError):
+        LabelSelector.parse(bad)
+
+
+def test_label_selector_from_a_pdb_selector() -> None:
+    sel = LabelSelector.from_dict({
+        "matchLabels": {"app": "web"},
+        "matchExpressions": [{"key": "tier", "operator": "In", "values": ["frontend"]},
+                             {"key": "canary", "operator": "DoesNotExist"}],
+    })
+    assert sel.matches(LABELS)
+    assert not sel.matches({"app": "web"})
+    assert LabelSelector.from_dict(None).matches({})
+    with pytest.raises(SelectorError):
+        LabelSelector.from_dict({"matchExpressions": [{"key": "a", "operator": "Near"}]})
+
+
+POD = {"metadata": {"name": "p", "namespace": "ns"},
+       "spec": {"nodeName": "n1", "hostNetwork": True}, "status": {"phase": "Running"}}
+
+
+@pytest.mark.parametrize(
+    ("selector", "matches"),
+    [
+        ("spec.nodeName=n1", True),
+        ("spec.nodeName==n1", True),
+        ("spec.nodeName!=n1", False),
+        ("spec.nodeName=n1,status.phase=Running", True),
+        ("status.phase!=Running", False),
+        ("metadata.name=p,metadata.namespace=ns", True),
+        ("spec.hostNetwork=true", True),
+        ("status.podIP=", True),
+    ],
+)
+def test_field_selector(selector: str, matches: bool) -> None:
+    assert FieldSelector.parse(selector, "pods").matches(POD) is matches
+
+
+def test_field_selector_rejects_fields_the_resource_does_not_support() -> None:
+    with pytest.raises(SelectorError, match=r"field label not supported: spec\.nodeName"):
+        FieldSelector.parse("spec.nodeName=n1", "deployments.apps")
+    assert FieldSelector.parse("spec.unschedulable=true", "nodes").matches(
+        {"metadata": {"name": "n"}, "spec": {"unschedulable": True}})
