@@ -1,0 +1,365 @@
+"""apt-get, apt and apt-mark on a Debian-family node (apt-cache and dpkg: `dpkg.py`).
+
+Output and exit codes follow apt 2.x as observed with real apt against pkgs.k8s.io-shaped
+repositories (see shared/reference/real-apt-testing.md): `apt-get update` fetches the lists of
+the sources configured *now* (switching `v1.28` to `v1.29` needs an update before 1.29 versions
+are installable), `install` honours holds (`E: Held packages were changed and -y was used
+without --allow-change-held-packages.`), downgrades, version globs (`kubeadm='1.29.15-*'`) and
+apt preferences pins. Dependencies between the Kubernetes packages are not modelled.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from kubehop.lab.node.host import NodeHost, Proc, Tool
+from kubehop.lab.node.repos import (
+    PACKAGE_SIZES,
+    Repo,
+    apt_pins,
+    apt_sources,
+    pin_priority,
+    repo_for,
+    sort_versions,
+)
+from kubehop.model.versions import parse_deb_version
+
+HEADER = "Reading package lists...\nBuilding dependency tree...\nReading state information...\n"
+LOCK = "/var/lib/dpkg/lock-frontend"
+DESCRIPTIONS = {
+    "kubeadm": "Command-line utility for administering a Kubernetes cluster",
+    "kubelet": "Node agent for Kubernetes clusters",
+    "kubectl": "Command-line utility for interacting with a Kubernetes cluster",
+    "cri-tools": "Command-line utility for interacting with a container runtime",
+    "kubernetes-cni": "Binaries required to provision kubernetes container networking",
+}
+
+
+def _cmp(a: str, b: str) -> int:
+    return parse_deb_version(a).compare(parse_deb_version(b))
+
+
+class AptView:
+    """What apt sees on a node: fetched lists of the configured sources, pins, the dpkg db."""
+
+    def __init__(self, host: NodeHost) -> None:
+        self.host = host
+        self.sources = apt_sources(host.fs)
+        fetched = set(host.db.state.apt_lists)
+        self.available: dict[str, list[tuple[str, Repo]]] = {}
+        for src in self.sources:
+            repo = repo_for(src.uri, "deb") if src.flat else None
+            if repo is None or src.uri not in fetched:
+                continue
+            for name, versions in repo.packages().items():
+                self.available.setdefault(name, []).extend((v, repo) for v in versions)
+        self.pins = apt_pins(host.fs)
+
+    def known(self, name: str) -> bool:
+        return name in self.available or self.host.db.version(name) is not None
+
+    def versions(self, name: str) -> list[str]:
+        return sort_versions(list({v for v, _ in self.available.get(name, [])}))
+
+    def priority(self, name: str, version: str) -> int:
+        in_repo = any(v == version for v, _ in self.available.get(name, []))
+        return pin_priority(self.pins, name, version, 500 if in_repo else 100)
+
+    def candidate(self, name: str) -> str | None:
+        installed = self.host.db.version(name)
+        options = set(self.versions(name)) | ({installed} if installed else set())
+        best: tuple[int, str] | None = None
+        for v in options:
+            prio = self.priority(name, v)
+            if prio < 0 or (installed and _cmp(v, installed) < 0 and prio < 1000):
+                continue
+            if best is None or prio > best[0] or (prio == best[0] and _cmp(v, best[1]) > 0):
+                best = (prio, v)
+        return best[1] if best else None
+
+    def repo_of(self, name: str, version: str) -> Repo | None:
+        return next((r for v, r in self.available.get(name, []) if v == version), None)
+
+
+def _root_check(p: Proc) -> bool:
+    if p.root:
+        return True
+    p.err(f"E: Could not open lock file {LOCK} - open (13: Permission denied)\n"
+          f"E: Unable to acquire the dpkg frontend lock ({LOCK}), are you root?\n")
+    return False
+
+
+def _lock_busy(p: Proc) -> int:
+    p.err(f"E: Could not get lock {LOCK}. It is held by process 4242 (apt-get)\n"
+          "N: Be aware that removing the lock file is not a solution and may break your system.\n"
+          f"E: Unable to acquire the dpkg frontend lock ({LOCK}), is another process using it?\n")
+    return 100
+
+
+async def update(p: Proc, quiet: int) -> int:
+    host = p.host
+    sources = apt_sources(host.fs)
+    fetched = set(host.db.state.apt_lists)
+    lines, errors, live, got = [], [], [], 0
+    n = 0
+    for src in dict.fromkeys(sources):
+        n += 1
+        repo = repo_for(src.uri, "deb") if src.flat else None
+        if repo is not None:
+            live.append(src.uri)
+            if src.uri in fetched:
+                lines.append(f"Hit:{n} {repo.cdn}  InRelease")
+            else:
+                lines.append(f"Get:{n} {repo.cdn}  InRelease [1189 B]")
+                n += 1
+                lines.append(f"Get:{n} {repo.cdn}  Packages [21.4 kB]")
+                got += 22600
+            continue
+        shown = src
+        if "apt.kubernetes.io" in src.uri:
+            shown = type(src)("https://packages.cloud.google.com/apt/", src.suite, src.components,
+                              src.file)
+        lines.append(f"Ign:{n} {shown.describe('InRelease')}")
+        n += 1
+        lines.append(f"Err:{n} {shown.describe('Release')}\n"
+                     "  404  Not Found [IP: 142.250.80.46 443]")
+        errors.append(f"E: The repository '{src.describe('Release')}' does not have a Release "
+                      "file.\nN: Updating from such a repository can't be done securely, and is "
+                      "therefore disabled by default.\nN: See apt-secure(8) manpage for repository "
+                      "creation and user configuration details.\n")
+    if got:
+        lines.append(f"Fetched {got / 1000:.1f} kB in 1s ({got / 1000:.1f} kB/s)")
+    lines.append("Reading package lists...")
+    if quiet < 2:
+        p.out("\n".join(lines) + "\n")
+    host.db.state.apt_lists = live
+    host.db.save()
+    for e in errors:
+        p.err(e)
+    return 100 if errors else 0
+
+
+@dataclass
+class Change:
+    name: str
+    old: str | None
+    new: str
+    repo: Repo | None
+
+    @property
+    def kind(self) -> str:
+        if self.old is None:
+            return "new"
+        c = _cmp(self.new, self.old)
+        return "same" if c == 0 else ("upgrade" if c > 0 else "downgrade")
+
+
+def _section(title: str, names: list[str]) -> str:
+    return f"The following {title}:\n  " + " ".join(sorted(names)) + "\n" if names else ""
+
+
+async def install(p: Proc, targets: list[str], opts: set[str], quiet: int) -> int:
+    view = AptView(p.host)
+    db = p.host.db
+    out = p.out if quiet < 2 else (lambda _s: None)
+    out(HEADER)
+    changes: list[Change] = []
+    errors: list[str] = []
+    for target in targets:
+        name, _, wanted = target.partition("=")
+        name = name.split("/", 1)[0]
+        if not view.known(name):
+            errors.append(f"E: Unable to locate package {name}\n")
+            continue
+        if wanted:
+            matches = [v for v in view.versions(name) if fnmatch.fnmatchcase(v, wanted)]
+            installed = db.version(name)
+            if not matches and installed and fnmatch.fnmatchcase(installed, wanted):
+                matches = [installed]
+            if not matches:
+                out(f"Package {name} is not available, but is referred to by another package.\n"
+                    "This may mean that the package is missing, has been obsoleted, or\n"
+                    "is only available from another source\n\n")
+                errors.append(f"E: Version '{wanted}' for '{name}' was not found\n")
+                continue
+            version = sort_versions(matches)[0]
+        else:
+            version = view.candidate(name)
+            if version is None:
+                errors.append(f"E: Package '{name}' has no installation candidate\n")
+                continue
+        changes.append(Change(name, db.version(name), version, view.repo_of(name, version)))
+    if errors:
+        for e in errors:
+            p.err(e)
+        return 100
+    for c in changes:
+        if c.kind == "same":
+            out(f"{c.name} is already the newest version ({c.new}).\n")
+    todo = [c for c in changes if c.kind != "same"]
+    held = [c.name for c in todo if db.held(c.name)]
+    by_kind = {k: [c.name for c in todo if c.kind == k] for k in ("new", "upgrade", "downgrade")}
+    chosen = {c.name for c in changes}
+    kept = sum(1 for n, v in db.state.installed.items()
+               if n not in chosen and (cand := view.candidate(n)) and _cmp(cand, v) > 0)
+    out(_section("NEW packages will be installed", by_kind["new"])
+        + _section("held packages will be changed", held)
+        + _section("packages will be upgraded", by_kind["upgrade"])
+        + _section("packages will be DOWNGRADED", by_kind["downgrade"]))
+    down = f"{len(by_kind['downgrade'])} downgraded, " if by_kind["downgrade"] else ""
+    out(f"{len(by_kind['upgrade'])} upgraded, {len(by_kind['new'])} newly installed, {down}"
+        f"0 to remove and {kept} not upgraded.\n")
+    if not todo:
+        return 0
+    yes = "y" in opts
+    if yes and by_kind["downgrade"] and "allow-downgrades" not in opts:
+        p.err("E: Packages were downgraded and -y was used without --allow-downgrades.\n")
+        return 100
+    if yes and held and "allow-change-held-packages" not in opts:
+        p.err("E: Held packages were changed and -y was used without "
+              "--allow-change-held-packages.\n")
+        return 100
+    size = sum(float(PACKAGE_SIZES.get(c.name, "1.0 MB").split()[0]) for c in todo)
+    out(f"Need to get {size:.1f} MB of archives.\n"
+        "After this operation, 8192 B of additional disk space will be used.\n")
+    if "s" in opts:
+        for c in todo:
+            old = f" [{c.old}]" if c.old else ""
+            out(f"Inst {c.name}{old} ({c.new} kubernetes [amd64])\n")
+        return 0
+    if not yes and (held or by_kind["downgrade"]):
+        out("Do you want to continue? [Y/n] ")
+        answer = (await p.read_stdin()).strip().splitlines()
+        if not answer or answer[0].lower() not in ("", "y", "yes"):
+            out("Abort.\n")
+            return 1
+    if p.host.dpkg_lock.locked():
+        return _lock_busy(p)
+    async with p.host.dpkg_lock:
+        for i, c in enumerate(todo, 1):
+            cdn = c.repo.cdn if c.repo else "https://pkgs.k8s.io"
+            out(f"Get:{i} {cdn}  {c.name} {c.new} [{PACKAGE_SIZES.get(c.name, '1.0 MB')}]\n")
+        out(f"Fetched {size:.1f} MB in 2s ({size / 2:.1f} MB/s)\n")
+        await p.host.sleep(p.host.timing.package_install)
+        out("(Reading database ... 74132 files and directories currently installed.)\n")
+        for c in todo:
+            if c.kind == "downgrade":
+                p.err(f"dpkg: warning: downgrading {c.name} from {c.old} to {c.new}\n")
+            if c.old is None:
+                out(f"Selecting previously unselected package {c.name}.\n")
+            out(f"Preparing to unpack .../{c.name}_{c.new}_amd64.deb ...\n"
+                f"Unpacking {c.name} ({c.new})" + (f" over ({c.old})" if c.old else "") + " ...\n")
+            db.install(c.name, c.new)
+        for c in todo:
+            out(f"Setting up {c.name} ({c.new}) ...\n")
+            p.host.package_changed(c.name)
+    return 0
+
+
+async def upgrade(p: Proc, opts: set[str], quiet: int) -> int:
+    view = AptView(p.host)
+    db = p.host.db
+    kept = sorted(n for n, v in db.state.installed.items()
+                  if db.held(n) and (c := view.candidate(n)) and _cmp(c, v) > 0)
+    targets = [f"{n}={c}" for n, v in sorted(db.state.installed.items())
+               if not db.held(n) and (c := view.candidate(n)) and _cmp(c, v) > 0]
+    if not targets:
+        if quiet < 2:
+            p.out("Reading package lists...\nBuilding dependency tree...\nReading state "
+                  "information...\nCalculating upgrade...\n" + _section(
+                      "packages have been kept back", kept)
+                  + f"0 upgraded, 0 newly installed, 0 to remove and {len(kept)} not upgraded.\n")
+        return 0
+    return await install(p, targets, opts, quiet)
+
+
+async def apt_get(p: Proc) -> int:
+    args = p.argv[1:]
+    opts: set[str] = set()
+    quiet = 0
+    words: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "-o" and i + 1 < len(args):
+            i += 2
+            continue
+        if a.startswith("--"):
+            name = a[2:].split("=", 1)[0]
+            opts.add({"yes": "y", "assume-yes": "y", "simulate": "s", "dry-run": "s",
+                      "just-print": "s", "quiet": "q"}.get(name, name))
+            quiet += name == "quiet"
+        elif a.startswith("-") and len(a) > 1:
+            for ch in a[1:]:
+                opts.add(ch)
+                quiet += ch == "q"
+        else:
+            words.append(a)
+        i += 1
+    if not words:
+        p.err("E: No command given\n" if p.argv[0] == "apt-get" else "")
+        return 100 if p.argv[0] == "apt-get" else 1
+    verb, targets = words[0], words[1:]
+    if p.argv[0] == "apt":
+        p.err("\nWARNING: apt does not have a stable CLI interface. Use with caution in "
+              "scripts.\n\n")
+    if verb in ("update", "install", "upgrade", "dist-upgrade", "full-upgrade", "remove",
+                "purge") and "s" not in opts and not _root_check(p):
+        return 100
+    if verb == "update":
+        return await update(p, quiet)
+    if verb == "install":
+        if not targets:
+            if quiet < 2:
+                p.out(HEADER + "0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n")
+            return 0
+        return await install(p, targets, opts, quiet)
+    if verb in ("upgrade", "dist-upgrade", "full-upgrade"):
+        return await upgrade(p, opts, quiet)
+    if verb in ("remove", "purge"):
+        for name in targets:
+            if p.host.db.version(name) is not None:
+                p.host.db.remove(name)
+                p.host.package_changed(name)
+        return 0
+    p.err(f"E: Invalid operation {verb}\n")
+    return 100
+
+
+async def apt_mark(p: Proc) -> int:
+    args = [a for a in p.argv[1:] if not a.startswith("-")]
+    if not args:
+        p.err("apt 2.4.11 (amd64)\nUsage: apt-mark [options] {auto|manual} pkg1 [pkg2 ...]\n")
+        return 100
+    verb, names = args[0], args[1:]
+    db = p.host.db
+    if verb in ("showhold", "showholds"):
+        held = sorted(db.state.holds if not names else [n for n in names if db.held(n)])
+        p.out("".join(f"{n}\n" for n in held))
+        return 0
+    if verb not in ("hold", "unhold"):
+        if verb in ("manual", "auto", "showmanual", "showauto", "minimize-manual"):
+            return 0
+        p.err(f"E: Invalid operation {verb}\n")
+        return 100
+    view = AptView(p.host)
+    for n in names:
+        if not view.known(n):
+            p.err(f"E: Unable to locate package {n}\n")
+            return 100
+    if not p.root:
+        p.err("dpkg: error: requested operation requires superuser privilege\n"
+              "E: Executing dpkg failed. Are you root?\n")
+        return 100
+    for n in names:
+        on = verb == "hold"
+        changed = db.set_hold(n, on)
+        if on:
+            p.out(f"{n} set on hold.\n" if changed else f"{n} was already set on hold.\n")
+        else:
+            p.out(f"Canceled hold on {n}.\n" if changed else f"{n} was already not on hold.\n")
+    return 0
+
+
+TOOLS_APT: dict[str, Tool] = {"apt-get": apt_get, "apt": apt_get, "apt-mark": apt_mark}

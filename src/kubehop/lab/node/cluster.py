@@ -1,0 +1,88 @@
+"""The cluster as the node agents see it: every node, which apiservers answer, background work.
+
+`Cluster` is what a node-side command uses to reach beyond its own node (kubeadm listing
+control-plane nodes, asking an apiserver for `/version`), and what the lab's API server consults
+through `NodeAgents` (`apiserver_version`, `apiserver_available`, `on_apiserver_change`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from kubehop.model.versions import image_kube_version
+
+if TYPE_CHECKING:
+    from kubehop.lab.node.host import NodeHost
+
+
+class Cluster:
+    """All simulated nodes, their apiserver endpoints, and the tasks that run on lab time."""
+
+    def __init__(self, *, load_balancer: bool = False) -> None:
+        self.hosts: dict[str, NodeHost] = {}
+        self.load_balancer = load_balancer
+        self.listeners: list[Callable[[str], None]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run `coro` in the background; `stop()` cancels what is still running."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def idle(self) -> None:
+        """Until no restart is pending (tests and benchmarks wait for the lab to settle)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+
+    def control_planes(self) -> list[NodeHost]:
+        return [h for _, h in sorted(self.hosts.items()) if h.setup.control_plane]
+
+    def apiserver_image(self, node: str) -> str | None:
+        host = self.hosts.get(node)
+        pod = host.kubelet.static.running.get("kube-apiserver") if host else None
+        return pod.image if pod else None
+
+    def apiserver_version(self, node: str) -> str | None:
+        """What `/version` on `node`'s apiserver answers (`v1.28.9`), or None without one."""
+        image = self.apiserver_image(node)
+        version = image_kube_version(image) if image else None
+        return version.full if version else None
+
+    def apiserver_available(self, node: str) -> bool:
+        """Whether `node`'s apiserver endpoint answers now (False while its static pod restarts)."""
+        host = self.hosts.get(node)
+        pod = host.kubelet.static.running.get("kube-apiserver") if host else None
+        return bool(pod and pod.running and pod.image)
+
+    def answering(self, node: str) -> str | None:
+        """The node whose apiserver a kubeconfig on `node` reaches: its own on a control-plane
+        node (any through a load balancer), otherwise the first one that answers."""
+        host = self.hosts.get(node)
+        if host is not None and host.setup.control_plane and not self.load_balancer:
+            return node if self.apiserver_available(node) else None
+        return next((h.name for h in self.control_planes() if self.apiserver_available(h.name)),
+                    None)
+
+    def endpoint_ip(self, node: str) -> str:
+        host = self.hosts.get(node)
+        if host is not None and host.setup.control_plane:
+            return host.setup.internal_ip
+        cps = self.control_planes()
+        return cps[0].setup.internal_ip if cps else "10.0.0.10"
+
+    def notify(self, node: str) -> None:
+        for listener in list(self.listeners):
+            listener(node)

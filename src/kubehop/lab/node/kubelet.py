@@ -1,0 +1,273 @@
+"""The kubelet of a simulated node: static pods that follow their manifests, and the service.
+
+Static pods: whenever a manifest under /etc/kubernetes/manifests changes (kubeadm, `sed -i`,
+`tee`, anything), the kubelet stops the pod and starts the new one `staticPodRestart` lab
+seconds later; meanwhile the mirror pod `kube-system/<component>-<node>` is unready and, for
+kube-apiserver, the node's API endpoint does not answer. A manifest that does not decode leaves
+the component down. Mirror pods are updated in place (real kubelets recreate them).
+
+The service: `systemctl restart kubelet` runs the *installed* kubelet package. The node is
+NotReady for `kubeletRestart` lab seconds, then Ready with `nodeInfo.kubeletVersion` of the new
+binary. Installing the package alone changes nothing. A kubelet whose minor is newer than the
+configuration kubeadm last wrote (`kubeadm upgrade node` skipped) still starts: the lab records
+the configured version as a `component` event `kubelet-config`, so the history shows the gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kubehop.lab import objects as o
+from kubehop.lab.node import manifests as mf
+from kubehop.lab.node.config import kube_version_of
+from kubehop.lab.node.fs import FsError
+from kubehop.lab.status import NotFound
+from kubehop.model.versions import parse_image_ref
+
+if TYPE_CHECKING:
+    from kubehop.lab.node.host import NodeHost
+
+Obj = dict
+
+
+def image_tag(image: str | None) -> str | None:
+    if not image:
+        return None
+    try:
+        return parse_image_ref(image).tag
+    except Exception:  # a hand-broken image reference: no version to report
+        return None
+
+
+@dataclass
+class RunningPod:
+    image: str | None
+    hash: str
+    running: bool
+
+
+class StaticPods:
+    """The static pods of one node, following the manifest directory."""
+
+    def __init__(self, host: NodeHost) -> None:
+        self.host = host
+        self.running: dict[str, RunningPod] = {}
+        self._pending: dict[str, tuple[str, asyncio.Task]] = {}
+        self._changed = asyncio.Event()
+
+    def _manifests(self) -> dict[str, str]:
+        fs = self.host.fs
+        out = {}
+        try:
+            names = fs.listdir(mf.MANIFEST_DIR)
+        except FsError:
+            return out
+        for name in names:
+            if name.endswith((".yaml", ".yml", ".json")) and not name.startswith("."):
+                path = f"{mf.MANIFEST_DIR}/{name}"
+                if fs.is_file(path):
+                    text = fs.read(path)
+                    doc = mf.parse_manifest(text)
+                    comp = ((doc or {}).get("metadata") or {}).get("name") or name.rsplit(".", 1)[0]
+                    out[str(comp)] = text
+        return out
+
+    def adopt(self) -> None:
+        """At start: the pods of the manifests on disk are running; mirror pods agree."""
+        for comp, text in self._manifests().items():
+            image = mf.manifest_image(text)
+            self.running[comp] = RunningPod(image, mf.manifest_hash(text), image is not None)
+            self._mirror(comp, ready=image is not None)
+
+    def on_file(self, path: str) -> None:
+        if path.startswith(mf.MANIFEST_DIR + "/") or path == mf.MANIFEST_DIR:
+            self.sync()
+
+    def sync(self) -> None:
+        """Start a restart for every manifest that differs from what runs."""
+        if not self.host.db.state.kubelet_active:
+            return
+        files = self._manifests()
+        for comp, text in files.items():
+            h = mf.manifest_hash(text)
+            pending = self._pending.get(comp)
+            if pending and pending[0] == h:
+                continue
+            current = self.running.get(comp)
+            if not pending and current and current.hash == h:
+                continue
+            if pending:
+                pending[1].cancel()
+            self._stop_pod(comp)
+            task = self.host.cluster.spawn(self._restart(comp, text, h))
+            self._pending[comp] = (h, task)
+        for comp in [c for c in self.running if c not in files and c not in self._pending]:
+            pod = self.running.pop(comp)
+            self.host.component(comp, image_tag(pod.image), running=False)
+            with contextlib.suppress(NotFound):
+                self.host.store.delete("pods", "kube-system", f"{comp}-{self.host.name}")
+            self._fire(comp)
+
+    def _fire(self, comp: str) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+        if comp == "kube-apiserver":
+            self.host.cluster.notify(self.host.name)
+
+    def _stop_pod(self, comp: str) -> None:
+        """The kubelet kills the running pod as soon as it sees the manifest change."""
+        old = self.running.get(comp)
+        if old is not None and old.running:
+            self.running[comp] = RunningPod(old.image, old.hash, False)
+            self.host.component(comp, image_tag(old.image), running=False)
+            self._mirror(comp, ready=False)
+            self._fire(comp)
+
+    async def _restart(self, comp: str, text: str, h: str) -> None:
+        old = self.running.get(comp)
+        try:
+            await self.host.sleep(self.host.timing.static_pod_restart)
+            image = mf.manifest_image(text)
+            self.running[comp] = RunningPod(image or (old.image if old else None), h,
+                                            image is not None)
+            if image is not None:
+                self._mirror(comp, ready=True)
+                self.host.component(comp, image_tag(image), running=True)
+            self._fire(comp)
+        finally:
+            if self._pending.get(comp, ("", None))[0] == h:
+                self._pending.pop(comp, None)
+
+    async def wait_for(self, comp: str, h: str, timeout_lab: float) -> bool:
+        """Until `comp` runs the manifest with hash `h` (kubeadm's wait for the mirror pod)."""
+        deadline = self.host.clock.now() + timeout_lab
+        while True:
+            pod = self.running.get(comp)
+            if pod and pod.hash == h and pod.running:
+                return True
+            left = deadline - self.host.clock.now()
+            if left <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._changed.wait(), self.host.clock.real_seconds(left))
+            except TimeoutError:
+                return False
+
+    def _mirror(self, comp: str, *, ready: bool) -> None:
+        """Bring the mirror pod in the store in line with what runs."""
+        host = self.host
+        pod = self.running[comp]
+        name = f"{comp}-{host.name}"
+        image = pod.image or f"registry.k8s.io/{comp}"
+        now = host.clock.timestamp()
+        mirror = hashlib.md5(f"{pod.hash}{host.name}".encode()).hexdigest()  # an identity
+
+        def update(obj: Obj) -> None:
+            meta = obj["metadata"]
+            meta.setdefault("annotations", {}).update({
+                "kubernetes.io/config.hash": mirror, "kubernetes.io/config.mirror": mirror,
+                "kubernetes.io/config.seen": now.replace("Z", ".000000000Z"),
+                "kubernetes.io/config.source": "file"})
+            c = obj["spec"]["containers"][0]
+            c["image"] = image
+            st = obj.setdefault("status", {})
+            st["phase"] = "Running"
+            st["containerStatuses"] = [o.container_status(c, ready=ready, started_at=now)]
+            for cond in st.get("conditions", []):
+                if cond["type"] in ("Ready", "ContainersReady"):
+                    cond["status"] = "True" if ready else "False"
+                    cond["lastTransitionTime"] = now
+
+        try:
+            host.store.mutate("pods", "kube-system", name, update)
+        except NotFound:
+            node = host.store.peek("nodes", "", host.name)
+            new = o.pod("kube-system", name, node_name=host.name,
+                        containers=[o.container(comp, image, command=[comp],
+                                                requests={"cpu": "100m"})],
+                        labels={"component": comp, "tier": "control-plane"},
+                        annotations={"kubernetes.io/config.source": "file"},
+                        owner=node, host_network=True, host_ip=host.setup.internal_ip,
+                        priority_class="system-node-critical", created=now,
+                        tolerations=[{"operator": "Exists", "effect": "NoExecute"}])
+            update(new)
+            host.store.create("pods", new)
+
+
+class Kubelet:
+    """The kubelet service of one node."""
+
+    def __init__(self, host: NodeHost) -> None:
+        self.host = host
+        self.static = StaticPods(host)
+        self._task: asyncio.Task | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.host.db.state.kubelet_active
+
+    @property
+    def version(self) -> str | None:
+        return self.host.db.state.kubelet_running
+
+    def evictable_pods(self) -> list[str]:
+        """Pods on the node that a drain would evict: not DaemonSet-owned, not mirror pods."""
+        out = []
+        for pod in self.host.store.by_index("pods", "spec.nodeName", self.host.name):
+            meta = pod["metadata"]
+            if "kubernetes.io/config.mirror" in (meta.get("annotations") or {}):
+                continue
+            if any(r.get("kind") == "DaemonSet" for r in meta.get("ownerReferences") or ()):
+                continue
+            if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            out.append(f"{meta['namespace']}/{meta['name']}")
+        return sorted(out)
+
+    def restart(self) -> None:
+        """`systemctl restart kubelet`: run the installed binary; Ready after kubeletRestart."""
+        host = self.host
+        new = kube_version_of(host.db.version("kubelet")) or self.version
+        host.record("kubelet-restart", node=host.name, evictable_pods=self.evictable_pods(),
+                    **{"from": self.version, "to": new})
+        host.component("kubelet", self.version, running=False)
+        host.db.state.kubelet_active = True
+        host.db.save()
+        self._set_ready(False)
+        if self._task is not None:
+            self._task.cancel()
+        self._task = host.cluster.spawn(self._come_up(new))
+
+    async def _come_up(self, version: str | None) -> None:
+        await self.host.sleep(self.host.timing.kubelet_restart)
+        self.host.db.state.kubelet_running = version
+        self.host.db.save()
+        self._set_ready(True, version)
+        self.host.component("kubelet", version, running=True)
+        self.static.sync()
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self.active:
+            self.host.db.state.kubelet_active = False
+            self.host.db.save()
+            self.host.component("kubelet", self.version, running=False)
+            self._set_ready(None)
+
+    def _set_ready(self, ready: bool | None, version: str | None = None) -> None:
+        now = self.host.clock.timestamp()
+
+        def update(node: Obj) -> None:
+            st = node.setdefault("status", {})
+            st["conditions"] = o.node_conditions(ready, now)
+            if version:
+                st.setdefault("nodeInfo", {})["kubeletVersion"] = version
+                st["nodeInfo"]["kubeProxyVersion"] = version
+
+        with contextlib.suppress(NotFound):
+            self.host.store.mutate("nodes", "", self.host.name, update)

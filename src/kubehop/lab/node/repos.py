@@ -1,0 +1,240 @@
+"""Package repositories as pkgs.k8s.io serves them: one per minor, deb and rpm layouts.
+
+Each repository holds every patch of its minor from the release data (`1.29.15-1.1` for deb,
+`1.29.15-150500.1.1` for rpm) of kubeadm, kubelet and kubectl, plus that minor's cri-tools and
+kubernetes-cni. A node sees only what its source files name: `/etc/apt/sources.list(.d)` (one-line
+and deb822 formats) or `/etc/yum.repos.d/*.repo`. The legacy apt.kubernetes.io /
+packages.cloud.google.com / yum.kubernetes.io repositories, shut down in March 2024, and
+minors pkgs.k8s.io never had answer 404 like a dead repository.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import functools
+import posixpath
+import re
+from dataclasses import dataclass, field
+
+from kubehop.data import load_release_data
+from kubehop.lab.node.config import DEB_REVISION, RPM_RELEASE
+from kubehop.lab.node.fs import FsError, NodeFS
+from kubehop.model.versions import MinorVersion, parse_deb_version
+
+_URI_RE = re.compile(
+    r"https?://(?:pkgs\.k8s\.io|prod-cdn\.packages\.k8s\.io/repositories/isv:/kubernetes:)"
+    r"/core:/stable:/v(?P<minor>\d+\.\d+)/(?P<kind>deb|rpm)/?$")
+FIRST_MINOR = MinorVersion(1, 24)  # pkgs.k8s.io starts at v1.24
+CDN = "https://prod-cdn.packages.k8s.io/repositories/isv:/kubernetes:"
+# kubernetes-cni shipped in each minor's repository [U: approximate].
+_CNI = {27: "1.2.0", 28: "1.2.0", 29: "1.3.0", 30: "1.4.0", 31: "1.5.1", 32: "1.6.0"}
+PACKAGE_SIZES = {"kubeadm": "10.2 MB", "kubelet": "20.5 MB", "kubectl": "10.5 MB",
+                 "cri-tools": "20.3 MB", "kubernetes-cni": "31.9 MB"}
+
+
+def sort_versions(versions: list[str]) -> list[str]:
+    """Newest first, in dpkg order (rpm versions of these packages order the same way)."""
+    return sorted(versions, key=parse_deb_version, reverse=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Repo:
+    """A live pkgs.k8s.io repository for one minor."""
+
+    kind: str  # deb | rpm
+    minor: str  # "1.29"
+    uri: str  # as the source file wrote it
+
+    @property
+    def label(self) -> str:
+        """How apt names it in policy/madison output (`https://pkgs.k8s.io/…/deb  Packages`)."""
+        return f"{self.uri.rstrip('/')}  Packages"
+
+    @property
+    def cdn(self) -> str:
+        return f"{CDN}/core:/stable:/v{self.minor}/{self.kind}"
+
+    def packages(self) -> dict[str, list[str]]:
+        return _catalog(self.kind, self.minor)
+
+
+@functools.cache
+def _catalog(kind: str, minor: str) -> dict[str, list[str]]:
+    major, _, mnr = minor.partition(".")
+    patches = load_release_data().patches(MinorVersion(int(major), int(mnr)))
+    rev = DEB_REVISION if kind == "deb" else RPM_RELEASE
+    out = {p: sort_versions([f"{v.plain}-{rev}" for v in patches])
+           for p in ("kubeadm", "kubelet", "kubectl")}
+    if patches:
+        out["cri-tools"] = [f"{minor}.0-{rev}"]
+        cni = _CNI.get(int(mnr), "1.2.0" if int(mnr) < 27 else "1.6.0")
+        out["kubernetes-cni"] = [f"{cni}-{'2.1' if cni == '1.2.0' and kind == 'deb' else rev}"]
+    return out
+
+
+def repo_for(uri: str, kind: str) -> Repo | None:
+    """The live repository at `uri`, or None when it answers 404 (legacy, unknown, no minor)."""
+    m = _URI_RE.match(uri.strip())
+    if not m or m.group("kind") != kind:
+        return None
+    minor = m.group("minor")
+    major, _, mnr = minor.partition(".")
+    if MinorVersion(int(major), int(mnr)) < FIRST_MINOR or not _catalog(kind, minor)["kubeadm"]:
+        return None
+    return Repo(kind, minor, uri.strip())
+
+
+# --- apt ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AptSource:
+    """One `deb` entry of a sources file."""
+
+    uri: str
+    suite: str
+    components: tuple[str, ...]
+    file: str
+
+    @property
+    def flat(self) -> bool:
+        return self.suite.endswith("/")
+
+    def describe(self, what: str) -> str:
+        """apt's name for an index of this source: `URI  InRelease` or `URI suite InRelease`."""
+        base = self.uri.rstrip("/")
+        return f"{base}  {what}" if self.flat else f"{base} {self.suite} {what}"
+
+
+def _one_line(line: str, file: str) -> AptSource | None:
+    line = line.split("#", 1)[0].strip()
+    if not line.startswith("deb "):
+        return None
+    rest = line[4:].strip()
+    if rest.startswith("["):
+        rest = rest.split("]", 1)[1].strip() if "]" in rest else ""
+    parts = rest.split()
+    if len(parts) < 2:
+        return None
+    return AptSource(parts[0], parts[1], tuple(parts[2:]), file)
+
+
+def _deb822(text: str, file: str) -> list[AptSource]:
+    out = []
+    for stanza in re.split(r"\n\s*\n", text):
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            if ":" in line and not line.startswith((" ", "#")):
+                k, v = line.split(":", 1)
+                fields[k.strip().lower()] = v.strip()
+        if "deb" not in fields.get("types", "").split() or fields.get("enabled") == "no":
+            continue
+        for uri in fields.get("uris", "").split():
+            for suite in fields.get("suites", "").split():
+                out.append(AptSource(uri, suite, tuple(fields.get("components", "").split()), file))
+    return out
+
+
+def apt_sources(fs: NodeFS) -> list[AptSource]:
+    """Every `deb` source the node's apt configuration names, in apt's reading order."""
+    files = ["/etc/apt/sources.list"]
+    with contextlib.suppress(FsError):
+        files += [posixpath.join("/etc/apt/sources.list.d", f)
+                  for f in fs.listdir("/etc/apt/sources.list.d")]
+    out: list[AptSource] = []
+    for path in files:
+        if not fs.is_file(path):
+            continue
+        text = fs.read(path)
+        if path.endswith(".sources"):
+            out += _deb822(text, path)
+        elif path.endswith(".list") or path == "/etc/apt/sources.list":
+            out += [s for line in text.splitlines() if (s := _one_line(line, path))]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    packages: tuple[str, ...]
+    version_glob: str | None
+    priority: int
+
+
+def apt_pins(fs: NodeFS) -> list[Pin]:
+    """`Package:` / `Pin: version GLOB` / `Pin-Priority:` stanzas of /etc/apt/preferences.d."""
+    pins: list[Pin] = []
+    try:
+        names = fs.listdir("/etc/apt/preferences.d")
+    except FsError:
+        return pins
+    for name in names:
+        path = f"/etc/apt/preferences.d/{name}"
+        if not fs.is_file(path) or ("." in name and not name.endswith(".pref")):
+            continue
+        for stanza in re.split(r"\n\s*\n", fs.read(path)):
+            fields = {k.strip().lower(): v.strip() for k, _, v in
+                      (line.partition(":") for line in stanza.splitlines()) if v}
+            try:
+                priority = int(fields.get("pin-priority", ""))
+            except ValueError:
+                continue
+            pin = fields.get("pin", "")
+            glob = pin[len("version"):].strip() if pin.startswith("version") else None
+            if pin and glob is None:
+                continue  # origin/release pins: every lab package comes from one origin
+            pins.append(Pin(tuple(fields.get("package", "*").split()), glob, priority))
+    return pins
+
+
+def pin_priority(pins: list[Pin], package: str, version: str, default: int) -> int:
+    for pin in pins:
+        if any(fnmatch.fnmatchcase(package, p) for p in pin.packages) and (
+                pin.version_glob is None or fnmatch.fnmatchcase(version, pin.version_glob)):
+            return pin.priority
+    return default
+
+
+# --- yum / dnf ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class YumRepo:
+    """One `[id]` section of a .repo file."""
+
+    id: str
+    name: str = ""
+    baseurl: str = ""
+    enabled: bool = True
+    exclude: list[str] = field(default_factory=list)
+
+
+def yum_repos(fs: NodeFS) -> list[YumRepo]:
+    """The repositories of /etc/yum.repos.d/*.repo, in file order."""
+    out: list[YumRepo] = []
+    try:
+        names = fs.listdir("/etc/yum.repos.d")
+    except FsError:
+        return out
+    for name in names:
+        if not name.endswith(".repo"):
+            continue
+        current: YumRepo | None = None
+        for raw in fs.read(f"/etc/yum.repos.d/{name}").splitlines():
+            line = raw.strip()
+            if not line or line.startswith(("#", ";")):
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                current = YumRepo(line[1:-1].strip())
+                out.append(current)
+            elif current is not None and "=" in line:
+                key, _, value = (s.strip() for s in line.partition("="))
+                if key == "name":
+                    current.name = value
+                elif key == "baseurl":
+                    current.baseurl = value.split()[0] if value else ""
+                elif key == "enabled":
+                    current.enabled = value not in ("0", "false", "no")
+                elif key in ("exclude", "excludepkgs"):
+                    current.exclude += value.replace(",", " ").split()
+    return out

@@ -1,0 +1,334 @@
+"""Everyday node commands: files (`cat`, `tee`, `cp`, `mv`, `rm`, `mkdir`, `touch`, `ls`,
+`test`), text (`echo`, `printf`, `grep`, `head`, `tail`, `wc`), identity (`uname`, `hostname`,
+`id`, `whoami`, `which`), `sleep`, `date`. Messages and exit codes follow GNU coreutils."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from kubehop.lab.node.fs import FsError
+from kubehop.lab.node.host import Proc, Tool
+
+
+def _split_flags(args: list[str]) -> tuple[set[str], list[str]]:
+    flags, rest = set(), []
+    for a in args:
+        if a.startswith("-") and len(a) > 1 and not rest:
+            flags.update(a[1:] if not a.startswith("--") else [a[2:]])
+        else:
+            rest.append(a)
+    return flags, rest
+
+
+async def echo(p: Proc) -> int:
+    args, newline = p.argv[1:], True
+    while args and args[0] in ("-n", "-e", "-E", "-ne", "-en"):
+        newline = newline and "n" not in args[0]
+        args = args[1:]
+    p.out(" ".join(args) + ("\n" if newline else ""))
+    return 0
+
+
+async def printf(p: Proc) -> int:
+    if len(p.argv) < 2:
+        p.err("printf: usage: printf [-v var] format [arguments]\n")
+        return 2
+    fmt = p.argv[1].replace("\\n", "\n").replace("\\t", "\t")
+    values = iter(p.argv[2:])
+    p.out(re.sub(r"%[sd]", lambda _m: next(values, ""), fmt).replace("%%", "%"))
+    return 0
+
+
+async def cat(p: Proc) -> int:
+    _, files = _split_flags(p.argv[1:])
+    if not files:
+        p.out(await p.read_stdin())
+        return 0
+    status = 0
+    for f in files:
+        try:
+            p.out(p.host.fs.read(p.path(f), root=p.root))
+        except FsError as e:
+            p.err(f"cat: {f}: {e.reason}\n")
+            status = 1
+    return status
+
+
+async def tee(p: Proc) -> int:
+    flags, files = _split_flags(p.argv[1:])
+    text = await p.read_stdin()
+    status = 0
+    for f in files:
+        try:
+            p.host.fs.write(p.path(f), text, root=p.root, append="a" in flags or "append" in flags)
+        except FsError as e:
+            p.err(f"tee: {f}: {e.reason}\n")
+            status = 1
+    p.out(text)
+    return status
+
+
+async def cp(p: Proc) -> int:
+    _, args = _split_flags(p.argv[1:])
+    if len(args) < 2:
+        p.err("cp: missing destination file operand\n")
+        return 1
+    fs, dst = p.host.fs, p.path(args[-1])
+    status = 0
+    for src in args[:-1]:
+        if not fs.exists(p.path(src)):
+            p.err(f"cp: cannot stat '{src}': No such file or directory\n")
+            status = 1
+            continue
+        try:
+            fs.copy(p.path(src), dst, root=p.root)
+        except FsError as e:
+            verb = "open" if e.reason == "Permission denied" and e.path == p.path(src) else "create"
+            p.err(f"cp: cannot {verb} regular file '{args[-1]}': {e.reason}\n")
+            status = 1
+    return status
+
+
+async def mv(p: Proc) -> int:
+    _, args = _split_flags(p.argv[1:])
+    if len(args) != 2:
+        p.err("mv: missing destination file operand\n")
+        return 1
+    try:
+        p.host.fs.move(p.path(args[0]), p.path(args[1]), root=p.root)
+    except FsError as e:
+        p.err(f"mv: cannot move '{args[0]}' to '{args[1]}': {e.reason}\n")
+        return 1
+    return 0
+
+
+async def rm(p: Proc) -> int:
+    flags, files = _split_flags(p.argv[1:])
+    force = bool({"f", "rf", "fr", "force"} & flags) or any("f" in f for f in flags)
+    recursive = any("r" in f or "R" in f for f in flags)
+    status = 0
+    for f in files:
+        try:
+            p.host.fs.remove(p.path(f), recursive=recursive, root=p.root)
+        except FsError as e:
+            if force and e.reason == "No such file or directory":
+                continue
+            p.err(f"rm: cannot remove '{f}': {e.reason}\n")
+            status = 1
+    return status
+
+
+async def mkdir(p: Proc) -> int:
+    flags, dirs = _split_flags(p.argv[1:])
+    parents = any("p" in f for f in flags)
+    status = 0
+    for d in dirs:
+        path = p.path(d)
+        if p.host.fs.exists(path) and not parents:
+            p.err(f"mkdir: cannot create directory '{d}': File exists\n")
+            status = 1
+            continue
+        try:
+            p.host.fs.mkdir(path, parents=parents, root=p.root)
+        except FsError as e:
+            p.err(f"mkdir: cannot create directory '{d}': {e.reason}\n")
+            status = 1
+    return status
+
+
+async def touch(p: Proc) -> int:
+    _, files = _split_flags(p.argv[1:])
+    status = 0
+    for f in files:
+        path = p.path(f)
+        try:
+            if not p.host.fs.exists(path):
+                p.host.fs.write(path, "", root=p.root)
+        except FsError as e:
+            p.err(f"touch: cannot touch '{f}': {e.reason}\n")
+            status = 1
+    return status
+
+
+async def ls(p: Proc) -> int:
+    _, paths = _split_flags(p.argv[1:])
+    status = 0
+    for path in paths or [p.cwd]:
+        try:
+            names = p.host.fs.listdir(p.path(path))
+        except FsError:
+            p.err(f"ls: cannot access '{path}': No such file or directory\n")
+            status = 2
+            continue
+        if names:
+            p.out("\n".join(names) + "\n")
+    return status
+
+
+async def test(p: Proc) -> int:
+    args = p.argv[1:]
+    if p.argv[0] == "[":
+        if not args or args[-1] != "]":
+            p.err("bash: line 1: [: missing `]'\n")
+            return 2
+        args = args[:-1]
+    negate = bool(args) and args[0] == "!"
+    if negate:
+        args = args[1:]
+    fs = p.host.fs
+    if len(args) == 2 and args[0] in ("-f", "-d", "-e", "-s", "-r", "-w", "-n", "-z"):
+        op, arg = args
+        path = p.path(arg)
+        result = {
+            "-f": lambda: fs.is_file(path), "-d": lambda: fs.is_dir(path),
+            "-e": lambda: fs.exists(path), "-r": lambda: fs.exists(path),
+            "-w": lambda: fs.exists(path) and fs.may_write(path, p.root),
+            "-s": lambda: fs.is_file(path) and bool(fs.read(path)),
+            "-n": lambda: bool(arg), "-z": lambda: not arg,
+        }[op]()
+    elif len(args) == 3 and args[1] in ("=", "==", "!="):
+        result = (args[0] == args[2]) != (args[1] == "!=")
+    elif len(args) == 1:
+        result = bool(args[0])
+    else:
+        result = False
+    return 0 if result != negate else 1
+
+
+async def grep(p: Proc) -> int:
+    args = p.argv[1:]
+    flags: set[str] = set()
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        flags.update(args.pop(0)[1:])
+    if not args:
+        p.err("Usage: grep [OPTION]... PATTERNS [FILE]...\n")
+        return 2
+    pattern, files = args[0], args[1:]
+    rx = re.compile(re.escape(pattern) if "F" in flags else pattern,
+                    re.IGNORECASE if "i" in flags else 0)
+    texts: list[tuple[str, str]] = []
+    status = 1
+    if not files:
+        texts.append(("", await p.read_stdin()))
+    for f in files:
+        try:
+            texts.append((f, p.host.fs.read(p.path(f), root=p.root)))
+        except FsError as e:
+            p.err(f"grep: {f}: {e.reason}\n")
+            status = 2
+    found = 0
+    for name, text in texts:
+        for line in text.splitlines():
+            if bool(rx.search(line)) != ("v" in flags):
+                found += 1
+                if "q" not in flags and "c" not in flags:
+                    p.out((f"{name}:" if len(files) > 1 else "") + line + "\n")
+    if "c" in flags:
+        p.out(f"{found}\n")
+    return 0 if found else status
+
+
+async def head_tail(p: Proc) -> int:
+    args, n = p.argv[1:], 10
+    files = []
+    i = 0
+    while i < len(args):
+        if args[i] == "-n" and i + 1 < len(args):
+            n = int(args[i + 1].lstrip("+"))
+            i += 2
+            continue
+        if re.fullmatch(r"-\d+", args[i]):
+            n = int(args[i][1:])
+        else:
+            files.append(args[i])
+        i += 1
+    text = p.host.fs.read(p.path(files[0]), root=p.root) if files else await p.read_stdin()
+    lines = text.splitlines(keepends=True)
+    p.out("".join(lines[:n] if p.argv[0] == "head" else lines[-n:] if n else []))
+    return 0
+
+
+async def wc(p: Proc) -> int:
+    text = await p.read_stdin()
+    p.out(f"{len(text.splitlines())}\n")
+    return 0
+
+
+async def uname(p: Proc) -> int:
+    s = p.host.setup
+    flags, _ = _split_flags(p.argv[1:])
+    parts = {"s": "Linux", "n": s.name, "r": s.kernel, "m": "x86_64"}
+    if "a" in flags:
+        p.out(f"Linux {s.name} {s.kernel} #1 SMP x86_64 x86_64 x86_64 GNU/Linux\n")
+    else:
+        p.out(" ".join(parts[f] for f in "snrm" if f in flags or (not flags and f == "s")) + "\n")
+    return 0
+
+
+async def hostname(p: Proc) -> int:
+    p.out(p.host.name + "\n")
+    return 0
+
+
+async def ident(p: Proc) -> int:
+    name = "root" if p.root else p.host.user
+    if p.argv[0] == "whoami" or "-un" in p.argv:
+        p.out(name + "\n")
+    elif "-u" in p.argv:
+        p.out(("0" if p.root else "1000") + "\n")
+    else:
+        uid = 0 if p.root else 1000
+        p.out(f"uid={uid}({name}) gid={uid}({name}) groups={uid}({name})\n")
+    return 0
+
+
+_BINARIES = {"kubeadm": "kubeadm", "kubelet": "kubelet", "kubectl": "kubectl",
+             "crictl": "cri-tools"}
+
+
+def installed(p: Proc, binary: str) -> bool:
+    """Whether the package providing `binary` is installed (else: command not found)."""
+    package = _BINARIES.get(binary)
+    return package is None or p.host.db.version(package) is not None
+
+
+def not_found(p: Proc) -> int:
+    p.err(f"bash: line 1: {p.argv[0]}: command not found\n")
+    return 127
+
+
+async def which(p: Proc) -> int:
+    from kubehop.lab.node.tools import TOOLS  # the registry imports this module
+
+    names = [a for a in p.argv[1:] if not a.startswith("-")]
+    status = 0
+    for name in names:
+        if name in TOOLS and installed(p, name):
+            p.out(f"/usr/bin/{name}\n")
+        else:
+            status = 1
+    return status
+
+
+async def sleep(p: Proc) -> int:
+    try:
+        await p.host.sleep(float(p.argv[1].rstrip("s")))
+    except (IndexError, ValueError):
+        p.err("sleep: missing operand\n")
+        return 1
+    return 0
+
+
+async def date(p: Proc) -> int:
+    now = datetime.fromtimestamp(p.host.clock.wall(), UTC)
+    p.out(now.strftime("%a %b %d %H:%M:%S UTC %Y") + "\n")
+    return 0
+
+
+TOOLS_SYSTEM: dict[str, Tool] = {
+    "echo": echo, "printf": printf, "cat": cat, "tee": tee, "cp": cp, "mv": mv, "rm": rm,
+    "mkdir": mkdir, "touch": touch, "ls": ls, "test": test, "[": test, "grep": grep,
+    "head": head_tail, "tail": head_tail, "wc": wc, "uname": uname, "hostname": hostname,
+    "id": ident, "whoami": ident, "which": which, "sleep": sleep, "date": date,
+}

@@ -1,0 +1,348 @@
+"""dnf (and `yum`, its alias on RHEL 8/9) and rpm on a RHEL-family node.
+
+The repository file's `exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni` hides the
+Kubernetes packages unless `--disableexcludes=kubernetes` (or `all`) is given; `versionlock`
+pins a package to its installed version. dnf reads the repository file at every run (its
+metadata cache is keyed by baseurl), so editing `v1.28` to `v1.29` takes effect at once.
+Messages follow dnf 4: `All matches were filtered out by exclude filtering for argument: …`,
+`Error: Unable to find a match: …` (exit 1).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from kubehop.lab.node.host import Proc, Tool
+from kubehop.lab.node.repos import PACKAGE_SIZES, Repo, YumRepo, repo_for, sort_versions, yum_repos
+from kubehop.model.versions import parse_deb_version
+
+ARCH = "x86_64"
+RULE = "=" * 80
+
+
+def _cmp(a: str, b: str) -> int:
+    return parse_deb_version(a).compare(parse_deb_version(b))
+
+
+@dataclass
+class Options:
+    yes: bool = False
+    quiet: bool = False
+    showduplicates: bool = False
+    disable_excludes: tuple[str, ...] = ()
+    no_versionlock: bool = False
+
+
+def _parse(args: list[str]) -> tuple[Options, list[str]]:
+    o, words = Options(), []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        value = a.split("=", 1)[1] if "=" in a else (args[i + 1] if i + 1 < len(args) else "")
+        if a in ("-y", "--assumeyes"):
+            o.yes = True
+        elif a in ("-q", "--quiet"):
+            o.quiet = True
+        elif a == "--showduplicates":
+            o.showduplicates = True
+        elif a.startswith(("--disableexcludes", "--disableexcludepkgs")):
+            o.disable_excludes += tuple(value.split(","))
+            i += "=" not in a
+        elif a.startswith("--setopt"):
+            setting = value
+            if setting.startswith("disable_excludes="):
+                o.disable_excludes += tuple(setting.split("=", 1)[1].split(","))
+            i += "=" not in a or a == "--setopt"
+        elif a.startswith("--disableplugin"):
+            o.no_versionlock = o.no_versionlock or "versionlock" in value
+            i += "=" not in a
+        elif a.startswith(("--enablerepo", "--disablerepo", "--repo")) and "=" not in a:
+            i += 1
+        elif not a.startswith("-"):
+            words.append(a)
+        i += 1
+    return o, words
+
+
+class DnfView:
+    """Installed packages and what the enabled repositories offer after excludes/locks."""
+
+    def __init__(self, p: Proc, o: Options) -> None:
+        self.p = p
+        self.db = p.host.db
+        self.repos = [r for r in yum_repos(p.host.fs) if r.enabled]
+        self.dead: list[YumRepo] = [r for r in self.repos if repo_for(r.baseurl, "rpm") is None]
+        self.all: dict[str, list[tuple[str, YumRepo, Repo]]] = {}
+        self.visible: dict[str, list[tuple[str, YumRepo, Repo]]] = {}
+        locks = {e.split("-0:")[0]: e.split("-0:")[1].rsplit(".", 1)[0]
+                 for e in self.db.state.versionlocks if "-0:" in e}
+        for r in self.repos:
+            live = repo_for(r.baseurl, "rpm")
+            if live is None:
+                continue
+            excluded = set() if {r.id, "all"} & set(o.disable_excludes) else set(r.exclude)
+            for name, versions in live.packages().items():
+                for v in versions:
+                    self.all.setdefault(name, []).append((v, r, live))
+                    locked = name in locks and locks[name] != v and not o.no_versionlock
+                    if not any(fnmatch.fnmatchcase(name, x) for x in excluded) and not locked:
+                        self.visible.setdefault(name, []).append((v, r, live))
+
+    def match(self, arg: str, pool: dict[str, list[tuple[str, YumRepo, Repo]]]
+              ) -> list[tuple[str, str]]:
+        """(name, version) pairs matching a dnf package spec (`kubeadm-1.29.15-*`, `kubeadm`)."""
+        out = []
+        for name, entries in pool.items():
+            for v, _, _ in entries:
+                upstream = v.split("-")[0]
+                forms = (name, f"{name}.{ARCH}", f"{name}-{upstream}", f"{name}-{v}",
+                         f"{name}-{v}.{ARCH}", f"{name}-0:{v}", f"{name}-0:{v}.{ARCH}")
+                if any(fnmatch.fnmatchcase(f, arg) for f in forms):
+                    out.append((name, v))
+        return out
+
+
+def _metadata_line(p: Proc) -> str:
+    return "Last metadata expiration check: 0:00:12 ago on Mon 01 Jan 2024 12:00:00 PM UTC.\n"
+
+
+def _dead_error(p: Proc, r: YumRepo) -> int:
+    p.out(f"{r.name or r.id:<48} 0.0  B/s |   0  B     00:00\n")
+    base = r.baseurl.replace("$basearch", ARCH).rstrip("/")
+    p.err(f"Errors during downloading metadata for repository '{r.id}':\n  - Status code: 404 for "
+          f"{base}/repodata/repomd.xml (IP: 142.250.80.46)\nError: Failed to download metadata for"
+          f" repo '{r.id}': Cannot download repomd.xml: Cannot download repodata/repomd.xml: All "
+          "mirrors were tried\n")
+    return 1
+
+
+def _nevra(name: str, version: str) -> str:
+    return f"{name}-{version}.{ARCH}"
+
+
+async def install(p: Proc, o: Options, specs: list[str], verb: str) -> int:
+    view = DnfView(p, o)
+    if view.dead:
+        return _dead_error(p, view.dead[0])
+    out = (lambda _s: None) if o.quiet else p.out
+    out(_metadata_line(p))
+    chosen: dict[str, str] = {}
+    missing: list[str] = []
+    for spec in specs:
+        matches = view.match(spec, view.visible)
+        installed = [(n, v) for n, v in ((n, view.db.version(n)) for n in view.db.state.installed)
+                     if v and any(fnmatch.fnmatchcase(f, spec) for f in (n, f"{n}-{v}",
+                                                                          f"{n}-{v.split('-')[0]}"))]
+        if not matches and installed:
+            for n, v in installed:
+                out(f"Package {_nevra(n, v)} is already installed.\n")
+            continue
+        if not matches:
+            if view.match(spec, view.all):
+                out(f"All matches were filtered out by exclude filtering for argument: {spec}\n")
+            else:
+                out(f"No match for argument: {spec}\n")
+            missing.append(spec)
+            continue
+        for name in dict.fromkeys(n for n, _ in matches):
+            best = sort_versions([v for n, v in matches if n == name])[0]
+            if verb in ("upgrade", "update") and view.db.version(name) and _cmp(
+                    best, view.db.version(name) or "0") <= 0:
+                continue
+            if view.db.version(name) == best:
+                out(f"Package {_nevra(name, best)} is already installed.\n")
+                continue
+            chosen[name] = best
+    if missing:
+        p.err(f"Error: Unable to find a match: {' '.join(missing)}\n")
+        return 1
+    if not chosen:
+        out("Dependencies resolved.\nNothing to do.\nComplete!\n")
+        return 0
+    groups: dict[str, list[str]] = {"Installing": [], "Upgrading": [], "Downgrading": []}
+    for name, v in chosen.items():
+        old = view.db.version(name)
+        key = "Installing" if old is None else ("Upgrading" if _cmp(v, old) > 0 else "Downgrading")
+        groups[key].append(name)
+    lines = ["Dependencies resolved.", RULE,
+             f" {'Package':<16} {'Architecture':<14} {'Version':<28} {'Repository':<14} Size", RULE]
+    for key, names in groups.items():
+        if names:
+            lines.append(f"{key}:")
+            for n in names:
+                size = PACKAGE_SIZES.get(n, "1.0 MB").split()[0].split(".")[0] + " M"
+                lines.append(f" {n:<16} {ARCH:<14} {chosen[n]:<28} {'kubernetes':<14} {size}")
+    lines += ["", "Transaction Summary", RULE]
+    for key, word in (("Installing", "Install"), ("Upgrading", "Upgrade"),
+                      ("Downgrading", "Downgrade")):
+        if groups[key]:
+            count = len(groups[key])
+            lines.append(f"{word:<9}{count} Package{'s' if count > 1 else ''}")
+    lines += ["", "Total download size: 41 M"]
+    out("\n".join(lines) + "\n")
+    if not o.yes:
+        out("Is this ok [y/N]: ")
+        answer = (await p.read_stdin()).strip().lower()
+        if answer not in ("y", "yes"):
+            out("Operation aborted.\n")
+            return 1
+    out("Downloading Packages:\n")
+    for n, v in chosen.items():
+        out(f"{_nevra(n, v)}.rpm{'':<10}19 MB/s |  10 MB     00:00\n")
+    await p.host.sleep(p.host.timing.package_install)
+    out("-" * 80 + "\nTotal                                            19 MB/s |  41 MB     00:00\n"
+        "Running transaction check\nTransaction check succeeded.\nRunning transaction test\n"
+        "Transaction test succeeded.\nRunning transaction\n")
+    for n, v in chosen.items():
+        old = view.db.version(n)
+        verb_word = "Installing" if old is None else "Upgrading"
+        out(f"  {verb_word:<17}: {_nevra(n, v)}\n")
+        view.db.install(n, v)
+        p.host.package_changed(n)
+    done = {"Installing": "Installed", "Upgrading": "Upgraded", "Downgrading": "Downgraded"}
+    for key, names in groups.items():
+        if names:
+            out(f"\n{done[key]}:\n" + "".join(f"  {_nevra(n, chosen[n])}\n" for n in names))
+    out("\nComplete!\n")
+    return 0
+
+
+async def list_(p: Proc, o: Options, args: list[str]) -> int:
+    view = DnfView(p, o)
+    if view.dead:
+        return _dead_error(p, view.dead[0])
+    scope = args[0] if args and args[0] in ("installed", "available", "all", "updates") else "all"
+    specs = [a for a in args if a not in ("installed", "available", "all", "updates")] or ["*"]
+    installed = sorted((n, v) for n, v in view.db.state.installed.items()
+                       if any(fnmatch.fnmatchcase(n, s) for s in specs))
+    available = sorted({m for s in specs for m in view.match(s, view.visible)},
+                       key=lambda nv: (nv[0], parse_deb_version(nv[1])))
+    if not o.showduplicates:
+        newest: dict[str, str] = {}
+        for n, v in available:
+            newest[n] = v
+        available = [(n, v) for n, v in newest.items()
+                     if not view.db.version(n) or _cmp(v, view.db.version(n) or "0") > 0]
+    else:
+        available = [(n, v) for n, v in available if view.db.version(n) != v]
+    rows: list[str] = []
+    if installed and scope in ("installed", "all"):
+        rows.append("Installed Packages")
+        rows += [f"{n + '.' + ARCH:<33}{v:<35}@kubernetes" for n, v in installed]
+    if available and scope in ("available", "all", "updates"):
+        rows.append("Available Packages")
+        rows += [f"{n + '.' + ARCH:<33}{v:<35}kubernetes" for n, v in available]
+    if not rows:
+        p.err("Error: No matching Packages to list\n")
+        return 1
+    p.out(_metadata_line(p) + "\n".join(rows) + "\n")
+    return 0
+
+
+async def versionlock(p: Proc, args: list[str]) -> int:
+    db = p.host.db
+    verb, names = (args[0], args[1:]) if args else ("list", [])
+    if verb == "list":
+        p.out(_metadata_line(p) + "".join(f"{e}\n" for e in db.state.versionlocks))
+        return 0
+    if not p.root:
+        return _not_root(p)
+    if verb == "clear":
+        db.state.versionlocks = []
+        db.save()
+        return 0
+    out = [_metadata_line(p)]
+    for name in names:
+        v = db.version(name)
+        if v is None:
+            p.err(f"Error: No package found for: {name}\n")
+            return 1
+        entry = f"{name}-0:{v}.*"
+        if verb in ("add", "exclude"):
+            if entry not in db.state.versionlocks:
+                db.state.versionlocks.append(entry)
+            out.append(f"Adding versionlock on: {entry}\n")
+        elif verb in ("delete", "del"):
+            db.state.versionlocks = [e for e in db.state.versionlocks
+                                     if not e.startswith(f"{name}-0:")]
+            out.append(f"Deleting versionlock for: {entry}\n")
+    db.save()
+    p.out("".join(out))
+    return 0
+
+
+def _not_root(p: Proc) -> int:
+    p.err("Error: This command has to be run with superuser privileges (under the root user on "
+          "most systems).\n")
+    return 1
+
+
+async def dnf(p: Proc) -> int:
+    o, words = _parse(p.argv[1:])
+    if not words:
+        p.err("usage: dnf [options] COMMAND\n")
+        return 1
+    verb, args = words[0], words[1:]
+    if verb in ("install", "upgrade", "update", "reinstall", "downgrade", "remove", "erase"):
+        if not p.root:
+            return _not_root(p)
+        if verb in ("remove", "erase"):
+            for n in args:
+                if p.host.db.version(n):
+                    p.host.db.remove(n)
+                    p.host.package_changed(n)
+            p.out("Complete!\n")
+            return 0
+        if not args and verb in ("upgrade", "update"):
+            args = sorted(p.host.db.state.installed)
+        return await install(p, o, args, verb)
+    if verb == "list":
+        return await list_(p, o, args)
+    if verb == "versionlock":
+        return await versionlock(p, args)
+    if verb in ("makecache", "check-update", "clean", "repolist"):
+        view = DnfView(p, o)
+        if view.dead and verb != "clean":
+            return _dead_error(p, view.dead[0])
+        if verb == "makecache":
+            p.out("Kubernetes                                       52 kB/s |  21 kB     00:00\n"
+                  "Metadata cache created.\n")
+        return 0
+    p.err(f"No such command: {verb}. Please use /usr/bin/{p.argv[0]} --help\n")
+    return 1
+
+
+async def rpm(p: Proc) -> int:
+    args = p.argv[1:]
+    fmt = None
+    names = []
+    i = 0
+    while i < len(args):
+        if args[i] in ("--qf", "--queryformat") and i + 1 < len(args):
+            fmt = args[i + 1]
+            i += 2
+            continue
+        if not args[i].startswith("-"):
+            names.append(args[i])
+        i += 1
+    if not any(a.startswith("-q") for a in args):
+        p.err("rpm: no operation specified\n")
+        return 1
+    status = 0
+    for n in names:
+        v = p.host.db.version(n)
+        if v is None:
+            p.out(f"package {n} is not installed\n")
+            status = 1
+            continue
+        version, _, release = v.partition("-")
+        if fmt:
+            p.out(fmt.replace("%{NAME}", n).replace("%{VERSION}", version)
+                  .replace("%{RELEASE}", release).replace("%{ARCH}", ARCH).replace("\\n", "\n"))
+        else:
+            p.out(_nevra(n, v) + "\n")
+    return status
+
+
+TOOLS_YUM: dict[str, Tool] = {"dnf": dnf, "yum": dnf, "rpm": rpm}
