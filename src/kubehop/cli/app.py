@@ -54,7 +54,7 @@ def cli(ctx: click.Context, kubeconfig: str | None, context: str | None,
 
 
 # (module in kubehop.cli, click command name); each module holds one command family.
-_COMMANDS = [("releases", "releases")]
+_COMMANDS = [("releases", "releases"), ("lab", "lab")]
 
 
 def _register_commands() -> None:

@@ -32,6 +32,8 @@ _encode = msgspec.json.Encoder().encode
 # The hook the controllers own: (pod, grace seconds, by "delete"|"eviction") → None. The server
 # has already marked the pod terminating (deletionTimestamp); the hook removes it in its time.
 PodDeleteHook = Callable[[Obj, int, str], None]
+# The controllers' eviction: (namespace, name, body, dryRun values) → (status, body, headers).
+EvictHook = Callable[[str, str, Obj, list[str]], tuple[int, Obj, dict[str, str]]]
 
 
 def version_info(git_version: str) -> Obj:
@@ -115,6 +117,12 @@ class ApiServer:
         self.version = version  # settable: what /version answers (per apiserver endpoint)
         self.server_address = server_address
         self.on_pod_delete: PodDeleteHook | None = None
+        self.on_evict: EvictHook | None = None
+        # Per-endpoint behaviour of a control-plane node's apiserver (HA labs): what /version
+        # answers follows that node's static pod; while it restarts the endpoint answers 503.
+        self.version_source: Callable[[], str | None] | None = None
+        self.available: Callable[[], bool] = lambda: True
+        self.history: Any = None  # a kubehop.lab.history.History served at /lab/v1/history
 
     def now(self) -> datetime:
         return self.store.clock()
@@ -122,6 +130,7 @@ class ApiServer:
     def app(self) -> web.Application:
         """A fresh aiohttp application serving this API."""
         app = web.Application(middlewares=[self._errors], client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/lab/v1/history", self._history)
         app.router.add_get("/version", self._version)
         app.router.add_get("/version/", self._version)
         for path in ("/healthz", "/readyz", "/livez"):
@@ -145,6 +154,10 @@ class ApiServer:
     async def _errors(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
+        if not self.available() and not request.path.startswith("/lab/"):
+            # A kube-apiserver static pod restarting: nothing listens on its port.
+            return status_response(StatusError(503, "ServiceUnavailable",
+                                               "the kube-apiserver on this node is restarting"))
         try:
             return await handler(request)
         except StatusError as e:
@@ -160,7 +173,18 @@ class ApiServer:
                                                f"Internal error occurred: {e}"))
 
     async def _version(self, _request: web.Request) -> web.Response:
-        return json_response(version_info(self.version))
+        version = self.version_source() if self.version_source else None
+        return json_response(version_info(version or self.version))
+
+    async def _history(self, request: web.Request) -> web.Response:
+        """GET /lab/v1/history[?since=SEQ]: every state change with its lab time (DESIGN)."""
+        if self.history is None:
+            raise _not_served()
+        try:
+            since = int(request.query.get("since", "0"))
+        except ValueError as e:
+            raise StatusError(400, "BadRequest", "since must be an integer") from e
+        return json_response({"events": list(self.history.since(since))})
 
     async def _ok(self, _request: web.Request) -> web.Response:
         return web.Response(text="ok", content_type="text/plain")
@@ -208,6 +232,11 @@ class ApiServer:
         if method == "POST" and t.name is None:
             return await verbs.create(self, request, t)
         if method == "POST" and t.subresource == "eviction":
+            if self.on_evict is not None:
+                body = await verbs.read_body(request)
+                code, answer, headers = self.on_evict(t.namespace or "", t.name or "", body,
+                                                      request.query.getall("dryRun", []))
+                return verbs.json_reply(answer, code, headers or None)
             return await evict_endpoint.evict(self, request, t)
         if method == "PUT" and t.name is not None:
             return await verbs.update(self, request, t)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import heapq
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,12 +21,14 @@ import msgspec
 
 from kubehop.lab import objects as o
 from kubehop.lab import objects_apps as apps
+from kubehop.lab.fixtures_cnpg import cnpg_cluster
 from kubehop.lab.store import Store, format_time
 
 Obj = dict[str, Any]
 _encode = msgspec.json.Encoder().encode
 CONTROL_PLANE_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+LOAD_BALANCER_ENDPOINT = "10.0.0.5:6443"  # kubeadm's controlPlaneEndpoint when load_balancer
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,12 @@ class NodeSpec:
     unschedulable: bool = False
     control_plane_images: Mapping[str, str] = field(default_factory=dict)  # drift: component → tag
     count: int = 1
+    # What the node agents provision (kubehop.lab.node); the store itself does not use them.
+    os_family: str = "debian"  # debian | rhel
+    packages: Mapping[str, str] = field(default_factory=dict)  # kubeadm/kubelet/kubectl → version
+    repo_minor: str | None = None  # pkgs.k8s.io minor; None: the kubeadm package's
+    repo_legacy: bool = False
+    holds: tuple[str, ...] = ("kubeadm", "kubelet", "kubectl")  # apt holds / dnf versionlocks
 
     @property
     def control_plane(self) -> bool:
@@ -70,7 +78,11 @@ class PdbSpec:
 
 @dataclass(frozen=True, slots=True)
 class WorkloadSpec:
-    """A Deployment, StatefulSet, DaemonSet or bare Pod and its pods."""
+    """A Deployment, StatefulSet, DaemonSet, bare Pod or CNPGCluster and its pods.
+
+    A CNPGCluster (a `clusters.postgresql.cnpg.io` object) has `replicas` instances
+    `<name>-1 … <name>-N`; `<name>-1` is the primary, on `primary_node` when given.
+    """
 
     kind: str
     namespace: str
@@ -82,11 +94,23 @@ class WorkloadSpec:
     node: str | None = None  # bare pods: where it runs; others: pin every replica here
     labels: Mapping[str, str] = field(default_factory=dict)
     pdb: PdbSpec | None = None
+    primary_node: str | None = None  # CNPGCluster
+    enable_pdb: bool = True  # CNPGCluster: spec.enablePDB
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpec:
+    """An injected fault for the node agents/controllers (kinds: scenarios.schema.FAULT_KINDS)."""
+
+    kind: str
+    node: str
+    options: Mapping[str, str] = field(default_factory=dict)  # e.g. {"after": "kubelet-restart"}
 
 
 @dataclass(frozen=True, slots=True)
 class ClusterSpec:
-    """A whole cluster: versions, nodes, extra namespaces, workloads."""
+    """A whole cluster: versions, nodes, extra namespaces, workloads (and, for the lab's other
+    parts, the load balancer, timing and faults of its scenario)."""
 
     nodes: tuple[NodeSpec, ...]
     kubernetes_version: str = "v1.28.9"
@@ -96,6 +120,11 @@ class ClusterSpec:
     namespaces: tuple[str, ...] = ()
     workloads: tuple[WorkloadSpec, ...] = ()
     age: timedelta = timedelta(days=10)
+    name: str = "custom"
+    kube_proxy_version: str | None = None  # kube-proxy DaemonSet; default kubernetes_version
+    load_balancer: bool = False  # one endpoint in front of every apiserver
+    timing: Mapping[str, float] = field(default_factory=dict)  # camelCase, as controllers.Timing
+    faults: tuple[FaultSpec, ...] = ()
 
     def apiserver_version(self) -> str:
         """What `/version` answers: the first control-plane node's kube-apiserver tag."""
@@ -106,7 +135,11 @@ class ClusterSpec:
 
 
 def oldversion_spec() -> ClusterSpec:
-    """The three-node v1.28.9 cluster of the tests and the demo."""
+    """The three-node v1.28.9 cluster of the API server tests (a StatefulSet `db/pg`).
+
+    The lab's `oldversion` scenario (`kubehop.lab.scenarios.load_scenario("oldversion")`) is
+    the same cluster with a CloudNativePG cluster `db/pg` instead of the StatefulSet.
+    """
     return ClusterSpec(
         nodes=(
             NodeSpec("oldversion1", roles=("control-plane",)),
@@ -146,6 +179,7 @@ class _Builder:
         self.spec = spec
         self.store = store
         self.created = format_time(now - spec.age)
+        self.created_at = (now - spec.age).timestamp()
         self.nodes: list[tuple[NodeSpec, Obj]] = []
         self.by_name: dict[str, Obj] = {}
         self.heap: list[tuple[int, str]] | None = None  # (load, node) of eligible nodes
@@ -182,8 +216,9 @@ class _Builder:
         self.next_ip[node_name] = i + 1
         return f"{base}.{i % 254 + 1}"
 
-    def place(self, workload: WorkloadSpec) -> str:
-        """The least-loaded schedulable worker (control-plane nodes only if no worker)."""
+    def place(self, workload: WorkloadSpec, avoid: Collection[str] = ()) -> str:
+        """The least-loaded schedulable worker (control-plane nodes only if no worker), not
+        in `avoid` unless every candidate is (preferred anti-affinity)."""
         if workload.node:
             return workload.node
         if self.heap is None:
@@ -193,8 +228,13 @@ class _Builder:
             heapq.heapify(self.heap)
         if not self.heap:
             raise ValueError(f"workload {workload.namespace}/{workload.name}: no ready node")
+        skipped = []
+        while len(self.heap) > 1 and self.heap[0][1] in avoid:
+            skipped.append(heapq.heappop(self.heap))
         load, best = self.heap[0]
         heapq.heapreplace(self.heap, (load + 1, best))
+        for entry in skipped:
+            heapq.heappush(self.heap, entry)
         return best
 
     def pod_name(self, namespace: str, prefix: str, *seed: str) -> str:
@@ -293,11 +333,12 @@ def _control_plane(b: _Builder) -> None:
                 priority_class="system-node-critical", tolerations=[
                     {"operator": "Exists", "effect": "NoExecute"}],
             )
+    endpoint = LOAD_BALANCER_ENDPOINT if b.spec.load_balancer else ""
     b.add("configmaps", apps.configmap("kube-system", "kubeadm-config", {
         "ClusterConfiguration": (
             "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\n"
             f"kubernetesVersion: {b.spec.kubernetes_version}\n"
-            "controlPlaneEndpoint: \"\"\nclusterName: kubernetes\n"
+            f"controlPlaneEndpoint: \"{endpoint}\"\nclusterName: kubernetes\n"
             "imageRepository: registry.k8s.io\n"
             "networking:\n  dnsDomain: cluster.local\n  podSubnet: 10.64.0.0/10\n"
             "  serviceSubnet: 10.96.0.0/12\n"),
@@ -320,7 +361,7 @@ def _daemonset_pods(b: _Builder, ds: Obj, containers: list[Obj], **kw: Any) -> N
 
 
 def _addons(b: _Builder) -> None:
-    version = b.spec.kubernetes_version
+    version = b.spec.kube_proxy_version or b.spec.kubernetes_version
     proxy = [o.container("kube-proxy", f"registry.k8s.io/kube-proxy:{version}",
                          command=["/usr/local/bin/kube-proxy"])]
     ds = b.add("daemonsets.apps", apps.workload("DaemonSet", "kube-system", "kube-proxy",
@@ -382,6 +423,9 @@ def _workload(b: _Builder, w: WorkloadSpec, nodes: list[str] | None = None,
                 else {}
             b.run_pod(w.namespace, pod_name, node, labels=dict(pod_labels, **extra),
                       owner=owner, **kw)
+    elif w.kind == "CNPGCluster":
+        cnpg_cluster(b, w)
+        return
     else:
         raise ValueError(f"workload {w.namespace}/{w.name}: unknown kind {w.kind!r}")
     if w.pdb is not None:

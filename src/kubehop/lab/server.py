@@ -5,8 +5,9 @@
         ...  # lab.url, lab.store, lab.api (hooks, version)
 
 Binds loopback on a free port (or the one given); with TLS, a CA and serving certificate are
-generated into `state_dir` (a temporary directory when not given) and the kubeconfig embeds the
-CA. Any bearer token is accepted.
+generated into `state_dir` (a temporary directory when not given) unless `tls_files` are given
+(several endpoints of one lab share one CA and serving certificate), and the kubeconfig embeds
+the CA. Any bearer token is accepted.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class LabServer:
         port: int = 0,
         state_dir: Path | None = None,
         version: str | None = None,
+        tls_files: labtls.TlsFiles | None = None,
     ) -> None:
         self.spec = spec
         self.store = store or Store()
@@ -52,7 +54,7 @@ class LabServer:
             self.store,
             version=version or (spec.apiserver_version() if spec else "v1.28.9"),
         )
-        self.tls_files: labtls.TlsFiles | None = None
+        self.tls_files: labtls.TlsFiles | None = tls_files
         self._runner: web.AppRunner | None = None
 
     @property
@@ -72,7 +74,8 @@ class LabServer:
             gc.freeze()  # the initial world lives as long as the lab: keep it out of GC passes
         ssl_context = None
         if self.tls:
-            self.tls_files = labtls.generate(self.state_dir / "pki")
+            if self.tls_files is None:
+                self.tls_files = labtls.generate(self.state_dir / "pki")
             ssl_context = labtls.server_context(self.tls_files)
         runner = web.AppRunner(self.api.app(), access_log=None, handle_signals=False,
                                shutdown_timeout=2.0)

@@ -1,0 +1,267 @@
+"""The lab scenario format v1 (DESIGN "Scenario files (v1)") as frozen dataclasses.
+
+`validate.parse_scenario` produces a `Scenario` with every default filled in, so consumers never
+guess: package versions are full (`1.28.9-1.1`, `1.28.9-150500.1.1` on RHEL), the repository
+minor and holds are explicit. `Scenario.to_dict()` writes the same v1 document back (camelCase).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+API_VERSION = "kubehop.dev/v1"
+KIND = "LabScenario"
+
+KUBE_PACKAGES = ("kubeadm", "kubelet", "kubectl")
+CONTROL_PLANE_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+CONTROL_PLANE_ROLE = "control-plane"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Pod", "CNPGCluster")
+
+# Per OS family: default image, kernel, package revision (pkgs.k8s.io's deb and OBS rpm builds)
+# and holds. On RHEL the pin is the repository file's `exclude=` line, not a hold; `holds` there
+# are dnf versionlock entries.
+OS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    "debian": {"image": "Ubuntu 22.04.4 LTS", "kernel": "5.15.0-105-generic", "revision": "1.1",
+               "holds": KUBE_PACKAGES},
+    "rhel": {"image": "Rocky Linux 9.3 (Blue Onyx)", "kernel": "5.14.0-362.24.1.el9_3.x86_64",
+             "revision": "150500.1.1", "holds": ()},
+}
+
+# Fault kinds: the fields each takes beyond `kind` and `node` (field → allowed values or None
+# for free text, first value the default).
+FAULT_KINDS: Mapping[str, Mapping[str, tuple[str, ...] | None]] = {
+    # The node's kubelet comes back after a restart but the Node never turns Ready again.
+    "node-never-ready": {"after": ("kubelet-restart",)},
+    # Installing a package on the node fails (mirror unreachable); `package`: which (all if "").
+    "package-install-fails": {"package": None},
+    # After its manifest changes, the component's static pod never becomes ready.
+    "static-pod-never-ready": {"component": CONTROL_PLANE_COMPONENTS},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Cni:
+    name: str = "calico"
+    version: str = "v3.27.0"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """`cluster`: what kubeadm's ClusterConfiguration and the addons say."""
+
+    kubernetes_version: str = "v1.28.9"
+    cni: Cni = Cni()
+    coredns: str = "v1.10.1"
+    kube_proxy: str | None = None  # default: kubernetes_version
+    etcd: str = "3.5.12-0"
+    load_balancer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OsInfo:
+    family: str = "debian"  # debian | rhel
+    image: str = "Ubuntu 22.04.4 LTS"
+    kernel: str = "5.15.0-105-generic"
+
+
+@dataclass(frozen=True, slots=True)
+class Packages:
+    """Installed versions in the node's package format (`1.28.9-1.1`, `1.28.9-150500.1.1`)."""
+
+    kubeadm: str
+    kubelet: str
+    kubectl: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kubeadm": self.kubeadm, "kubelet": self.kubelet, "kubectl": self.kubectl}
+
+
+@dataclass(frozen=True, slots=True)
+class Repo:
+    """The Kubernetes package repository: pkgs.k8s.io `v<minor>`, or the retired legacy one."""
+
+    minor: str
+    legacy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    cpu: str = "4"
+    memory: str = "8Gi"
+    pods: int = 110
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One `nodes[]` entry; `count` > 1 makes `name` a prefix (`name-1` … `name-N`)."""
+
+    name: str
+    packages: Packages
+    repo: Repo
+    roles: tuple[str, ...] = ()
+    os: OsInfo = OsInfo()
+    runtime: str = "containerd://1.7.13"
+    holds: tuple[str, ...] = KUBE_PACKAGES
+    control_plane_images: Mapping[str, str] = field(default_factory=dict)
+    capacity: Capacity = Capacity()
+    unschedulable: bool = False
+    count: int = 1
+
+    @property
+    def control_plane(self) -> bool:
+        return CONTROL_PLANE_ROLE in self.roles
+
+    def names(self) -> list[str]:
+        if self.count <= 1:
+            return [self.name]
+        return [f"{self.name}-{i}" for i in range(1, self.count + 1)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The v1 `nodes[]` entry (also what `kubehop.lab.node.config.NodeSetup` reads)."""
+        return {
+            "name": self.name, "roles": list(self.roles),
+            "os": {"family": self.os.family, "image": self.os.image, "kernel": self.os.kernel},
+            "runtime": self.runtime, "packages": self.packages.as_dict(),
+            "repo": {"minor": self.repo.minor, "legacy": self.repo.legacy},
+            "holds": list(self.holds), "controlPlaneImages": dict(self.control_plane_images),
+            "capacity": {"cpu": self.capacity.cpu, "memory": self.capacity.memory,
+                         "pods": self.capacity.pods},
+            "unschedulable": self.unschedulable, "count": self.count,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Pdb:
+    """Exactly one bound, an int or `"N%"`."""
+
+    min_available: int | str | None = None
+    max_unavailable: int | str | None = None
+
+    def to_dict(self) -> dict[str, int | str]:
+        if self.min_available is not None:
+            return {"minAvailable": self.min_available}
+        return {"maxUnavailable": self.max_unavailable} if self.max_unavailable is not None else {}
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A Deployment, StatefulSet, DaemonSet, bare Pod or CloudNativePG cluster.
+
+    `replicas` holds a CNPGCluster's `instances`. `node` pins a bare Pod (or every replica);
+    `primary_node` is where a CNPG cluster's primary (`<name>-1`) runs.
+    """
+
+    kind: str
+    namespace: str
+    name: str
+    replicas: int = 1
+    image: str | None = None  # default: the fixture builder's per-kind image
+    requests: Mapping[str, str] = field(default_factory=dict)
+    empty_dir: bool = False
+    pdb: Pdb | None = None
+    node: str | None = None
+    primary_node: str | None = None
+    enable_pdb: bool = True  # CNPGCluster: spec.enablePDB
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind, "namespace": self.namespace, "name": self.name}
+        if self.kind in ("Deployment", "StatefulSet"):
+            d["replicas"] = self.replicas
+        if self.kind == "CNPGCluster":
+            d["instances"] = self.replicas
+            d["enablePDB"] = self.enable_pdb
+        for key, value in (("image", self.image), ("node", self.node),
+                           ("primaryNode", self.primary_node)):
+            if value is not None:
+                d[key] = value
+        if self.requests:
+            d["requests"] = dict(self.requests)
+        if self.labels:
+            d["labels"] = dict(self.labels)
+        d["emptyDir"] = self.empty_dir
+        if self.pdb is not None:
+            d["pdb"] = self.pdb.to_dict()
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Lab seconds (DESIGN scenario `timing`; `switchover` is CloudNativePG's promotion)."""
+
+    pod_start: float = 5.0
+    pod_stop: float = 2.0
+    kubelet_restart: float = 10.0
+    static_pod_restart: float = 20.0
+    package_install: float = 8.0
+    switchover: float = 3.0
+
+    def to_dict(self) -> dict[str, float]:
+        """camelCase keys: `kubehop.lab.controllers.Timing(**t.to_dict())` takes them as is."""
+        return {"podStart": self.pod_start, "podStop": self.pod_stop,
+                "kubeletRestart": self.kubelet_restart, "staticPodRestart": self.static_pod_restart,
+                "packageInstall": self.package_install, "switchover": self.switchover}
+
+
+TIMING_KEYS = {"podStart": "pod_start", "podStop": "pod_stop", "kubeletRestart": "kubelet_restart",
+               "staticPodRestart": "static_pod_restart", "packageInstall": "package_install",
+               "switchover": "switchover"}
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """An injected fault (see FAULT_KINDS); `options` holds the kind's extra fields."""
+
+    kind: str
+    node: str
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "node": self.node, **self.options}
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A whole lab scenario; `source` names where it came from (a path or `builtin:NAME`)."""
+
+    name: str
+    nodes: tuple[Node, ...]
+    description: str = ""
+    cluster: ClusterConfig = ClusterConfig()
+    workloads: tuple[Workload, ...] = ()
+    timing: Timing = Timing()
+    faults: tuple[Fault, ...] = ()
+    source: str = ""
+    parameters: Mapping[str, int] = field(default_factory=dict)  # built-ins: `large:nodes=50`
+
+    def node_names(self) -> list[str]:
+        """Every node name, `count` expanded, in file order."""
+        return [n for node in self.nodes for n in node.names()]
+
+    @property
+    def node_count(self) -> int:
+        return sum(n.count for n in self.nodes)
+
+    def expanded_nodes(self) -> list[tuple[str, Node]]:
+        """(name, entry) for every node, `count` expanded."""
+        return [(n, node) for node in self.nodes for n in node.names()]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The v1 document with every default written out."""
+        c = self.cluster
+        cluster: dict[str, Any] = {
+            "kubernetesVersion": c.kubernetes_version,
+            "cni": {"name": c.cni.name, "version": c.cni.version},
+            "coredns": c.coredns, "etcd": c.etcd, "loadBalancer": c.load_balancer}
+        if c.kube_proxy is not None:
+            cluster["kubeProxy"] = c.kube_proxy
+        return {
+            "apiVersion": API_VERSION, "kind": KIND, "name": self.name,
+            "description": self.description, "cluster": cluster,
+            "nodes": [n.to_dict() for n in self.nodes],
+            "workloads": [w.to_dict() for w in self.workloads],
+            "timing": self.timing.to_dict(),
+            "faults": [f.to_dict() for f in self.faults],
+        }
