@@ -62,7 +62,7 @@ from kubehop.model.errors import OperationError
 Obj = dict[str, Any]
 HOST = "127.0.0.1"
 WALL_HORIZON = 86_400.0  # real seconds a fast lab runs before its timestamps may pass real time
-SIMULATED_FAULTS: frozenset[str] = frozenset()  # scenario fault kinds the parts implement
+SIMULATED_FAULTS: frozenset[str] = frozenset({"node-never-ready"})  # scenario fault kinds the parts implement
 ADVERTISE = "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"
 
 
@@ -197,6 +197,8 @@ class Lab:
             self.agents = await NodeAgents.start(
                 self.store, self.history, self.clock, self.spec.timing, self.state_dir,
                 nodes=setups, load_balancer=self.spec.load_balancer, ssh=self.ssh)
+            self.agents.cluster.faults = {(f.kind, f.node) for f in self.spec.faults
+                                          if f.kind in SIMULATED_FAULTS}
             if self.tls:
                 self.tls_files = labtls.generate(self.state_dir / "pki")
             for node in self.control_planes:

@@ -3,6 +3,7 @@ and the CloudNativePG operator do to a cluster's objects, on the lab's clock.
 
     controllers = Controllers.install(store, clock, history, Timing())
     controllers.start()                   # inside the running event loop
+    api.on_evict = controllers.evict                  # POST pods/NAME/eviction
     api.on_pod_delete = controllers.deleter.on_pod_delete
     code, body, headers = controllers.evict("web", "frontend-abc", eviction_body)
     await controllers.settle()            # tests: run until nothing is left to do
@@ -108,9 +109,10 @@ class Controllers:
     # --- what the API server calls ------------------------------------------------------------
 
     def evict(
-        self, namespace: str, name: str, body: dict[str, Any], *, dry_run: Sequence[str] = ()
+        self, namespace: str, name: str, body: dict[str, Any], dry_run: Sequence[str] = ()
     ) -> Answer:
-        """POST .../pods/NAME/eviction → (HTTP status, v1 Status body, headers)."""
+        """POST .../pods/NAME/eviction → (HTTP status, v1 Status body, headers); the
+        `ApiServer.on_evict` hook."""
         return self.deleter.evict(namespace, name, body, dry_run=dry_run)
 
     def delete_pod(

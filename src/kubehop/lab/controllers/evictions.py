@@ -98,7 +98,7 @@ class PodDeleter:
     # --- eviction -------------------------------------------------------------------------
 
     def evict(
-        self, namespace: str, name: str, body: Obj, *, dry_run: Sequence[str] = ()
+        self, namespace: str, name: str, body: Obj, dry_run: Sequence[str] = ()
     ) -> Answer:
         """POST pods/NAME/eviction: (HTTP status, v1 Status body, headers)."""
         pod = self.store.peek("pods", namespace, name)
@@ -137,26 +137,3 @@ class PodDeleter:
         except StatusError as err:
             return err.code, err.status(), {}
         return decision.code, decision.body, headers
-
-    def eviction_policy(self, store: Store, pod: Obj, body: Obj, now: object) -> None:
-        """`ApiServer.eviction_policy` adapter: apply the PDB part of an eviction, raise refusals.
-
-        Prefer wiring `evict` (it also adds the DisruptionTarget condition and answers dry
-        runs without writes); with this hook the server then deletes the pod itself.
-        """
-        meta = pod["metadata"]
-        pdbs = list(store.iter("poddisruptionbudgets.policy", meta["namespace"]))
-        decision = decide_eviction(pod, pdbs, body, meta["name"], self.clock.wall())
-        if not decision.allowed:
-            if decision.code in REFUSALS:
-                self.refused(meta["namespace"], meta["name"], decision.code, decision.pdb)
-            b = decision.body
-            raise StatusError(decision.code, b.get("reason", ""), b.get("message", ""),
-                              details=b.get("details"), retry_after=decision.retry_after)
-        if decision.pdb_status is not None and decision.pdb:
-            pdb_ns, _, pdb_name = decision.pdb.partition("/")
-            new_status = decision.pdb_status
-            store.mutate("poddisruptionbudgets.policy", pdb_ns, pdb_name,
-                         lambda p: p.update(status=new_status))
-        self.note(meta["uid"], "eviction")
-

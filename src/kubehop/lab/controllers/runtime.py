@@ -174,10 +174,6 @@ class Runtime:
         """Fire due timers and sync one batch of every queue; return how much was done."""
         done = 0
         now = self.clock.now()
-        while self._timers and self._timers[0][0] <= now and done < self.batch_size:
-            _, _, fn = heapq.heappop(self._timers)
-            self._guard(fn)
-            done += 1
         for c in self.controllers:
             if not c.dirty:
                 continue
@@ -188,7 +184,13 @@ class Runtime:
                 self._guard(lambda c=c, k=k: c.sync(k))
             self._guard(c.after_batch)
             done += len(keys)
-        return done
+        # Timers after the queues: queued work answers changes that happened before now.
+        fired = 0
+        while self._timers and self._timers[0][0] <= now and fired < self.batch_size:
+            _, _, fn = heapq.heappop(self._timers)
+            self._guard(fn)
+            fired += 1
+        return done + fired
 
     def _guard(self, fn: Callable[[], None]) -> None:
         try:
@@ -241,8 +243,9 @@ class Runtime:
         while quiet < 2:
             if loop.time() > deadline:
                 raise TimeoutError(f"lab controllers still busy after {timeout}s")
-            quiet = 0 if self.busy(horizon) else quiet + 1
-            delay = self._next_delay()
+            busy = self.busy(horizon)
+            quiet = 0 if busy else quiet + 1
+            delay = self._next_delay() if busy else None
             await asyncio.sleep(min(0.001 if delay is None else max(delay, 0.0005), 0.05))
 
 

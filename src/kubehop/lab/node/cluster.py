@@ -25,6 +25,8 @@ class Cluster:
         self.hosts: dict[str, NodeHost] = {}
         self.load_balancer = load_balancer
         self.listeners: list[Callable[[str], None]] = []
+        # Injected faults of the scenario, as (kind, node) pairs (e.g. "node-never-ready").
+        self.faults: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:

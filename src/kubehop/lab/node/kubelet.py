@@ -246,7 +246,10 @@ class Kubelet:
         await self.host.sleep(self.host.timing.kubelet_restart)
         self.host.db.state.kubelet_running = version
         self.host.db.save()
-        self._set_ready(True, version)
+        # Fault `node-never-ready` (after kubelet-restart): the kubelet runs, the node stays
+        # NotReady — what a broken kubelet configuration or CNI looks like after an upgrade.
+        broken = ("node-never-ready", self.host.name) in self.host.cluster.faults
+        self._set_ready(not broken, version)
         self.host.component("kubelet", version, running=True)
         self.static.sync()
 

@@ -13,7 +13,8 @@ async def test_first_events_describe_the_initial_state(make_lab: Factory):
     assert max(e["t"] for e in initial) - min(e["t"] for e in initial) < 1  # one snapshot
     nodes = {e["node"]: e for e in initial if e["type"] == "node"}
     assert set(nodes) == {"cp", "w1", "w2"}
-    assert nodes["cp"]["roles"] == ["control-plane"] and nodes["w1"]["roles"] == []
+    assert nodes["cp"]["roles"] == ["control-plane"]
+    assert nodes["w1"]["roles"] == []
     assert all(n["ready"] and n["schedulable"] for n in nodes.values())
     components = {(e["node"], e["component"]): (e["version"], e["running"])
                   for e in initial if e["type"] == "component"}
@@ -77,7 +78,8 @@ async def test_an_eviction_only_drain_keeps_every_budget(make_lab: Factory):
     events = lab.history.since(0)
     deleted = [e for e in events if e["type"] == "pod" and e["event"] == "deleted"]
     # w1's two pods, then all three (they moved to w2) from w2.
-    assert len(deleted) == 5 and {e["by"] for e in deleted} == {"eviction"}
+    assert len(deleted) == 5
+    assert {e["by"] for e in deleted} == {"eviction"}
     assert [e for e in events if e["type"] == "eviction-refused"]  # the budget held them back
     assert check_history(events) == []
 
@@ -90,7 +92,8 @@ async def test_plain_delete_below_budget_is_a_violation(make_lab: Factory):
     lab.ctl.delete_pod("web", b)
     await lab.settle()
     violations = check_history(lab.history.since(0))
-    assert violations and {v.invariant for v in violations} == {2}
+    assert violations
+    assert {v.invariant for v in violations} == {2}
     assert any(a in v.message and "plain DELETE" in v.message for v in violations)
     assert any("fell to 1 healthy pods, below the 2" in v.message for v in violations)
     assert check_history(lab.history.since(0), plain_delete_allowed=True) != []
