@@ -54,7 +54,21 @@ def cli(ctx: click.Context, kubeconfig: str | None, context: str | None,
 
 
 # (module in kubehop.cli, click command name); each module holds one command family.
-_COMMANDS = [("releases", "releases"), ("lab", "lab")]
+_COMMANDS = [
+    ("releases", "releases"),
+    ("lab", "lab"),
+    ("versions", "versions"),
+    ("check", "check"),
+    ("plan", "plan"),
+    ("apply", "apply"),
+    ("apply", "upgrade"),
+    ("apply", "status"),
+    ("drain", "drain"),
+    ("drain", "cordon"),
+    ("drain", "uncordon"),
+    ("demo", "demo"),
+    ("completion", "completion"),
+]
 
 
 def _register_commands() -> None:
