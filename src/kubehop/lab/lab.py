@@ -62,7 +62,8 @@ from kubehop.model.errors import OperationError
 Obj = dict[str, Any]
 HOST = "127.0.0.1"
 WALL_HORIZON = 86_400.0  # real seconds a fast lab runs before its timestamps may pass real time
-SIMULATED_FAULTS: frozenset[str] = frozenset({"node-never-ready"})  # scenario fault kinds the parts implement
+# Scenario fault kinds the lab simulates (others are listed as unsimulated).
+SIMULATED_FAULTS: frozenset[str] = frozenset({"node-never-ready"})
 ADVERTISE = "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"
 
 

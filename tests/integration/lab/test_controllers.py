@@ -173,7 +173,6 @@ async def test_rolling_drain_keeps_every_budget(lab: Running) -> None:
         "pg-0", "pg-1"]
 
 
-@pytest.mark.slow
 async def test_hundreds_of_nodes_settle_quickly() -> None:
     loop = asyncio.get_running_loop()
     t0 = loop.time()

@@ -95,7 +95,8 @@ async def test_drain_of_an_evictable_node_finishes_and_pods_return_elsewhere(lab
     assert f"node/{node} cordoned" in out
     warning = next(line for line in out.splitlines() if "DaemonSet-managed" in line)
     assert warning.startswith("Warning: ignoring DaemonSet-managed Pods: ")
-    assert "monitoring/node-exporter-" in warning and "kube-system/kube-proxy-" in warning
+    assert "monitoring/node-exporter-" in warning
+    assert "kube-system/kube-proxy-" in warning
     for pod in evicted:
         assert f"evicting pod {pod}" in out
         assert f"pod/{pod.split('/')[1]} evicted" in out
@@ -116,7 +117,8 @@ async def test_drain_of_an_evictable_node_finishes_and_pods_return_elsewhere(lab
     assert check_history(events) == []
 
     code, out = await kubectl(minor, lab, tmp_path, "uncordon", node)
-    assert code == 0 and f"node/{node} uncordoned" in out
+    assert code == 0
+    assert f"node/{node} uncordoned" in out
 
 
 @pytest.mark.parametrize("minor", MINORS)
@@ -131,5 +133,6 @@ async def test_a_pdb_blocked_drain_retries_and_gives_up_at_the_timeout(lab, tmp_
     assert "global timeout reached: 7s" in out
     assert pods_on(lab, ledger_node, "pay"), "the PDB-protected pod must still run"
     refused = [e for e in lab.history.since(0) if e["type"] == "eviction-refused"]
-    assert refused and all(e["code"] == 429 and e["pdb"] == "pay/ledger" for e in refused)
+    assert refused
+    assert all(e["code"] == 429 and e["pdb"] == "pay/ledger" for e in refused)
     assert check_history(lab.history.since(0)) == []

@@ -20,7 +20,6 @@ from kubehop.lab.controllers.pods import (
     REVISION_LABEL,
     Revisions,
     is_available,
-    outdated,
     pod_from_template,
 )
 from kubehop.lab.controllers.runtime import Controller, Key, Obj, Runtime, key_of
@@ -227,7 +226,7 @@ class DaemonSets(Controller):
             budget = scaled_value(ru.get("maxUnavailable", 1), desired, True) or 1
             unavailable = sum(1 for n, run in eligible.items()
                               if run and not any(is_available(p) for p in by_node.get(n, [])))
-            old = sorted((p for p in pods if outdated(p, revision)),
+            old = sorted((p for p in pods if self.revisions.outdated(ds, p, revision)),
                          key=lambda p: (is_available(p), _target(p) or ""))
             for pod in old:
                 if is_available(pod):
@@ -246,7 +245,7 @@ class DaemonSets(Controller):
             "numberReady": sum(1 for n in scheduled if any(is_pod_ready(p) for p in by_node[n])),
             "observedGeneration": ds["metadata"].get("generation", 1),
             "updatedNumberScheduled": sum(1 for n in scheduled if any(
-                not outdated(p, revision) for p in by_node[n])),
+                not self.revisions.outdated(ds, p, revision) for p in by_node[n])),
             "numberAvailable": sum(1 for n in scheduled
                                    if any(is_available(p) for p in by_node[n])),
         }

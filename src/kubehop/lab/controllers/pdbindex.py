@@ -54,7 +54,10 @@ class SelectorIndex:
         candidates = set(self._unkeyed.get(namespace, ()))
         by_pair = self._by_pair.get(namespace, {})
         for pair in (labels or {}).items():
-            candidates |= by_pair.get(pair, set())
+            if (names := by_pair.get(pair)) is not None:
+                candidates |= names
+        if not candidates:
+            return []
         selectors = self.selectors[namespace]
         found = []
         for name in sorted(candidates):

@@ -181,21 +181,17 @@ def deletion_rank(pod: Obj) -> tuple[int, int, int, int, str]:
 REVISION_LABEL = "controller-revision-hash"
 
 
-def outdated(pod: Obj, revision: str) -> bool:
-    """The pod runs another template revision (a pod without the label counts as current)."""
-    label = (pod["metadata"].get("labels") or {}).get(REVISION_LABEL)
-    return bool(label) and label != revision
-
-
 class Revisions:
     """Pod template → revision label of each StatefulSet/DaemonSet.
 
     Seeded from the pods that exist when an owner is first seen (they run its current
-    template, whatever hash their creator used); a later template change gets a new label.
+    template, whatever hash their creator used, or none); a later template change gets a new
+    label, and pods still on an older one are outdated.
     """
 
     def __init__(self) -> None:
-        self._known: dict[str, tuple[str, str]] = {}
+        self._known: dict[str, tuple[str, str]] = {}  # uid → (template fingerprint, label)
+        self._initial: dict[str, str] = {}  # uid → label of the pods found without one
 
     def current(self, owner: Obj, pods: list[Obj], prefix: str = "", seed: str = "") -> str:
         uid = owner["metadata"]["uid"]
@@ -214,8 +210,15 @@ class Revisions:
                 label = seed
             elif seen:
                 label = max(sorted(seen), key=lambda v: seen[v])
+            self._initial[uid] = label
         self._known[uid] = (fingerprint, label)
         return label
 
+    def outdated(self, owner: Obj, pod: Obj, revision: str) -> bool:
+        """The pod runs another template revision than `revision`."""
+        label = (pod["metadata"].get("labels") or {}).get(REVISION_LABEL)
+        return (label or self._initial.get(owner["metadata"]["uid"], revision)) != revision
+
     def forget(self, uid: str) -> None:
         self._known.pop(uid, None)
+        self._initial.pop(uid, None)

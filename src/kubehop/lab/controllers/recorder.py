@@ -167,12 +167,14 @@ class Recorder:
         elif resource == "daemonsets.apps" and name in CNI_DAEMONSETS:
             self._component(None, "cni", image_tag(_first_image(template)), True)
 
-    def _pod_event(self, pod: Obj, node: str | None, event: str, by: str | None = None) -> None:
+    def _pod_event(
+        self, pod: Obj, node: str | None, event: str, by: str | None = None, pdb: Any = False
+    ) -> None:
         meta = pod["metadata"]
         fields: dict[str, Any] = {
             "namespace": meta.get("namespace", ""), "name": meta["name"], "uid": meta["uid"],
             "node": node, "owner": owner_label(pod), "event": event,
-            "pdb": self.covering_pdb(pod),
+            "pdb": self.covering_pdb(pod) if pdb is False else pdb,
         }
         if by is not None:
             fields["by"] = by
@@ -201,12 +203,17 @@ class Recorder:
                 self._pods[uid] = (_GONE, False)
             return
         ready = is_pod_ready(new)
+        events = []
         if before is None:
-            self._pod_event(new, node, "created")
+            events.append("created")
         elif before[0] is None and node is not None:
-            self._pod_event(new, node, "scheduled")
+            events.append("scheduled")
         if ready != (before[1] if before else False):
-            self._pod_event(new, node, "ready" if ready else "unready")
+            events.append("ready" if ready else "unready")
+        if events:
+            pdb = self.covering_pdb(new)
+            for event in events:
+                self._pod_event(new, node, event, pdb=pdb)
         self._pods[uid] = (node, ready)
 
     def _pdb_selector(self, pdb: Obj) -> None:

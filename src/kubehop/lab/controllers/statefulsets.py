@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 
 from kubehop.lab.controllers.evictions import PodDeleter
-from kubehop.lab.controllers.pods import REVISION_LABEL, Revisions, outdated, pod_from_template
+from kubehop.lab.controllers.pods import REVISION_LABEL, Revisions, pod_from_template
 from kubehop.lab.controllers.runtime import Controller, Key, Obj, Runtime, key_of
 from kubehop.lab.controllers.workloads import owner_key, pod_state, write_status
 from kubehop.lab.disruption import is_pod_ready
@@ -98,7 +98,7 @@ class StatefulSets(Controller):
                     blocked = True
                     break
         if not blocked:
-            self._roll(spec, pods, replicas, revision)
+            self._roll(sts, pods, replicas, revision)
         self._status(sts, revision)
 
     def _create(self, sts: Obj, i: int, revision: str) -> None:
@@ -118,21 +118,21 @@ class StatefulSets(Controller):
         with contextlib.suppress(StatusError):
             self.deleter.delete_pod(*key_of(pod), by="controller")
 
-    def _roll(self, spec: Obj, pods: dict[int, Obj], replicas: int, revision: str) -> None:
-        strategy = spec.get("updateStrategy") or {}
+    def _roll(self, sts: Obj, pods: dict[int, Obj], replicas: int, revision: str) -> None:
+        strategy = (sts.get("spec") or {}).get("updateStrategy") or {}
         if strategy.get("type", "RollingUpdate") != "RollingUpdate":
             return  # OnDelete: pods take the new template when someone deletes them
         partition = int((strategy.get("rollingUpdate") or {}).get("partition", 0))
         for i in range(replicas - 1, partition - 1, -1):
             pod = pods.get(i)
-            if pod is not None and outdated(pod, revision):
+            if pod is not None and self.revisions.outdated(sts, pod, revision):
                 self._delete(pod)
                 return
 
     def _status(self, sts: Obj, revision: str) -> None:
         pods = [p for p in self.rt.owned("pods", sts["metadata"]["uid"])
                 if not p["metadata"].get("deletionTimestamp")]
-        current = [p for p in pods if not outdated(p, revision)]
+        current = [p for p in pods if not self.revisions.outdated(sts, p, revision)]
         ready = sum(is_pod_ready(p) for p in pods)
         status = {
             "observedGeneration": sts["metadata"].get("generation", 1),

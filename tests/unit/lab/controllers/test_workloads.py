@@ -182,3 +182,41 @@ async def test_deleting_a_deployment_collects_its_replicasets_and_pods(make_lab:
     await lab.settle()
     assert lab.store.list("replicasets.apps", "web").items == []
     assert lab.pods("web", live=False) == []
+
+
+async def test_daemonset_rolls_one_node_at_a_time(make_lab: Factory):
+    lab = await make_lab()
+    await lab.settle()
+    unavailable: list[int] = []
+
+    def count(_change: object) -> None:
+        nodes = {p["spec"].get("nodeName") for p in lab.store.iter("pods", "monitoring")
+                 if not p["metadata"].get("deletionTimestamp") and any(
+                     c["type"] == "Ready" and c["status"] == "True"
+                     for c in p["status"].get("conditions", []))}
+        unavailable.append(len({"w1", "w2"} - nodes))
+
+    unsubscribe = lab.store.subscribe(count)
+    lab.store.mutate("daemonsets.apps", "monitoring", "node-exporter", lambda d: d["spec"][
+        "template"]["spec"]["containers"][0].update(image="quay.io/prometheus/node-exporter:v2"))
+    await lab.settle()
+    unsubscribe()
+    images = {p["spec"]["nodeName"]: p["spec"]["containers"][0]["image"]
+              for p in lab.pods("monitoring")}
+    assert images["w1"] == images["w2"] == "quay.io/prometheus/node-exporter:v2"
+    assert max(unavailable) == 1  # maxUnavailable 1
+    ds = lab.store.get("daemonsets.apps", "monitoring", "node-exporter")
+    assert ds["status"]["updatedNumberScheduled"] == 2
+
+
+async def test_statefulset_rolls_from_the_highest_ordinal(make_lab: Factory):
+    spec = small_spec(workloads=(WorkloadSpec("StatefulSet", "db", "pg", replicas=3),))
+    lab = await make_lab(spec)
+    await lab.settle()
+    lab.store.mutate("statefulsets.apps", "db", "pg", lambda s: s["spec"]["template"]["spec"][
+        "containers"][0].update(image="ghcr.io/cloudnative-pg/postgresql:17.0"))
+    await lab.settle()
+    order = [e["name"] for e in lab.events("pod", event="deleted", namespace="db")]
+    assert order == ["pg-2", "pg-1", "pg-0"]
+    assert {p["spec"]["containers"][0]["image"] for p in lab.pods("db")} == {
+        "ghcr.io/cloudnative-pg/postgresql:17.0"}
