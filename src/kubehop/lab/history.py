@@ -7,6 +7,7 @@ and benchmarks judge an upgrade from what the lab saw, never from kubehop's own 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +98,7 @@ class Violation:
 # --- replay ----------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def _version(text: Any) -> KubeVersion | None:
     try:
         return parse_kube_version(text) if isinstance(text, str) else None
@@ -113,11 +115,22 @@ def _kubelet_window(v: KubeVersion) -> int:
     return 2 if v.minor_version < parse_kube_version("v1.25.0").minor_version else 3
 
 
+SKEWED = ("kubelet", "kube-proxy", "kube-controller-manager", "kube-scheduler",
+          "cloud-controller-manager")
+
+
 @dataclass
 class _World:
-    components: dict[tuple[str | None, str], tuple[str, bool]] = field(default_factory=dict)
+    """The replayed state, with the invariants' current problems kept up to date incrementally
+    (a 1,000-node history has 100,000s of events: nothing may rescan everything per event)."""
+
+    versions: dict[tuple[str | None, str], KubeVersion] = field(default_factory=dict)
+    apis: dict[str | None, KubeVersion] = field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     cordoned_from_start: set[str] = field(default_factory=set)
+    cordoned: set[str] = field(default_factory=set)  # workers cordoned during the history
+    down: dict[str, set[str]] = field(default_factory=dict)  # node → components not running
+    skew: dict[Any, str] = field(default_factory=dict)  # invariant 1's current problems
     pod_pdb: dict[tuple[str, str], str | None] = field(default_factory=dict)
     pdb_healthy: dict[str, tuple[int, int]] = field(default_factory=dict)
     deletions: list[tuple[str, str | None, str]] = field(default_factory=list)  # ns, pdb, pod
@@ -130,65 +143,103 @@ class _World:
         )
 
 
-def _skew_problems(world: _World) -> dict[Any, str]:
-    """Invariant 1: every pair of components the skew policy relates, keyed by the pair."""
-    by_kind: dict[str, list[tuple[str | None, KubeVersion]]] = {}
-    for (node, component), (text, _running) in sorted(
-        world.components.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])
-    ):
-        v = _version(text)
-        if v is not None:
-            by_kind.setdefault(component, []).append((node, v))
-    apis = by_kind.get("kube-apiserver", [])
-    if not apis:
+def _component_problems(world: _World, kind: str, node: str | None) -> dict[Any, str]:
+    """Invariant 1 for one component on one node, against the apiservers of the moment."""
+    v = world.versions.get((node, kind))
+    if v is None or not world.apis:
         return {}
-    oldest = min(apis, key=lambda nv: nv[1])
-    newest = max(apis, key=lambda nv: nv[1])
+    oldest = min(world.apis.items(), key=lambda nv: nv[1])
+    newest = max(world.apis.items(), key=lambda nv: nv[1])
     problems: dict[Any, str] = {}
-    if _minors_behind(oldest[1], newest[1]) > 1:
-        problems[("apiservers",)] = (
-            f"kube-apiservers {oldest[1]} ({oldest[0]}) and {newest[1]} ({newest[0]}) "
-            "are more than one minor apart"
-        )
-    kubelets = dict(by_kind.get("kubelet", []))
-    for kind in ("kubelet", "kube-proxy"):
-        for node, v in by_kind.get(kind, []):
-            if v.minor_version > oldest[1].minor_version:
-                problems[(kind, node, "newer")] = (
-                    f"{kind} {v} on {node} is newer than kube-apiserver {oldest[1]} ({oldest[0]})"
-                )
-            if _minors_behind(v, newest[1]) > _kubelet_window(v):
-                problems[(kind, node, "older")] = (
-                    f"{kind} {v} on {node} is {_minors_behind(v, newest[1])} minors older than "
-                    f"kube-apiserver {newest[1]} ({newest[0]})"
-                )
-            beside = kubelets.get(node)
-            if kind == "kube-proxy" and beside is not None:
-                apart = abs(_minors_behind(v, beside))
-                if apart > _kubelet_window(v):
-                    problems[(kind, node, "kubelet")] = (
-                        f"kube-proxy {v} on {node} is {apart} minors from kubelet {beside}"
-                    )
-    local_api = dict(apis)
-    for kind in ("kube-controller-manager", "kube-scheduler", "cloud-controller-manager"):
-        for node, v in by_kind.get(kind, []):
-            # kubeadm points these at the local kube-apiserver (LocalAPIEndpoint, since 1.19);
-            # elsewhere they may reach any apiserver.
-            low, high = (
-                ((node, local_api[node]), (node, local_api[node]))
-                if node in local_api
-                else (oldest, newest)
+    if kind in ("kubelet", "kube-proxy"):
+        if v.minor_version > oldest[1].minor_version:
+            problems[(kind, node, "newer")] = (
+                f"{kind} {v} on {node} is newer than kube-apiserver {oldest[1]} ({oldest[0]})"
             )
-            if v.minor_version > low[1].minor_version:
-                problems[(kind, node, "newer")] = (
-                    f"{kind} {v} on {node} is newer than kube-apiserver {low[1]} ({low[0]})"
+        if _minors_behind(v, newest[1]) > _kubelet_window(v):
+            problems[(kind, node, "older")] = (
+                f"{kind} {v} on {node} is {_minors_behind(v, newest[1])} minors older than "
+                f"kube-apiserver {newest[1]} ({newest[0]})"
+            )
+        beside = world.versions.get((node, "kubelet"))
+        if kind == "kube-proxy" and beside is not None:
+            apart = abs(_minors_behind(v, beside))
+            if apart > _kubelet_window(v):
+                problems[(kind, node, "kubelet")] = (
+                    f"kube-proxy {v} on {node} is {apart} minors from kubelet {beside}"
                 )
-            if _minors_behind(v, high[1]) > 1:
-                problems[(kind, node, "older")] = (
-                    f"{kind} {v} on {node} is more than one minor older than kube-apiserver "
-                    f"{high[1]} ({high[0]})"
-                )
+        return problems
+    # kubeadm points controller-manager and scheduler at the local kube-apiserver
+    # (LocalAPIEndpoint, since 1.19); elsewhere they may reach any apiserver.
+    if node in world.apis:
+        low = high = (node, world.apis[node])
+    else:
+        low, high = oldest, newest
+    if v.minor_version > low[1].minor_version:
+        problems[(kind, node, "newer")] = (
+            f"{kind} {v} on {node} is newer than kube-apiserver {low[1]} ({low[0]})"
+        )
+    if _minors_behind(v, high[1]) > 1:
+        problems[(kind, node, "older")] = (
+            f"{kind} {v} on {node} is more than one minor older than kube-apiserver "
+            f"{high[1]} ({high[0]})"
+        )
     return problems
+
+
+def _all_skew_problems(world: _World) -> dict[Any, str]:
+    """Invariant 1 for every component: after an apiserver changed."""
+    problems: dict[Any, str] = {}
+    if world.apis:
+        oldest = min(world.apis.items(), key=lambda nv: nv[1])
+        newest = max(world.apis.items(), key=lambda nv: nv[1])
+        if _minors_behind(oldest[1], newest[1]) > 1:
+            problems[("apiservers",)] = (
+                f"kube-apiservers {oldest[1]} ({oldest[0]}) and {newest[1]} ({newest[0]}) "
+                "are more than one minor apart"
+            )
+    for node, kind in world.versions:
+        if kind in SKEWED:
+            problems.update(_component_problems(world, kind, node))
+    return problems
+
+
+def _on_component(world: _World, event: Mapping[str, Any]) -> set[int]:
+    """Apply a component event; return the invariants whose problems may have changed."""
+    node, kind = event["node"], event["component"]
+    v = _version(event["version"])
+    if v is None:
+        world.versions.pop((node, kind), None)
+    else:
+        world.versions[(node, kind)] = v
+    touched: set[int] = set()
+    if kind == "kube-apiserver":
+        if v is None:
+            world.apis.pop(node, None)
+        elif world.apis.get(node) != v:
+            world.apis[node] = v
+            world.skew = _all_skew_problems(world)
+            touched.add(1)
+    elif kind in SKEWED:
+        stale = [k for k in world.skew if k[1:2] == (node,) and k[0] == kind]
+        if kind == "kubelet":
+            stale += [k for k in world.skew if k == ("kube-proxy", node, "kubelet")]
+            world.skew.update(_component_problems(world, "kube-proxy", node))
+        for k in stale:
+            world.skew.pop(k, None)
+        world.skew.update(_component_problems(world, kind, node))
+        if kind == "kubelet":
+            world.skew.update(_component_problems(world, "kube-proxy", node))
+        touched.add(1)
+    if node is not None:
+        was_down = bool(world.down.get(node))
+        if event["running"]:
+            world.down.get(node, set()).discard(kind)
+        else:
+            world.down.setdefault(node, set()).add(kind)
+        if was_down != bool(world.down.get(node)) and world.is_control_plane(node):
+            touched.add(3)
+    return touched
 
 
 def _report_new(
@@ -259,10 +310,7 @@ def _on_pdb(world: _World, event: Mapping[str, Any]) -> list[Violation]:
 
 def _control_plane_down(world: _World) -> dict[Any, str]:
     """Invariant 3: control-plane nodes with some component not running."""
-    down: dict[str, list[str]] = {}
-    for (node, component), (_v, running) in world.components.items():
-        if not running and world.is_control_plane(node):
-            down.setdefault(node or "", []).append(component)
+    down = {n: c for n, c in world.down.items() if c and world.is_control_plane(n)}
     if len(down) < 2:
         return {}
     text = "; ".join(f"{n}: {', '.join(sorted(c))}" for n, c in sorted(down.items()))
@@ -273,19 +321,29 @@ def _too_many_cordoned(world: _World, max_unavailable: int | None) -> dict[Any, 
     """Invariant 5: worker nodes cordoned (not counting ones cordoned before anything ran)."""
     if max_unavailable is None:
         return {}
-    cordoned = sorted(
-        name
-        for name, node in world.nodes.items()
-        if not node["schedulable"]
-        and name not in world.cordoned_from_start
-        and not world.is_control_plane(name)
-    )
+    cordoned = sorted(world.cordoned)
     if len(cordoned) <= max_unavailable:
         return {}
     return {
         tuple(cordoned): f"{len(cordoned)} worker nodes cordoned at once ({', '.join(cordoned)}), "
         f"more than --max-unavailable {max_unavailable}"
     }
+
+
+def _on_kubelet_restart(event: Mapping[str, Any]) -> list[Violation]:
+    """Invariant 4: a kubelet that changes minor must find no evictable pod on its node."""
+    old, new = _version(event["from"]), _version(event["to"])
+    if old is not None and new is not None:
+        changed = old.minor_version != new.minor_version
+    else:
+        changed = event["from"] != event["to"]
+    if not (changed and event["evictable_pods"]):
+        return []
+    return [Violation(
+        4, event["t"], event["seq"],
+        f"kubelet on {event['node']} went from {event['from']} to {event['to']} "
+        f"while it still ran {', '.join(event['evictable_pods'])} (drain first)",
+    )]
 
 
 def check_history(
@@ -301,15 +359,14 @@ def check_history(
     """
     world = _World()
     found: list[Violation] = []
-    for event in sorted(events, key=lambda e: e["seq"]):
+    ordered = sorted(events, key=lambda e: e["seq"])
+    # Invariants 1, 3 and 5 are judged on the state at each instant: after the last event of
+    # every lab time, not after each event (the initial state alone is 100,000s of events).
+    dirty: set[int] = set()
+    for i, event in enumerate(ordered):
         kind = event["type"]
         if kind == "component":
-            world.components[(event["node"], event["component"])] = (
-                event["version"],
-                bool(event["running"]),
-            )
-            found += _report_new(world, 1, _skew_problems(world), event)
-            found += _report_new(world, 3, _control_plane_down(world), event)
+            dirty |= _on_component(world, event)
         elif kind == "node":
             name = event["node"]
             if name not in world.nodes and not event["schedulable"]:
@@ -317,26 +374,25 @@ def check_history(
             elif event["schedulable"]:
                 world.cordoned_from_start.discard(name)
             world.nodes[name] = {"schedulable": bool(event["schedulable"]), "roles": event["roles"]}
-            found += _report_new(world, 3, _control_plane_down(world), event)
-            found += _report_new(world, 5, _too_many_cordoned(world, max_unavailable), event)
+            counted = (not event["schedulable"] and name not in world.cordoned_from_start
+                       and not world.is_control_plane(name))
+            if counted != (name in world.cordoned):
+                (world.cordoned.add if counted else world.cordoned.discard)(name)
+                dirty.add(5)
+            dirty.add(3)
         elif kind == "pod":
             found += _on_pod(world, event, plain_delete_allowed)
         elif kind == "pdb":
             found += _on_pdb(world, event)
         elif kind == "kubelet-restart":
-            old, new = _version(event["from"]), _version(event["to"])
-            if old is not None and new is not None:
-                changed = old.minor_version != new.minor_version
-            else:
-                changed = event["from"] != event["to"]
-            if changed and event["evictable_pods"]:
-                found.append(
-                    Violation(
-                        4,
-                        event["t"],
-                        event["seq"],
-                        f"kubelet on {event['node']} went from {event['from']} to {event['to']} "
-                        f"while it still ran {', '.join(event['evictable_pods'])} (drain first)",
-                    )
-                )
+            found += _on_kubelet_restart(event)
+        last_of_instant = i + 1 == len(ordered) or ordered[i + 1]["t"] != event["t"]
+        if dirty and last_of_instant:
+            if 1 in dirty:
+                found += _report_new(world, 1, world.skew, event)
+            if 3 in dirty:
+                found += _report_new(world, 3, _control_plane_down(world), event)
+            if 5 in dirty:
+                found += _report_new(world, 5, _too_many_cordoned(world, max_unavailable), event)
+            dirty = set()
     return found
