@@ -1,0 +1,196 @@
+"""`kubehop drain`, `cordon`, `uncordon`: kubectl's flags and lines, plus what a drain waits for.
+
+People get kubectl's lines (`node/w1 cordoned`, `evicting pod web/a`, `pod/a evicted`,
+`node/w1 drained`) and, while pods remain, `waiting` lines naming the PodDisruptionBudget and
+what blocks it; `--log-format json` writes every event as one JSON object per line. The drain
+library is imported inside the commands so that `kubehop --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from kubehop.cli.context import connect, global_options, run
+from kubehop.core.drain import DrainOptions, valid_label_selector
+
+if TYPE_CHECKING:
+    from kubehop.core.drain_explain import DrainEvent
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(text: str, flag: str = "--timeout") -> float:
+    """Seconds of a Go duration (`0`, `90s`, `5m`, `1h30m`, `1.5h`); a bare number is seconds."""
+    value = text.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pos, seconds = 0, 0.0
+        for match in _PART.finditer(value):
+            if match.start() != pos:
+                break
+            seconds += float(match.group(1)) * _UNITS[match.group(2)]
+            pos = match.end()
+        if pos != len(value) or not value:
+            raise click.BadParameter(f"{text!r} is not a duration (e.g. 90s, 5m, 1h30m, 0)",
+                                     param_hint=flag) from None
+    if seconds < 0:
+        raise click.BadParameter("must not be negative", param_hint=flag)
+    return seconds
+
+
+def drain_options(params: Mapping[str, Any]) -> DrainOptions:
+    """DrainOptions from the `drain` command's parsed flags (click's parameter names)."""
+    if not valid_label_selector(params["pod_selector"]):
+        raise click.BadParameter("must be a valid label selector", param_hint="--pod-selector")
+    return DrainOptions(
+        force=params["force"], ignore_daemonsets=params["ignore_daemonsets"],
+        delete_emptydir_data=params["delete_emptydir_data"], grace_period=params["grace_period"],
+        timeout=parse_duration(params["timeout_text"]), pod_selector=params["pod_selector"],
+        skip_wait_for_delete_timeout=params["skip_wait_for_delete_timeout"],
+        disable_eviction=params["disable_eviction"], dry_run=params["dry_run"] != "none",
+        switchover_timeout=parse_duration(params["switchover_text"], "--switchover-timeout"))
+
+
+def format_event(event: DrainEvent) -> tuple[str, bool] | None:
+    """The kubectl-like line for an event and whether it goes to standard error."""
+    suffix = " (dry run)" if event.dry_run else ""
+    pod = event.pod or ""
+    name = pod.split("/", 1)[-1]
+    kind = event.kind
+    if kind in ("cordoned", "uncordoned"):
+        return f"node/{event.node} {kind}{suffix}", False
+    if kind.startswith("already-"):
+        return f"node/{event.node} already {kind.removeprefix('already-')}", False
+    if kind == "warning":
+        return f"Warning: {event.message}", True
+    if kind in ("evicting", "deleting"):
+        return f"{kind} pod {pod}{suffix}", False
+    if kind in ("evicted", "deleted"):
+        return f"pod/{name} {kind}", False
+    if kind == "blocked":
+        verb = "would wait" if event.dry_run else "blocked"
+        return f"pod {pod} {verb}: {event.message}", True
+    if kind == "waiting":
+        shown = ", ".join(event.pods[:5]) + (f" and {len(event.pods) - 5} more"
+                                             if len(event.pods) > 5 else "")
+        noun = "pod" if len(event.pods) == 1 else "pods"
+        return f"waiting for {len(event.pods)} {noun} ({shown}): {event.message}", True
+    if kind == "switchover":
+        return event.message, True
+    if kind == "drained":
+        return f"node/{event.node} drained{suffix}", False
+    return None
+
+
+def _printer(json_lines: bool):
+    def show(event: DrainEvent) -> None:
+        if json_lines:
+            click.echo(json.dumps(event.to_dict(), ensure_ascii=False))
+            return
+        line = format_event(event)
+        if line is not None:
+            click.echo(line[0], err=line[1])
+
+    return show
+
+
+def _dry_run_option(f):  # noqa: ANN001 - a decorator
+    return click.option(
+        "--dry-run", type=click.Choice(["none", "client", "server"]), default="none",
+        is_flag=False, flag_value="client", show_default=True,
+        help="Only print what would be done (client and server both change nothing).")(f)
+
+
+@click.command()
+@click.argument("node")
+@click.option("--ignore-daemonsets", is_flag=True, help="Ignore DaemonSet-managed pods.")
+@click.option("--delete-emptydir-data", is_flag=True,
+              help="Continue even if there are pods using emptyDir (local data that will be "
+                   "deleted when the node is drained).")
+@click.option("--force", is_flag=True,
+              help="Continue even if there are pods not managed by a ReplicationController, "
+                   "ReplicaSet, Job, DaemonSet or StatefulSet.")
+@click.option("--grace-period", type=int, default=-1, show_default=True,
+              help="Seconds each pod gets to terminate; negative: the pod's own value.")
+@click.option("--timeout", "timeout_text", default="0", metavar="DURATION", show_default=True,
+              help="Give up after this long (e.g. 10m); 0 waits forever. The node stays "
+                   "cordoned and is named in the error.")
+@click.option("--pod-selector", default="", metavar="SELECTOR",
+              help="Label selector to filter pods on the node.")
+@click.option("--skip-wait-for-delete-timeout", type=int, default=0, metavar="SECONDS",
+              help="If a pod's DeletionTimestamp is older than SECONDS, skip waiting for it.")
+@click.option("--disable-eviction", is_flag=True,
+              help="Delete pods instead of evicting them: PodDisruptionBudgets are bypassed.")
+@click.option("--switchover-timeout", "switchover_text", default="5m", metavar="DURATION",
+              show_default=True,
+              help="How long to wait for a database operator (CloudNativePG) to move a primary "
+                   "off the node before evicting it.")
+@_dry_run_option
+def drain(node: str, ignore_daemonsets: bool, delete_emptydir_data: bool, force: bool,
+          grace_period: int, timeout_text: str, pod_selector: str,
+          skip_wait_for_delete_timeout: int, disable_eviction: bool, switchover_text: str,
+          dry_run: str) -> None:
+    """Cordon NODE and evict its pods, as `kubectl drain` does, explaining what blocks.
+
+    \b
+    Exit codes: 0 drained, 1 refused or failed (the error names the node if it was left
+    cordoned), 2 bad flags.
+    """
+    options = drain_options(click.get_current_context().params)
+    json_lines = global_options().log_format == "json"
+
+    async def go() -> None:
+        from kubehop.shell.drain import Drainer, DrainError
+
+        client = await connect()
+        try:
+            await Drainer(client, options, _printer(json_lines)).drain(node)
+        except DrainError as e:
+            if json_lines:
+                click.echo(json.dumps({"kind": "failed", "node": node, "message": str(e),
+                                       "leftCordoned": e.left_cordoned, "pods": e.pending}))
+            raise
+        finally:
+            await client.close()
+
+    run(go())
+
+
+def _set_unschedulable(node: str, desired: bool, dry_run: str) -> None:
+    json_lines = global_options().log_format == "json"
+
+    async def go() -> None:
+        from kubehop.shell.drain import Drainer
+
+        client = await connect()
+        try:
+            drainer = Drainer(client, DrainOptions(dry_run=dry_run != "none"),
+                              _printer(json_lines))
+            await drainer.set_unschedulable(node, desired)
+        finally:
+            await client.close()
+
+    run(go())
+
+
+@click.command()
+@click.argument("node")
+@_dry_run_option
+def cordon(node: str, dry_run: str) -> None:
+    """Mark NODE unschedulable (nothing is sent when it already is)."""
+    _set_unschedulable(node, True, dry_run)
+
+
+@click.command()
+@click.argument("node")
+@_dry_run_option
+def uncordon(node: str, dry_run: str) -> None:
+    """Mark NODE schedulable again (nothing is sent when it already is)."""
+    _set_unschedulable(node, False, dry_run)
