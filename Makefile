@@ -25,7 +25,9 @@ deb-packages:
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	fi; \
+	# sshd refuses to start without its privilege separation directory (made by systemd on hosts).
+	[ -d /run/sshd ] || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; $$SUDO mkdir -p -m 0755 /run/sshd; }
 
 demo: venv
 	$(BIN)/kubehop releases
