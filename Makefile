@@ -17,6 +17,7 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
+# sshd (real OpenSSH test tier) refuses to start without /run/sshd, which systemd makes on hosts.
 deb-packages:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -25,8 +26,7 @@ deb-packages:
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-	fi; \
-	# sshd refuses to start without its privilege separation directory (made by systemd on hosts).
+	fi
 	[ -d /run/sshd ] || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; $$SUDO mkdir -p -m 0755 /run/sshd; }
 
 demo: venv
