@@ -53,6 +53,23 @@ def version_info(git_version: str) -> Obj:
     }
 
 
+DEPRECATED_APIS_HELP = (
+    "# HELP apiserver_requested_deprecated_apis [STABLE] Gauge of deprecated APIs that have been "
+    "requested, broken out by API group, version, resource, subresource, and removed_release.\n"
+    "# TYPE apiserver_requested_deprecated_apis gauge\n")
+
+
+def metrics_text(deprecated: list[dict[str, str]]) -> str:
+    """The `/metrics` body: the `apiserver_requested_deprecated_apis` gauge, labels sorted."""
+    lines = [DEPRECATED_APIS_HELP]
+    for series in deprecated:
+        labels = {k: series.get(k, "") for k in
+                  ("group", "removed_release", "resource", "subresource", "version")}
+        text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        lines.append(f"apiserver_requested_deprecated_apis{{{text}}} 1\n")
+    return "".join(lines)
+
+
 def json_response(body: Any, status: int = 200, content_type: str = "application/json",
                   headers: dict[str, str] | None = None) -> web.Response:
     """A response whose body is `body` encoded as JSON (msgspec: fast on 150k-item lists)."""
@@ -123,6 +140,10 @@ class ApiServer:
         self.version_source: Callable[[], str | None] | None = None
         self.available: Callable[[], bool] = lambda: True
         self.history: Any = None  # a kubehop.lab.history.History served at /lab/v1/history
+        # Series of `apiserver_requested_deprecated_apis` served at /metrics: dicts with group,
+        # version, resource, subresource (optional) and removed_release, as if some client had
+        # asked this apiserver for those deprecated APIs. Per endpoint, like the real gauge.
+        self.deprecated_apis: list[dict[str, str]] = []
 
     def now(self) -> datetime:
         return self.store.clock()
@@ -132,6 +153,7 @@ class ApiServer:
         app = web.Application(middlewares=[self._errors], client_max_size=64 * 1024 * 1024)
         app.router.add_get("/lab/v1/history", self._history)
         app.router.add_get("/version", self._version)
+        app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/version/", self._version)
         for path in ("/healthz", "/readyz", "/livez"):
             app.router.add_get(path, self._ok)
@@ -175,6 +197,12 @@ class ApiServer:
     async def _version(self, _request: web.Request) -> web.Response:
         version = self.version_source() if self.version_source else None
         return json_response(version_info(version or self.version))
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        """GET /metrics: Prometheus text exposition (only the deprecated-API gauge)."""
+        return web.Response(text=metrics_text(self.deprecated_apis),
+                            content_type="text/plain", charset="utf-8",
+                            headers={"X-Content-Type-Options": "nosniff"})
 
     async def _history(self, request: web.Request) -> web.Response:
         """GET /lab/v1/history[?since=SEQ]: every state change with its lab time (DESIGN)."""

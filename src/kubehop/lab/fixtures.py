@@ -21,6 +21,7 @@ import msgspec
 
 from kubehop.lab import objects as o
 from kubehop.lab import objects_apps as apps
+from kubehop.lab.fixtures_apis import annotate_applied, helm_release_secret
 from kubehop.lab.fixtures_cnpg import cnpg_cluster
 from kubehop.lab.store import Store, format_time
 
@@ -78,10 +79,12 @@ class PdbSpec:
 
 @dataclass(frozen=True, slots=True)
 class WorkloadSpec:
-    """A Deployment, StatefulSet, DaemonSet, bare Pod or CNPGCluster and its pods.
+    """A Deployment, StatefulSet, DaemonSet, bare Pod, CNPGCluster or HelmRelease.
 
     A CNPGCluster (a `clusters.postgresql.cnpg.io` object) has `replicas` instances
-    `<name>-1 … <name>-N`; `<name>-1` is the primary, on `primary_node` when given.
+    `<name>-1 … <name>-N`; `<name>-1` is the primary, on `primary_node` when given. A
+    HelmRelease is only the Helm 3 release Secret of `chart` declaring `objects`.
+    `applied_api_version` gives the workload a last-applied annotation with that apiVersion.
     """
 
     kind: str
@@ -96,6 +99,9 @@ class WorkloadSpec:
     pdb: PdbSpec | None = None
     primary_node: str | None = None  # CNPGCluster
     enable_pdb: bool = True  # CNPGCluster: spec.enablePDB
+    applied_api_version: str | None = None  # kubectl.kubernetes.io/last-applied-configuration
+    chart: str | None = None  # HelmRelease: `name-version`
+    objects: tuple[tuple[str, str, str], ...] = ()  # HelmRelease: (apiVersion, kind, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,23 +394,29 @@ def _addons(b: _Builder) -> None:
 
 def _workload(b: _Builder, w: WorkloadSpec, nodes: list[str] | None = None,
               priority_class: str | None = None) -> None:
+    if w.kind == "HelmRelease":
+        b.add("secrets", helm_release_secret(w, b.created))
+        return
     labels = dict(w.labels) or {"app": w.name}
     mounts = [{"name": "scratch", "mountPath": "/scratch"}] if w.empty_dir else None
     volumes = [{"name": "scratch", "emptyDir": {}}] if w.empty_dir else None
     cs = [o.container(w.name, w.image, requests=w.requests or None, volume_mounts=mounts)]
     kw: dict[str, Any] = {"containers": cs, "volumes": volumes, "priority_class": priority_class}
     if w.kind == "Pod":
-        b.run_pod(w.namespace, w.name, b.place(w), labels=labels, **kw)
+        applied = annotate_applied({"kind": "Pod", "metadata": {"name": w.name, "namespace":
+                                    w.namespace, "labels": labels}}, w.applied_api_version)
+        b.run_pod(w.namespace, w.name, b.place(w), labels=labels,
+                  annotations=applied["metadata"].get("annotations"), **kw)
     elif w.kind == "DaemonSet":
-        ds = b.add("daemonsets.apps", apps.workload("DaemonSet", w.namespace, w.name, replicas=None,
-                                                 labels=labels, containers=cs, volumes=volumes,
-                                                 created=b.created))
+        ds = b.add("daemonsets.apps", annotate_applied(apps.workload(
+            "DaemonSet", w.namespace, w.name, replicas=None, labels=labels, containers=cs,
+            volumes=volumes, created=b.created), w.applied_api_version))
         _daemonset_pods(b, ds, cs, volumes=volumes)
     elif w.kind in ("Deployment", "StatefulSet"):
         res = "deployments.apps" if w.kind == "Deployment" else "statefulsets.apps"
-        owner = b.add(res, apps.workload(w.kind, w.namespace, w.name, replicas=w.replicas,
-                                      labels=labels, containers=cs, volumes=volumes,
-                                      created=b.created))
+        owner = b.add(res, annotate_applied(apps.workload(
+            w.kind, w.namespace, w.name, replicas=w.replicas, labels=labels, containers=cs,
+            volumes=volumes, created=b.created), w.applied_api_version))
         pod_labels = dict(labels)
         if w.kind == "Deployment":
             template_hash = _suffix(w.namespace, w.name, "template", n=10)

@@ -125,6 +125,7 @@ class PdbInfo:
     desired_healthy: int = 0
     current_healthy: int = 0
     disruptions_allowed: int = 0
+    owner: str | None = None  # controller owner `Kind/name` (CloudNativePG: `Cluster/pg`)
 
     @property
     def key(self) -> str:
@@ -162,6 +163,43 @@ class Addons:
 
 
 @dataclass(frozen=True, slots=True)
+class ManifestObject:
+    """An object as the manifest it was created from declares it: its `apiVersion` may be one the
+    apiserver no longer serves, although the stored object was converted long ago.
+
+    `source` is `last-applied` (the `kubectl.kubernetes.io/last-applied-configuration`
+    annotation) or `helm:<namespace>/<release>` (the manifest of the deployed Helm 3 release).
+    """
+
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+    source: str
+
+    @property
+    def subject(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind.lower()}/{where}{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeprecatedApiUse:
+    """A series of an apiserver's `apiserver_requested_deprecated_apis` gauge: some client asked
+    for this deprecated API since that apiserver started."""
+
+    group: str
+    version: str
+    resource: str
+    removed_release: str | None  # `1.29`; None when no removal is scheduled
+    apiserver: str  # the endpoint whose /metrics said so
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterState:
     """Everything kubehop observed, at one moment."""
 
@@ -175,6 +213,16 @@ class ClusterState:
     pdbs: tuple[PdbInfo, ...] = ()
     databases: tuple[DatabaseInfo, ...] = ()
     workloads_observed: bool = False  # pods/PDBs/databases were read
+    # The server the kubeconfig names (a load balancer in front of HA apiservers, often).
+    kubeconfig_server: str | None = None
+    kubeadm_config_missing: bool = False  # kube-system/kubeadm-config answered 404
+    # API versions in use, for the removed-API checks (read by `check`, not `versions`).
+    manifests: tuple[ManifestObject, ...] = ()
+    deprecated_api_uses: tuple[DeprecatedApiUse, ...] = ()
+    metrics_unreadable: tuple[str, ...] = ()  # apiserver endpoints whose /metrics failed
+    apis_observed: bool = False
+    nodes_observed: bool = False  # package facts were asked of the nodes (SSH inventory)
+    node_errors: tuple[tuple[str, str], ...] = ()  # (node, why its facts could not be read)
 
     def node(self, name: str) -> NodeState | None:
         return next((n for n in self.nodes if n.name == name), None)

@@ -13,6 +13,7 @@ DEFAULT_IMAGES = {
     "DaemonSet": "quay.io/prometheus/node-exporter:v1.7.0",
     "Pod": "docker.io/library/busybox:1.36",
     "CNPGCluster": "ghcr.io/cloudnative-pg/postgresql:16.2",
+    "HelmRelease": "",
 }
 
 
@@ -37,6 +38,7 @@ def _workload(w: Workload) -> WorkloadSpec:
         image=w.image or DEFAULT_IMAGES[w.kind], requests=dict(w.requests),
         empty_dir=w.empty_dir, node=w.node, labels=dict(w.labels), pdb=pdb,
         primary_node=w.primary_node, enable_pdb=w.enable_pdb,
+        applied_api_version=w.applied_api_version, chart=w.chart, objects=w.objects,
     )
 
 

@@ -17,7 +17,7 @@ KIND = "LabScenario"
 KUBE_PACKAGES = ("kubeadm", "kubelet", "kubectl")
 CONTROL_PLANE_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 CONTROL_PLANE_ROLE = "control-plane"
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Pod", "CNPGCluster")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Pod", "CNPGCluster", "HelmRelease")
 
 # Per OS family: default image, kernel, package revision (pkgs.k8s.io's deb and OBS rpm builds)
 # and holds. On RHEL the pin is the repository file's `exclude=` line, not a hold; `holds` there
@@ -147,10 +147,13 @@ class Pdb:
 
 @dataclass(frozen=True, slots=True)
 class Workload:
-    """A Deployment, StatefulSet, DaemonSet, bare Pod or CloudNativePG cluster.
+    """A Deployment, StatefulSet, DaemonSet, bare Pod, CloudNativePG cluster or Helm release.
 
     `replicas` holds a CNPGCluster's `instances`. `node` pins a bare Pod (or every replica);
-    `primary_node` is where a CNPG cluster's primary (`<name>-1`) runs.
+    `primary_node` is where a CNPG cluster's primary (`<name>-1`) runs. `applied_api_version`
+    records a `kubectl apply` with that apiVersion (the last-applied annotation). A HelmRelease
+    is only the Helm 3 release Secret of `chart`, whose manifest declares `objects`
+    ((apiVersion, kind, name) each, possibly in API versions no longer served).
     """
 
     kind: str
@@ -165,9 +168,16 @@ class Workload:
     primary_node: str | None = None
     enable_pdb: bool = True  # CNPGCluster: spec.enablePDB
     labels: Mapping[str, str] = field(default_factory=dict)
+    applied_api_version: str | None = None
+    chart: str | None = None  # HelmRelease: `name-version`
+    objects: tuple[tuple[str, str, str], ...] = ()  # HelmRelease: (apiVersion, kind, name)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "namespace": self.namespace, "name": self.name}
+        if self.kind == "HelmRelease":
+            d["chart"] = self.chart
+            d["objects"] = [{"apiVersion": a, "kind": k, "name": n} for a, k, n in self.objects]
+            return d
         if self.kind in ("Deployment", "StatefulSet"):
             d["replicas"] = self.replicas
         if self.kind == "CNPGCluster":
@@ -181,6 +191,8 @@ class Workload:
             d["requests"] = dict(self.requests)
         if self.labels:
             d["labels"] = dict(self.labels)
+        if self.applied_api_version is not None:
+            d["appliedApiVersion"] = self.applied_api_version
         d["emptyDir"] = self.empty_dir
         if self.pdb is not None:
             d["pdb"] = self.pdb.to_dict()

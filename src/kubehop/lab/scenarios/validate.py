@@ -31,12 +31,15 @@ TOP_KEYS = ("apiVersion", "kind", "name", "description", "cluster", "nodes", "wo
             "timing", "faults")
 _WORKLOAD_COMMON = ("kind", "namespace", "name", "image", "requests", "emptyDir", "labels")
 _WORKLOAD_KEYS = {
-    "Deployment": ("replicas", "pdb", "node"),
-    "StatefulSet": ("replicas", "pdb", "node"),
-    "DaemonSet": (),
-    "Pod": ("pdb", "node"),
+    "Deployment": ("replicas", "pdb", "node", "appliedApiVersion"),
+    "StatefulSet": ("replicas", "pdb", "node", "appliedApiVersion"),
+    "DaemonSet": ("appliedApiVersion",),
+    "Pod": ("pdb", "node", "appliedApiVersion"),
     "CNPGCluster": ("instances", "primaryNode", "enablePDB"),
+    "HelmRelease": ("chart", "objects"),
 }
+_API_VERSION_RE = re.compile(r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?")
+_KIND_RE = re.compile(r"[A-Z][A-Za-z0-9]*")
 
 
 class _Doc:
@@ -315,6 +318,8 @@ def _workload(d: _Doc, raw: Any, path: str, names: Mapping[str, int]) -> s.Workl
     if kind not in _WORKLOAD_KEYS:
         d.fail(join(path, "kind"), f"expected one of {', '.join(s.WORKLOAD_KINDS)}, got {kind!r}")
     w = d.mapping(raw, path, (*_WORKLOAD_COMMON, *_WORKLOAD_KEYS[kind]), required=("name",))
+    if kind == "HelmRelease":
+        return _helm_release(d, w, path)
     req = join(path, "requests")
     requests = {k: d.quantity(v, join(req, k)) for k, v in d.mapping(
         w.get("requests") or {}, req, ("cpu", "memory", "ephemeral-storage")).items()}
@@ -336,6 +341,30 @@ def _workload(d: _Doc, raw: Any, path: str, names: Mapping[str, int]) -> s.Workl
         if w.get("primaryNode") else None,
         enable_pdb=d.flag(w.get("enablePDB", True), join(path, "enablePDB")),
         labels=d.labels(w.get("labels"), join(path, "labels")),
+        applied_api_version=d.text(w["appliedApiVersion"], join(path, "appliedApiVersion"),
+                                   _API_VERSION_RE, "an apiVersion like apps/v1")
+        if w.get("appliedApiVersion") is not None else None,
+    )
+
+
+def _helm_release(d: _Doc, w: dict[str, Any], path: str) -> s.Workload:
+    """A Helm 3 release: only its release Secret, whose manifest declares `objects`."""
+    objects = []
+    for i, raw in enumerate(d.items(w.get("objects"), join(path, "objects"))):
+        at = f"{join(path, 'objects')}[{i}]"
+        o = d.mapping(raw, at, ("apiVersion", "kind", "name"),
+                      required=("apiVersion", "kind", "name"))
+        objects.append((d.text(o["apiVersion"], join(at, "apiVersion"), _API_VERSION_RE,
+                               "an apiVersion like apps/v1"),
+                        d.text(o["kind"], join(at, "kind"), _KIND_RE, "a kind like Deployment"),
+                        d.text(o["name"], join(at, "name"), _LABEL_RE, "an object name")))
+    return s.Workload(
+        kind="HelmRelease",
+        namespace=d.text(w.get("namespace", "default"), join(path, "namespace"), _LABEL_RE,
+                         "a namespace name"),
+        name=d.text(w["name"], join(path, "name"), _LABEL_RE, "a release name"),
+        chart=d.text(w.get("chart", w["name"]), join(path, "chart")),
+        objects=tuple(objects),
     )
 
 

@@ -1,0 +1,141 @@
+"""Benchmark: planning (and simulating) the upgrade of a 5,000-node cluster.
+
+    .venv/bin/python bench/plan_bench.py [--nodes 5000] [--pods-per-node 30] [--append]
+
+Prints the time to build the ClusterState (the baseline, measured in the same process), the
+time of `plan_upgrade` (which runs the simulator on the plan it made), and their ratio. Target:
+planning 5,000 nodes / 150,000 pods with PDBs in under 1 s. `--append` adds a section to
+bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from datetime import date
+from pathlib import Path
+
+from kubehop.core.planner import plan_upgrade
+from kubehop.data import load_release_data
+from kubehop.model.cluster import (
+    ApiServerInfo,
+    ClusterState,
+    DatabaseInfo,
+    NodePackages,
+    NodeState,
+    OsFamily,
+    PdbInfo,
+    PodInfo,
+    Resources,
+)
+from kubehop.model.plan import PlanOptions
+from kubehop.model.versions import MinorVersion, parse_kube_version
+
+V = parse_kube_version("v1.28.9")
+CP_IMAGES = (*((c, f"registry.k8s.io/{c}:v1.28.9") for c in
+                ("kube-apiserver", "kube-controller-manager", "kube-scheduler")),
+             ("etcd", "registry.k8s.io/etcd:3.5.12-0"))
+
+
+def build_state(nodes: int, pods_per_node: int, control_planes: int = 3) -> ClusterState:
+    """An HA kubeadm v1.28.9 cluster: Debian and RHEL workers, Deployments with PDBs, a
+    DaemonSet, CloudNativePG clusters."""
+    node_list = []
+    for i in range(nodes):
+        cp = i < control_planes
+        family = OsFamily.RHEL if i % 4 == 3 else OsFamily.DEBIAN
+        pv = "1.28.9-150500.1.1" if family is OsFamily.RHEL else "1.28.9-1.1"
+        node_list.append(NodeState(
+            name=f"cp{i + 1}" if cp else f"w{i:05d}", roles=("control-plane",) if cp else (),
+            kubelet=V, kube_proxy=V, control_plane_images=CP_IMAGES if cp else (),
+            allocatable=Resources(16000, 64 * 2**30, 110),
+            packages=NodePackages(family, pv, pv, pv, MinorVersion(1, 28), False,
+                                  ("kubeadm", "kubelet", "kubectl"), V)))
+    workers = [n.name for n in node_list[control_planes:]]
+    pods: list[PodInfo] = []
+    pdbs: list[PdbInfo] = []
+    req = Resources(100, 128 * 2**20, 0)
+    # One DaemonSet pod per node; the rest as Deployments of 10 replicas spread over nodes.
+    for n in node_list:
+        pods.append(PodInfo("monitoring", f"node-exporter-{n.name}", n.name, "DaemonSet",
+                            "node-exporter"))
+    replicas = 10
+    per_node = pods_per_node - 1
+    deployments = len(workers) * per_node // replicas
+    for d in range(deployments):
+        keys = []
+        for r in range(replicas):
+            node = workers[(d * 7 + r * 131) % len(workers)]
+            name = f"app{d}-{r}"
+            pods.append(PodInfo(f"ns{d % 50}", name, node, "ReplicaSet", f"app{d}-rs",
+                                requests=req))
+            keys.append(f"ns{d % 50}/{name}")
+        if d % 3 == 0:
+            pdbs.append(PdbInfo(f"ns{d % 50}", f"app{d}", tuple(keys), replicas, replicas - 1,
+                                replicas, 1))
+    dbs = tuple(DatabaseInfo("db", f"pg{i}", 3, f"pg{i}-1", workers[i * 97 % len(workers)])
+                for i in range(20))
+    return ClusterState(
+        apiservers=tuple(ApiServerInfo(f"10.0.0.{i + 1}:6443", f"cp{i + 1}", V)
+                         for i in range(control_planes)),
+        nodes=tuple(node_list), kubeadm_kubernetes_version=V, pods=tuple(pods),
+        pdbs=tuple(pdbs), databases=dbs, workloads_observed=True)
+
+
+def timed(fn, *args, **kwargs):
+    gc.collect()
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=5000)
+    parser.add_argument("--pods-per-node", type=int, default=30)
+    parser.add_argument("--max-unavailable", default="1")
+    parser.add_argument("--append", action="store_true", help="append to bench/RESULTS.md")
+    args = parser.parse_args()
+    data = load_release_data()
+    state, t_state = timed(build_state, args.nodes, args.pods_per_node)
+    options = PlanOptions(max_unavailable=args.max_unavailable)
+    small = build_state(args.nodes // 10, args.pods_per_node)
+    plan_upgrade(small, "1.30", data, options)
+    t_small = min(timed(plan_upgrade, small, "1.30", data, options)[1] for _ in range(3))
+    rows = []
+    for target in ("1.29", "1.30"):
+        plan_upgrade(state, target, data, options)  # warm-up (caches, imports)
+        best = min(timed(plan_upgrade, state, target, data, options)[1] for _ in range(3))
+        plan = plan_upgrade(state, target, data, options)
+        rows.append((target, len(plan.steps), len(plan.waves), best, plan.estimate_seconds))
+    print(f"cluster: {args.nodes} nodes, {len(state.pods)} pods, {len(state.pdbs)} PDBs, "
+          f"max-unavailable {args.max_unavailable}")
+    print(f"baseline: build the ClusterState: {t_state:.3f} s")
+    print(f"scaling: plan --to 1.30 for {args.nodes // 10} nodes: {t_small:.3f} s "
+          f"(x10 = {10 * t_small:.3f} s)")
+    for target, steps, waves, t, est in rows:
+        print(f"plan --to {target}: {t:.3f} s ({steps} steps, {waves} waves, estimate "
+              f"{est / 3600:.1f} h lab time); ratio to baseline {t / t_state:.2f}, to "
+              f"{args.nodes // 10} nodes x10 {t / (10 * t_small):.2f}; "
+              f"{'OK' if t < 1 else 'SLOW'} (target < 1 s)")
+    if args.append:
+        lines = [
+            "", f"## Planning {args.nodes:,} nodes (issue: plan)", "",
+            f"Command: `.venv/bin/python bench/plan_bench.py --append` ({date.today()})", "",
+            "| what | result | target |", "|---|---|---|",
+            f"| baseline: build the ClusterState ({args.nodes:,} nodes, {len(state.pods):,} "
+            f"pods, {len(state.pdbs):,} PDBs) | {t_state:.3f} s | — |",
+            f"| `plan --to 1.30` for {args.nodes // 10:,} nodes, ×10 | {10 * t_small:.3f} s "
+            f"| — |",
+        ]
+        for target, steps, waves, t, _ in rows:
+            lines.append(f"| `plan --to {target}` from v1.28.9 (plan + simulation; {steps:,} "
+                         f"steps, {waves:,} waves) | {t:.3f} s ({t / t_state:.2f}× baseline, "
+                         f"{t / (10 * t_small):.2f}× the small plan ×10) | < 1 s |")
+        path = Path(__file__).with_name("RESULTS.md")
+        path.write_text(path.read_text().rstrip("\n") + "\n" + "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

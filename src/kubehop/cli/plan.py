@@ -1,0 +1,162 @@
+"""`kubehop plan`: what an upgrade will do, step by step, before anything is done.
+
+Observes the cluster (or reads a state file: `--from-state`, a JSON/YAML `ClusterState` dump),
+runs the checks, and prints the plan for people, as JSON/YAML for `kubehop apply`, or as a bash
+runbook. Planning from a file imports no Kubernetes or SSH client (it stays fast).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kubehop.cli.output import MACHINE_FORMATS, format_machine
+from kubehop.cli.plan_render import format_script, format_text
+from kubehop.cli.releases import (
+    load_release_data_checked,
+    release_data_option,
+    resolve_today,
+    today_option,
+)
+from kubehop.core.checks import run_checks
+from kubehop.core.planner import plan_upgrade
+from kubehop.core.planner_target import check_installed_by_kubeadm, resolve_target
+from kubehop.model.cluster import ClusterState
+from kubehop.model.cluster_codec import state_from_dict
+from kubehop.model.errors import UsageError
+from kubehop.model.plan import DRAIN_POLICIES, WORKER_STRATEGIES, Plan, PlanOptions
+
+OUTPUTS = ("text", *MACHINE_FORMATS, "script")
+
+
+def read_document(path: str, what: str) -> Any:
+    """A JSON or YAML file as data; UsageError (exit 2) naming the file otherwise."""
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise UsageError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    if path.endswith(".json") or text.lstrip().startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"{what} {path} is not valid JSON: {e}") from None
+    import yaml
+
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as e:
+        raise UsageError(f"{what} {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+
+
+def load_state(path: str) -> ClusterState:
+    """A `ClusterState` from a state file (`state_to_dict` shape, JSON or YAML)."""
+    try:
+        return state_from_dict(read_document(path, "state file"))
+    except UsageError as e:
+        if str(e).startswith(("cannot read", "state file")):
+            raise
+        raise UsageError(f"state file {path}: {e}") from None
+
+
+def write_output(text: str, out: str | None) -> None:
+    """`text` to FILE (`--out`) or standard output."""
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(out).write_text(text)
+    except OSError as e:
+        raise UsageError(f"cannot write {out}: {e.strerror or e}") from None
+
+
+def render(plan: Plan, output: str) -> str:
+    if output == "text":
+        return format_text(plan)
+    if output == "script":
+        return format_script(plan)
+    return format_machine(plan.to_dict(), output)
+
+
+def make_plan(state: ClusterState, to: str, options: PlanOptions, release_data: str | None,
+              today: str | None) -> Plan:
+    """Check the state (for blocking findings) and plan."""
+    day = resolve_today(today)
+    data = load_release_data_checked(release_data, day)
+    cluster = check_installed_by_kubeadm(state)
+    final, _ = resolve_target(to, cluster, data, options, [])
+    findings = run_checks(state, data, day, final)
+    return plan_upgrade(state, to, data, options, findings)
+
+
+def plan_options(f: Any) -> Any:
+    """The options `plan` and `upgrade` share."""
+    for option in reversed([
+        click.option("--to", "to", required=True, metavar="VERSION",
+                     help="Target: a minor (1.30: its newest patch), a version (v1.30.14), "
+                          "latest, next-minor or latest-patch."),
+        click.option("--max-unavailable", default="1", show_default=True, metavar="N|P%",
+                     help="Worker nodes drained at once (control planes always go alone)."),
+        click.option("--worker-strategy", type=click.Choice(WORKER_STRATEGIES), default="skip",
+                     show_default=True,
+                     help="skip: workers upgraded once, straight to the newest allowed minor; "
+                          "every-minor: every hop, as the upstream guide."),
+        click.option("--drain", "drain_policy", type=click.Choice(DRAIN_POLICIES),
+                     default="minor", show_default=True,
+                     help="minor: drain before a kubelet changes minor (a patch restart "
+                          "skips it); always: drain before every kubelet restart."),
+        click.option("--allow-unknown-version", is_flag=True,
+                     help="Accept a target patch the release data does not know."),
+        click.option("--ignore-finding", "ignore_findings", multiple=True, metavar="ID",
+                     help="Plan despite this blocking finding (repeatable)."),
+        click.option("--from-state", metavar="FILE",
+                     help="Plan from a ClusterState file (JSON/YAML) instead of the cluster."),
+        today_option,
+        release_data_option,
+    ]):
+        f = option(f)
+    return f
+
+
+def options_from(max_unavailable: str, worker_strategy: str, drain_policy: str,
+                 allow_unknown_version: bool, ignore_findings: tuple[str, ...]) -> PlanOptions:
+    text = max_unavailable.strip()
+    value: int | str = int(text) if text.isascii() and text.isdigit() else text
+    return PlanOptions(max_unavailable=value, worker_strategy=worker_strategy,
+                       drain_policy=drain_policy, allow_unknown_version=allow_unknown_version,
+                       ignore_findings=tuple(ignore_findings))
+
+
+def observe_for_plan() -> ClusterState:
+    """The live cluster, with workloads and (given an SSH inventory) package facts."""
+    from kubehop.cli.context import run
+    from kubehop.cli.versions import observe_cluster
+
+    return run(observe_cluster(workloads=True, node_facts=True))
+
+
+@click.command("plan")
+@plan_options
+@click.option("-o", "--output", type=click.Choice(OUTPUTS), default="text", show_default=True,
+              help="text for people, json/yaml for `kubehop apply`, script: a bash runbook.")
+@click.option("--out", metavar="FILE", help="Write the plan to FILE instead of standard output.")
+def plan(to: str, max_unavailable: str, worker_strategy: str, drain_policy: str,
+         allow_unknown_version: bool, ignore_findings: tuple[str, ...], from_state: str | None,
+         today: str | None, release_data: str | None, output: str, out: str | None) -> None:
+    """Plan an upgrade: hops, waves, every step and what must be true after it.
+
+    \b
+    Per hop, the upstream order: the first control plane (repository, kubeadm,
+    `kubeadm upgrade plan`, `apply`), the other control planes one at a time
+    (`kubeadm upgrade node`), their kubelets one at a time, then workers in waves
+    of --max-unavailable that respect PodDisruptionBudgets and capacity. The plan
+    is checked against the safety invariants by a simulator before it is shown.
+    """
+    options = options_from(max_unavailable, worker_strategy, drain_policy,
+                           allow_unknown_version, ignore_findings)
+    state = load_state(from_state) if from_state else observe_for_plan()
+    result = make_plan(state, to, options, release_data, today)
+    write_output(render(result, output), out)

@@ -1,0 +1,290 @@
+"""`kubehop check`: everything wrong with, or worth knowing about, a cluster before an upgrade.
+
+Pure: `run_checks(state, release_data, today, target)` judges an observed `ClusterState` and
+returns findings, blocking first. Areas (finding id prefixes): `skew.*` (the version skew policy,
+`core.skew`), `support.*` (the cluster's minor on `today`, patches behind, the target), `data.*`
+(stale release data), `drift.*` (the cluster differs from what kubeadm and the package manager
+believe), `packages.*` and `install.*` (`checks_nodes`), `drain.*` and `capacity.*`
+(`checks_workloads`), `apis.*` and `cni.*` with a target (`checks_apis`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+from kubehop.core import checks_apis, checks_nodes, checks_workloads
+from kubehop.core.checks_common import grouped, package_kube_version
+from kubehop.core.skew import evaluate_skew
+from kubehop.core.support import (
+    latest_patch_on,
+    staleness_finding,
+    support_status,
+    supported_minors,
+)
+from kubehop.model.cluster import ClusterState
+from kubehop.model.findings import Finding, Severity, sort_findings
+from kubehop.model.releases import ReleaseData, SupportStatus
+from kubehop.model.versions import KubeVersion, MinorVersion
+
+# The control-plane components whose static pod image kubeadm sets from kubernetesVersion.
+KUBEADM_IMAGES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+
+
+def run_checks(state: ClusterState, release_data: ReleaseData, today: date,
+               target: KubeVersion | MinorVersion | None = None) -> list[Finding]:
+    """Every finding about `state` on `today`, for an upgrade to `target` when given."""
+    current = cluster_version(state)
+    target_version = resolve_target(target, release_data)
+    findings: list[Finding] = []
+    findings += evaluate_skew(state.components())
+    findings += unreachable_apiservers(state)
+    findings += support_findings(current, release_data, today)
+    if target is not None:
+        findings += target_findings(current, target, target_version, release_data, today)
+    stale = staleness_finding(release_data, today)
+    if stale is not None:
+        findings.append(stale)
+    findings += drift_findings(state, current)
+    findings += checks_nodes.install_findings(state)
+    findings += checks_nodes.package_findings(state)
+    if state.workloads_observed:
+        findings += checks_workloads.drain_findings(state)
+        findings += checks_workloads.capacity_findings(state)
+    if target is not None and current is not None:
+        target_minor = target if isinstance(target, MinorVersion) else target.minor_version
+        findings += checks_apis.api_findings(state, release_data, current.minor_version,
+                                             target_minor)
+        findings += checks_apis.cni_findings(state, release_data, current.minor_version,
+                                             target_minor)
+    return sort_findings(findings)
+
+
+# --- versions ------------------------------------------------------------------------------
+
+
+def cluster_version(state: ClusterState) -> KubeVersion | None:
+    """The version the cluster is at: the oldest of the apiservers' `/version` and kubeadm-config's
+    kubernetesVersion (a hand-edited apiserver does not move the rest of the control plane),
+    else the oldest kube-apiserver image."""
+    known = [a.version for a in state.apiservers if a.version is not None]
+    if state.kubeadm_kubernetes_version is not None:
+        known.append(state.kubeadm_kubernetes_version)
+    if known:
+        return min(known)
+    images = [v for n in state.nodes if (v := n.component_version("kube-apiserver"))]
+    return min(images, default=None)
+
+
+def resolve_target(target: KubeVersion | MinorVersion | None,
+                   data: ReleaseData) -> KubeVersion | None:
+    """A pinned target as given; a minor at its newest known patch (None when none is known)."""
+    if target is None or isinstance(target, KubeVersion):
+        return target
+    return data.latest_patch(target)
+
+
+def unreachable_apiservers(state: ClusterState) -> list[Finding]:
+    """Apiservers that did not answer `/version`: the skew rules could not count them."""
+    out = []
+    for a in state.apiservers:
+        if a.error is None:
+            continue
+        where = f" on node {a.node}" if a.node else ""
+        out.append(Finding(
+            "skew.apiserver-unreachable", Severity.WARNING, f"apiserver/{a.endpoint}",
+            f"kube-apiserver {a.endpoint}{where} did not answer /version ({a.error}); the skew "
+            f"rules were judged without it",
+            f"check that kube-apiserver{where} runs (crictl ps, journalctl -u kubelet) and that "
+            f"{a.endpoint} is reachable from here, then run kubehop check again",
+        ))
+    return out
+
+
+# --- support -------------------------------------------------------------------------------
+
+
+def support_findings(current: KubeVersion | None, data: ReleaseData,
+                     today: date) -> list[Finding]:
+    """End of life or maintenance of the cluster's minor on `today`; patches behind."""
+    if current is None:
+        return []
+    minor = current.minor_version
+    status = support_status(data, minor, today)
+    release = data.minor(minor)
+    supported = supported_minors(data, today)
+    out = []
+    if status is SupportStatus.END_OF_LIFE:
+        eol = f" on {release.eol}" if release else ""
+        newest = f"{supported[0]} or newer" if supported else "a supported minor"
+        out.append(Finding(
+            "support.end-of-life", Severity.WARNING, "cluster",
+            f"Kubernetes {minor} (the cluster runs {current}) reached end of life{eol}: it gets "
+            f"no more patches, security fixes included",
+            f"upgrade to {newest} (kubehop plan --to {supported[0] if supported else 'VERSION'})",
+        ))
+    elif status is SupportStatus.MAINTENANCE and release is not None:
+        out.append(Finding(
+            "support.maintenance", Severity.INFO, "cluster",
+            f"Kubernetes {minor} is in maintenance mode since {release.maintenance_start} "
+            f"(critical fixes only) and reaches end of life on {release.eol}",
+            f"plan the upgrade to {minor + 1} before {release.eol}",
+        ))
+    elif status is SupportStatus.UNKNOWN_NEWER:
+        out.append(Finding(
+            "support.unknown-minor", Severity.INFO, "cluster",
+            f"the release data (from {data.data_date}) does not know Kubernetes {minor}",
+            "pass newer data with --release-data FILE or upgrade kubehop",
+        ))
+    latest = latest_patch_on(data, minor, today)
+    if latest is not None and current.base < latest:
+        out.append(Finding(
+            "support.patch-behind", Severity.WARNING, "cluster",
+            f"the cluster runs {current}, behind {latest}, the latest patch of {minor}: "
+            f"latest PATCH is recommended",
+            f"upgrade to {latest} (kubehop plan --to {latest})",
+        ))
+    return out
+
+
+def target_findings(current: KubeVersion | None, target: KubeVersion | MinorVersion,
+                    resolved: KubeVersion | None, data: ReleaseData,
+                    today: date) -> list[Finding]:
+    """Whether the target is a known, supported version above the cluster's."""
+    minor = target if isinstance(target, MinorVersion) else target.minor_version
+    out = []
+    if resolved is None or not data.is_known(resolved):
+        out.append(Finding(
+            "support.target-unknown", Severity.WARNING, "target",
+            f"the release data (from {data.data_date}) knows no release {target}",
+            "check the version (kubehop releases) or pass newer data with --release-data FILE",
+        ))
+    elif support_status(data, minor, today) is SupportStatus.END_OF_LIFE:
+        release = data.minor(minor)
+        out.append(Finding(
+            "support.target-end-of-life", Severity.WARNING, "target",
+            f"the target {resolved} is past end of life"
+            + (f" (since {release.eol})" if release else ""),
+            "upgrade further, to a supported minor (kubehop releases lists them)",
+        ))
+    if current is not None and resolved is not None:
+        if resolved.base < current.base or minor < current.minor_version:
+            out.append(Finding(
+                "support.target-older", Severity.BLOCKING, "target",
+                f"the target {resolved} is older than the cluster ({current}); kubehop does "
+                f"not downgrade",
+                f"pick a version newer than {current}",
+            ))
+        elif resolved.base == current.base:
+            out.append(Finding(
+                "support.already-at-target", Severity.INFO, "target",
+                f"the cluster already runs {current}", "nothing to upgrade",
+            ))
+    return out
+
+
+# --- drift ---------------------------------------------------------------------------------
+
+
+def drift_findings(state: ClusterState, current: KubeVersion | None) -> list[Finding]:
+    """The cluster differs from what kubeadm-config and the package manager say."""
+    out = static_pod_drift(state)
+    out += apiserver_drift(state)
+    if current is not None:
+        out += grouped(
+            "drift.kubeadm-older-than-cluster", Severity.WARNING,
+            {n.name: str(n.packages.kubeadm_binary) for n in state.nodes
+             if n.packages and n.packages.kubeadm_binary
+             and n.packages.kubeadm_binary.base < current.base},
+            lambda nodes, v: f"kubeadm {v} on {nodes} is older than the cluster ({current})",
+            lambda nodes, v: f"install kubeadm {current.minor_version}.x on {nodes} before "
+                             f"running kubeadm upgrade there",
+        )
+    out += package_drift(state)
+    return out
+
+
+def static_pod_drift(state: ClusterState) -> list[Finding]:
+    """Static pod images that differ from kubeadm-config's kubernetesVersion.
+
+    Newer than kubeadm-config: the manifest was edited by hand; kubeadm would plan from the
+    version it believes in and overwrite the edit (blocking). Older: the node has not had its
+    `kubeadm upgrade node` yet (a half-finished upgrade).
+    """
+    wanted = state.kubeadm_kubernetes_version
+    if wanted is None:
+        return []
+    out = []
+    for node in state.control_plane_nodes:
+        ahead: list[str] = []
+        behind: list[str] = []
+        for component in KUBEADM_IMAGES:
+            running = node.component_version(component)
+            if running is not None and running.base != wanted.base:
+                (ahead if running.base > wanted.base else behind).append(
+                    f"{component} {running.full}")
+        if ahead:
+            out.append(Finding(
+                "drift.static-pod-image", Severity.BLOCKING, f"node/{node.name}",
+                f"{', '.join(ahead)} on node {node.name} but kubeadm-config says the cluster is "
+                f"{wanted}: the static pod manifest was edited by hand, so kubeadm plans the "
+                f"upgrade from the wrong version",
+                f"restore the image to {wanted}, then upgrade with kubeadm",
+            ))
+        if behind:
+            out.append(Finding(
+                "drift.control-plane-behind", Severity.WARNING, f"node/{node.name}",
+                f"{', '.join(behind)} on node {node.name}, behind the cluster's {wanted} in "
+                f"kubeadm-config: an upgrade was not finished on this node",
+                f"run kubeadm upgrade node on {node.name} (kubehop upgrade resumes it)",
+            ))
+    return out
+
+
+def apiserver_drift(state: ClusterState) -> list[Finding]:
+    """HA apiservers answering different versions."""
+    by_version: dict[str, list[str]] = defaultdict(list)
+    for a in state.apiservers:
+        if a.version is not None:
+            by_version[a.version.full].append(a.node or a.endpoint)
+    if len(by_version) < 2:
+        return []
+    parts = "; ".join(f"{v} on {', '.join(sorted(where))}" for v, where in
+                      sorted(by_version.items()))
+    return [Finding(
+        "drift.apiservers-differ", Severity.WARNING, "cluster",
+        f"the apiservers run different versions ({parts}); `kubectl version` shows only the one "
+        f"that answered it",
+        "finish the control-plane upgrade: kubeadm upgrade node on the control-plane nodes "
+        "behind, one at a time",
+    )]
+
+
+def package_drift(state: ClusterState) -> list[Finding]:
+    """Installed packages versus the running kubelet and the configured repository minor."""
+    restart: dict[str, str] = {}
+    repo: dict[str, str] = {}
+    for n in state.nodes:
+        p = n.packages
+        if p is None:
+            continue
+        installed = package_kube_version(p.kubelet)
+        if installed is not None and n.kubelet is not None and installed.base != n.kubelet.base:
+            restart[n.name] = f"{p.kubelet} installed, {n.kubelet} running"
+        minors = [v.minor_version for v in map(package_kube_version,
+                                               (p.kubeadm, p.kubelet, p.kubectl)) if v]
+        if p.repo_minor is not None and minors and p.repo_minor != max(minors):
+            repo[n.name] = f"repository v{p.repo_minor}, packages {max(minors)}"
+    return grouped(
+        "drift.kubelet-not-restarted", Severity.WARNING, restart,
+        lambda nodes, v: f"the kubelet package and the running kubelet differ on {nodes} "
+                         f"({v}): the kubelet was not restarted after the package changed",
+        lambda nodes, v: f"drain {nodes}, then systemctl daemon-reload && systemctl restart "
+                         f"kubelet, then uncordon",
+    ) + grouped(
+        "drift.repository-minor", Severity.WARNING, repo,
+        lambda nodes, v: f"the pkgs.k8s.io repository minor differs from the installed "
+                         f"Kubernetes packages on {nodes} ({v})",
+        lambda nodes, v: f"point the repository on {nodes} back at the installed minor, or "
+                         f"finish upgrading the packages there",
+    )

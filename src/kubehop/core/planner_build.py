@@ -1,0 +1,266 @@
+"""Builds the step DAG: waves closed by gate steps, each node's steps chained in order.
+
+Structure (see `model.plan`): every step of a wave comes after the gate that closed the previous
+wave, and a gate comes after every step of its wave (and after the previous gate), so gates form
+a chain and two steps can only run together when no gate separates them. "Prepare" steps
+(kubeadm on workers, no drain) run beside the worker waves of their hop and are closed by the
+hop's final gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from kubehop.core import planner_nodes as pn
+from kubehop.core.workloads import WorkloadIndex
+from kubehop.model.plan import Command, ExpectValue, ParamValue, Step, StepKind, Wave
+from kubehop.model.versions import KubeVersion, MinorVersion
+
+_T = TypeVar("_T")
+DRAIN_MINOR = "kubelet changes minor: drain required"
+DRAIN_ALWAYS = "drain policy always: drain before every kubelet restart"
+DRAIN_SKIPPED = "patch-level restart: drain skipped"
+# Steps share read-only expectation dicts and descriptions (60,000 steps, a few dozen kinds).
+_EMPTY: Mapping[str, ExpectValue] = {}
+_CORDONED: Mapping[str, ExpectValue] = {"schedulable": False}
+_DRAINED: Mapping[str, ExpectValue] = {"schedulable": False, "evictablePods": 0}
+
+
+def _kubelet_texts(version: KubeVersion, pv: str) -> tuple[Any, ...]:
+    v = str(version)
+    return (f"install kubelet and kubectl {pv} (held)", {"kubeletPackage": pv, "kubectl": pv},
+            f"restart the kubelet at {v}", {"kubelet": v},
+            f"wait until the node is Ready at {v}", {"kubelet": v, "ready": True})
+
+
+class PlanBuilder:
+    """Accumulates steps, waves and gates; node-level sequences of the upstream guide."""
+
+    def __init__(self, tracks: Mapping[str, pn.NodeTrack], index: WorkloadIndex,
+                 drain_policy: str) -> None:
+        self.tracks = tracks
+        self.index = index
+        self.drain_policy = drain_policy
+        self.steps: list[Step] = []
+        self.waves: list[Wave] = []
+        self.precordoned = {n for n, t in tracks.items() if not t.schedulable}
+        self._ids: set[str] = set()
+        self._shared: dict[tuple[Any, ...], Any] = {}
+        self._minors: dict[tuple[int, int], MinorVersion] = {}
+        self._gate: str | None = None
+        self._tail: dict[str, str] = {}  # node → its last step not yet behind a gate
+        self._in_wave: set[str] = set()
+        self._wave: Wave | None = None
+        self._prep: Wave | None = None
+        self._prep_nodes: dict[str, None] = {}
+        self._prefix = ""
+        self._hop = ""
+
+    # --- structure -----------------------------------------------------------------------
+
+    def start_hop(self, prefix: str, hop: KubeVersion) -> None:
+        self._prefix, self._hop = prefix, str(hop)
+        self._prep = None
+        self._prep_nodes = {}
+
+    def open_wave(self, kind: str, nodes: list[str]) -> None:
+        self._wave = Wave(len(self.waves), self._hop, kind, tuple(nodes))
+        self.waves.append(self._wave)
+        self._in_wave = set()
+
+    def close_wave(self) -> None:
+        """Close the open wave with a gate (or drop the wave when it got no steps)."""
+        wave = self._wave
+        assert wave is not None
+        self._wave = None
+        tails = [self._tail.pop(n) for n in wave.nodes if n in self._in_wave]
+        if not tails:
+            self.waves.pop()
+            return
+        self._add_gate(f"{self._prefix}/wave{wave.index}/done", tails, wave.index)
+
+    def close_hop(self) -> None:
+        """The hop's final gate: after the last wave and every prepare step."""
+        if self._prep is not None:
+            self.waves[self._prep.index] = Wave(self._prep.index, self._hop, "prepare",
+                                                tuple(self._prep_nodes))
+        tails = list(self._tail.values())
+        self._tail.clear()
+        if tails:
+            self._add_gate(f"{self._prefix}/done", tails, self._prep.index if self._prep else None)
+
+    def _add_gate(self, gate_id: str, tails: list[str], wave: int | None) -> None:
+        after = ([self._gate] if self._gate else []) + tails
+        self._ids.add(gate_id)
+        self.steps.append(Step(gate_id, StepKind.GATE, None, self._hop, tuple(after), wave=wave,
+                               description="barrier: everything before it is done"))
+        self._gate = gate_id
+
+    def add(self, node: str, kind: StepKind, description: str, *,
+            commands: tuple[Command, ...] = (), expect: Mapping[str, ExpectValue] | None = None,
+            params: Mapping[str, ParamValue] | None = None, reason: str | None = None,
+            tag: str = "") -> Step:
+        """A step of `node` in the open wave (or, with no wave open, a prepare step); `tag`
+        tells apart two steps of one kind on one node in one hop."""
+        if self._wave is not None:
+            first = node not in self._in_wave
+            self._in_wave.add(node)
+            wave = self._wave.index
+        else:
+            if self._prep is None:
+                self._prep = Wave(len(self.waves), self._hop, "prepare", ())
+                self.waves.append(self._prep)
+            self._prep_nodes[node] = None
+            first = node not in self._tail
+            wave = self._prep.index
+        tail = self._tail.get(node)
+        gate = self._gate if first else None
+        after = (gate, tail) if gate and tail else (gate,) if gate else (tail,) if tail else ()
+        step_id = f"{self._prefix}/{node}/{kind}{tag}"
+        step = Step(step_id, kind, node, self._hop, after, commands,
+                    _EMPTY if expect is None else expect, params or _EMPTY, wave, reason,
+                    description)
+        if step_id in self._ids:
+            raise RuntimeError(f"planner bug: duplicate step id {step_id}")
+        self._ids.add(step_id)
+        self.steps.append(step)
+        self._tail[node] = step_id
+        return step
+
+    def _memo(self, key: tuple[Any, ...], make: Callable[[], _T]) -> _T:
+        """A description or expectation shared by every step with the same `key`."""
+        value = self._shared.get(key)
+        if value is None:
+            value = self._shared[key] = make()
+        return value  # type: ignore[no-any-return]
+
+    def _minor(self, version: KubeVersion) -> MinorVersion:
+        key = (version.major, version.minor)
+        minor = self._minors.get(key)
+        if minor is None:
+            minor = self._minors[key] = version.minor_version
+        return minor
+
+    # --- node sequences --------------------------------------------------------------------
+
+    def repo(self, t: pn.NodeTrack, minor: MinorVersion, tag: str = "") -> None:
+        """Point the node's repository at `minor` unless it already is (pkgs.k8s.io has one
+        repository per minor)."""
+        if t.repo != minor:
+            text, expect = self._memo(("repo", minor), lambda: (
+                f"point the package repository at Kubernetes {minor}",
+                {"repoMinor": str(minor)}))
+            self.add(t.name, StepKind.REPO_SWITCH, text,
+                     commands=pn.repo_switch_commands(t.family, minor), expect=expect, tag=tag,
+                     params={"version": f"v{minor}.0"} if tag else None)
+            t.repo = minor
+
+    def repo_and_kubeadm(self, t: pn.NodeTrack, version: KubeVersion) -> None:
+        """Point the repository at the hop's minor (when needed) and install its kubeadm."""
+        self.repo(t, self._minor(version))
+        pv = t.package(version)
+        if t.kubeadm_pkg != pv or t.kubeadm != version:
+            text, expect = self._memo(("kubeadm", pv), lambda: (
+                f"install kubeadm {pv} (held)", {"kubeadm": pv}))
+            self.add(t.name, StepKind.KUBEADM_INSTALL, text,
+                     commands=pn.install_commands(t.family, version, ("kubeadm",)),
+                     expect=expect)
+            t.kubeadm_pkg, t.kubeadm = pv, version
+
+    def kubeadm_apply(self, t: pn.NodeTrack, version: KubeVersion) -> None:
+        """First control plane: `kubeadm upgrade plan` as a gate, then `upgrade apply`."""
+        self.add(t.name, StepKind.KUBEADM_PLAN,
+                 f"kubeadm upgrade plan {version}: kubeadm's own health and version checks",
+                 commands=pn.kubeadm_plan_commands(version))
+        expect: dict[str, ExpectValue] = {"kubernetesVersion": str(version)}
+        expect.update(dict.fromkeys(pn.VERSIONED_COMPONENTS, str(version)))
+        self.add(t.name, StepKind.KUBEADM_APPLY,
+                 f"kubeadm upgrade apply {version}: etcd, kube-apiserver, "
+                 f"kube-controller-manager, kube-scheduler, then kubeadm-config",
+                 commands=pn.kubeadm_apply_commands(version), expect=expect)
+        t.images, t.managed = version, version.minor_version
+
+    def kubeadm_node(self, t: pn.NodeTrack, version: KubeVersion) -> None:
+        """`kubeadm upgrade node`: a control plane's static pods, or a worker's kubelet config."""
+        if t.control_plane:
+            self.add(t.name, StepKind.KUBEADM_NODE,
+                     f"kubeadm upgrade node: this control plane's static pods to {version}",
+                     commands=pn.KUBEADM_NODE_COMMANDS,
+                     expect=dict.fromkeys(pn.VERSIONED_COMPONENTS, str(version)))
+            t.images = version
+        else:
+            text = self._memo(("kubeadm-node", version.major, version.minor), lambda: (
+                f"kubeadm upgrade node: the kubelet configuration of {version.minor_version}"))
+            self.add(t.name, StepKind.KUBEADM_NODE, text, commands=pn.KUBEADM_NODE_COMMANDS)
+        t.managed = self._minor(version)
+
+    def drain_reason(self, t: pn.NodeTrack, version: KubeVersion) -> str:
+        # Skew policy: in-place minor kubelet upgrades are not supported; drain first.
+        k = t.kubelet
+        if k is None or (k.major, k.minor) != (version.major, version.minor):
+            return DRAIN_MINOR
+        return DRAIN_ALWAYS if self.drain_policy == "always" else DRAIN_SKIPPED
+
+    def kubelet_upgrade(self, t: pn.NodeTrack, version: KubeVersion, *, kubeadm_node: bool,
+                        via: KubeVersion | None = None) -> None:
+        """Cordon, drain, (worker: kubeadm upgrade node), kubelet+kubectl, restart, wait Ready,
+        uncordon — the drain only when the kubelet changes minor or the policy says always.
+
+        `via`: a kubelet version to pass through first, on the drained node, when the hop's
+        kubeadm could not manage the current kubelet (kubeadm before 1.29 manages kubelets one
+        minor older only)."""
+        name = t.name
+        reason = self.drain_reason(t, version)
+        drain = reason != DRAIN_SKIPPED
+        cordoned_here = drain and name not in self.precordoned
+        if cordoned_here:
+            self.add(name, StepKind.CORDON, "cordon: no new pods", expect=_CORDONED, reason=reason)
+        load = self.index.load(name)
+        if drain and load.primaries:
+            self.add(name, StepKind.SWITCHOVER,
+                     f"wait for CloudNativePG to switch over {', '.join(load.primaries)} "
+                     f"to a replica on another node (it does so when the node is cordoned)",
+                     expect={"primaryNotOnNode": True},
+                     params={"databases": load.primaries})
+        if drain:
+            self.add(name, StepKind.DRAIN,
+                     f"drain: evict {load.evictable} pods through the Eviction API "
+                     f"(PodDisruptionBudgets honoured)",
+                     expect=_DRAINED,
+                     params=self._memo(("drain", bool(load.empty_dir), bool(load.bare)),
+                                       lambda: {"ignoreDaemonsets": True,
+                                                "deleteEmptydirData": bool(load.empty_dir),
+                                                "force": bool(load.bare)}),
+                     reason=reason)
+        if via is not None:
+            tag = f"@{via.minor_version}"
+            self.repo(t, via.minor_version, tag)
+            self._kubelet(t, via, None if drain else reason, tag)
+        if kubeadm_node:
+            self.repo_and_kubeadm(t, version)
+            self.kubeadm_node(t, version)
+        self.repo(t, self._minor(version))
+        self._kubelet(t, version, None if drain else reason)
+        if cordoned_here:
+            expect = self._memo(("uncordon", t.package(version)),
+                                lambda: {"kubelet": str(version), "schedulable": True})
+            self.add(name, StepKind.UNCORDON, "uncordon: schedulable again", expect=expect)
+
+    def _kubelet(self, t: pn.NodeTrack, version: KubeVersion, reason: str | None,
+                 tag: str = "") -> None:
+        name = t.name
+        pv = t.package(version)
+        texts = self._memo(("kubelet", pv), lambda: _kubelet_texts(version, pv))
+        # Steps towards another version than the hop's say which in params["version"].
+        params = {"version": str(version)} if tag else None
+        if t.kubelet_pkg != pv or t.kubectl_pkg != pv:
+            self.add(name, StepKind.KUBELET_INSTALL, texts[0],
+                     commands=pn.install_commands(t.family, version, ("kubelet", "kubectl")),
+                     expect=texts[1], tag=tag, params=params)
+            t.kubelet_pkg = t.kubectl_pkg = pv
+        self.add(name, StepKind.KUBELET_RESTART, texts[2],
+                 commands=pn.KUBELET_RESTART_COMMANDS, expect=texts[3], reason=reason,
+                 tag=tag, params=params)
+        self.add(name, StepKind.WAIT_READY, texts[4], expect=texts[5], tag=tag, params=params)
+        t.kubelet = version

@@ -1,0 +1,394 @@
+"""The simulator's model of a cluster under upgrade: what each step changes, what it requires.
+
+Mutable on purpose (one object per simulation, never shared): a 5,000-node replay would
+otherwise copy the cluster at each of its 60,000 steps. Skew is judged by `evaluate_skew`;
+workers with equal versions share one evaluation (grouped by their version signature).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache
+
+from kubehop.core.kubeadm_policy import enforce_version_policies
+from kubehop.core.node_commands import package_version
+from kubehop.core.planner_nodes import VERSIONED_COMPONENTS
+from kubehop.core.skew import evaluate_skew
+from kubehop.core.workloads import WorkloadIndex
+from kubehop.model.cluster import ClusterState, OsFamily
+from kubehop.model.components import ApiServer, ClusterComponents, NodeComponents
+from kubehop.model.errors import VersionError
+from kubehop.model.plan import Step, StepKind
+from kubehop.model.versions import KubeVersion, MinorVersion, parse_deb_version, parse_kube_version
+
+Problem = tuple[str, str]  # (invariant, message)
+_SKEW = "version skew"
+_KUBEADM = "kubeadm rules"
+
+
+@dataclass(slots=True)
+class SimNode:
+    name: str
+    control_plane: bool
+    family: str
+    kubelet: KubeVersion | None
+    kube_proxy: KubeVersion | None
+    kubeadm: KubeVersion | None
+    managed: MinorVersion | None
+    repo: MinorVersion | None
+    packages: dict[str, str | None]
+    images: dict[str, KubeVersion | None] = field(default_factory=dict)
+    schedulable: bool = True
+    ready: bool = True
+
+
+@cache
+def _pkg_version(text: str | None) -> KubeVersion | None:
+    try:
+        return parse_deb_version(text).kube_version() if text else None
+    except VersionError:
+        return None
+
+
+@cache
+def _hop(text: str) -> KubeVersion | None:
+    try:
+        return parse_kube_version(text)
+    except VersionError:
+        return None
+
+
+_package_version = cache(package_version)
+
+
+_MINORS: dict[tuple[int, int], MinorVersion] = {}
+
+
+def _minor(version: KubeVersion) -> MinorVersion:
+    """`version.minor_version`, shared (keyed by ints: hashing versions costs more)."""
+    key = (version.major, version.minor)
+    minor = _MINORS.get(key)
+    if minor is None:
+        minor = _MINORS[key] = version.minor_version
+    return minor
+
+
+def _mk(version: KubeVersion | None) -> tuple[int, int] | None:
+    """The skew-relevant part of a version: skew rules compare minors only."""
+    return (version.major, version.minor) if version is not None else None
+
+
+class SimState:
+    """A cluster as a plan changes it."""
+
+    def __init__(self, state: ClusterState) -> None:
+        self.cluster_version = state.kubeadm_kubernetes_version
+        self.load_balanced = state.load_balanced
+        by_node = {a.node: a.version for a in state.apiservers if a.node and a.version}
+        self.nodes: dict[str, SimNode] = {}
+        for n in state.nodes:
+            pk = n.packages
+            kubeadm = (pk.kubeadm_binary or _pkg_version(pk.kubeadm)) if pk else None
+            repo = pk.repo_minor if pk and not pk.repo_legacy else None
+            node = SimNode(
+                n.name, n.is_control_plane, str(pk.os_family if pk else OsFamily.DEBIAN),
+                n.kubelet, n.kube_proxy, kubeadm, None, repo,
+                {"kubeadm": pk.kubeadm if pk else None, "kubelet": pk.kubelet if pk else None,
+                 "kubectl": pk.kubectl if pk else None},
+                schedulable=n.schedulable, ready=n.ready)
+            if n.is_control_plane:
+                for c in VERSIONED_COMPONENTS:
+                    node.images[c] = n.component_version(c)
+                if node.images["kube-apiserver"] is None:
+                    node.images["kube-apiserver"] = by_node.get(n.name) or self.cluster_version
+                oldest = min((v for v in node.images.values() if v), default=None)
+                node.managed = oldest.minor_version if oldest else None
+            elif kubeadm is not None:
+                node.managed = kubeadm.minor_version
+            self.nodes[n.name] = node
+        self.control_plane = [n for n in self.nodes.values() if n.control_plane]
+        self.cordoned: set[str] = set()
+        self.drained: set[str] = set()
+        self.precordoned = {n.name for n in state.nodes if not n.schedulable}
+        self.primaries = {f"{d.namespace}/{d.name}": d.primary_node for d in state.databases}
+        self._node_cache: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self._api: tuple[ApiServer, ...] = ()
+        self._refresh_apiservers()
+        self.allowed = set(self._all_findings())
+
+    # --- skew --------------------------------------------------------------------------------
+
+    def _refresh_apiservers(self) -> None:
+        self._api = tuple(ApiServer(n.name, n.name, v) for n in self.control_plane
+                          if (v := n.images.get("kube-apiserver")) is not None)
+        self._api_key = tuple(_mk(a.version) for a in self._api)
+
+    def _components(self, n: SimNode) -> NodeComponents:
+        return NodeComponents(
+            n.name, n.control_plane, n.kubelet, n.kube_proxy, n.kubeadm,
+            n.images.get("kube-apiserver"), n.images.get("kube-controller-manager"),
+            n.images.get("kube-scheduler"))
+
+    def _evaluate(self, nodes: Iterable[NodeComponents]) -> list[tuple[str, str, str]]:
+        comps = ClusterComponents(self._api, tuple(nodes), None, self.load_balanced)
+        return [(f.id, f.subject, f.message) for f in evaluate_skew(comps)]
+
+    def _all_findings(self) -> list[tuple[str, str]]:
+        """(id, node name or subject) of every blocking skew finding; workers grouped."""
+        groups: dict[tuple[object, ...], list[str]] = {}
+        reps = [self._components(n) for n in self.control_plane]
+        for n in self.nodes.values():
+            if not n.control_plane:
+                sig = (_mk(n.kubelet), _mk(n.kube_proxy), _mk(n.kubeadm))
+                members = groups.get(sig)
+                if members is None:
+                    groups[sig] = [n.name]
+                    reps.append(self._components(n))
+                else:
+                    members.append(n.name)
+        out = []
+        for fid, subject, _ in self._evaluate(reps):
+            name = subject.removeprefix("node/")
+            members = groups.get(self._sig(name)) if name in self.nodes else None
+            if members and not self.nodes[name].control_plane:
+                out.extend((fid, m) for m in members)
+            else:
+                out.append((fid, name))
+        return out
+
+    def _sig(self, name: str) -> tuple[object, ...]:
+        n = self.nodes[name]
+        return (_mk(n.kubelet), _mk(n.kube_proxy), _mk(n.kubeadm))
+
+    def _check_global(self) -> list[Problem]:
+        self._refresh_apiservers()
+        new = [f for f in self._all_findings() if f not in self.allowed]
+        if not new:
+            return []
+        return [(_SKEW, f"{fid} on {key}" + (f" (and {len(new) - 1} more)" if len(new) > 1
+                                             else "")) for fid, key in new[:1]]
+
+    def _check_node(self, n: SimNode) -> list[Problem]:
+        if n.control_plane:
+            found = tuple(f[0] for f in self._evaluate([self._components(n)])
+                          if f[1] == f"node/{n.name}")
+        else:
+            key = (self._api_key, _mk(n.kubelet), _mk(n.kube_proxy), _mk(n.kubeadm))
+            found = self._node_cache.get(key)  # type: ignore[assignment]
+            if found is None:
+                found = tuple(f[0] for f in self._evaluate([self._components(n)])
+                              if f[1].startswith("node/"))
+                self._node_cache[key] = found
+        return [(_SKEW, f"{fid} on node {n.name}") for fid in found
+                if (fid, n.name) not in self.allowed]
+
+    # --- steps ---------------------------------------------------------------------------
+
+    def apply(self, step: Step, index: WorkloadIndex) -> list[Problem]:
+        """Apply `step`; the invariants it breaks (empty when none)."""
+        kind = step.kind
+        if kind is StepKind.GATE:
+            return []
+        n = self.nodes.get(step.node or "")
+        if n is None:
+            return [("plan", f"unknown node {step.node!r}")]
+        # The version a step works towards: its hop, unless params say otherwise.
+        text = step.params.get("version", step.hop) if step.params else step.hop
+        hop = _hop(str(text))
+        if hop is None:
+            return [("plan", f"bad version {text!r}")]
+        handler = _HANDLERS.get(kind)
+        problems = handler(self, step, n, hop) if handler else []
+        if step.expect:
+            for key, want in step.expect.items():
+                observe = _OBSERVE.get(key)
+                got = observe(self, n, step, index) if observe else f"<unknown {key}>"
+                if got != want:
+                    problems.append(("expectation", f"after it {key} would be {got!r}, the "
+                                                    f"step expects {want!r}"))
+        return problems
+
+    def _repo(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
+        n.repo = _minor(hop)
+        return []
+
+    def _kubeadm_install(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
+        problems = self._install(n, hop, ("kubeadm",))
+        n.kubeadm = hop
+        return problems + self._check_node(n)
+
+    def _kubelet_install(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
+        return self._install(n, hop, ("kubelet", "kubectl"))
+
+    def _kubeadm_plan(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
+        return self._kubeadm_policy(n, hop)
+
+    def _kubeadm_apply(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
+        problems = self._kubeadm_policy(n, hop)
+        if problems:
+            return problems
+        self.cluster_version = hop
+        return self._upgrade_control_plane(n, hop)
+
+    def _kubeadm_node_step(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
+        return self._kubeadm_node(n)
+
+    def _drift(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
+        for c in step.params.get("components", ()):  # type: ignore[union-attr]
+            n.images[str(c)] = hop
+        return self._check_global()
+
+    def _cordon(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
+        self.cordoned.add(n.name)
+        return []
+
+    def _switchover(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
+        if n.name not in self.cordoned and n.name not in self.precordoned:
+            return [("switchover", f"node {n.name} is not cordoned: CloudNativePG only "
+                                   f"switches over from a cordoned node")]
+        for db in step.params.get("databases", ()):  # type: ignore[union-attr]
+            if self.primaries.get(str(db)) == n.name:
+                self.primaries[str(db)] = None
+        return []
+
+    def _drain(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
+        if n.name not in self.cordoned and n.name not in self.precordoned:
+            return [("drain", f"node {n.name} is drained without being cordoned")]
+        self.drained.add(n.name)
+        return []
+
+    def _kubelet_restart(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
+        return self._restart(n, hop)
+
+    def _uncordon(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
+        self.cordoned.discard(n.name)
+        self.drained.discard(n.name)
+        n.schedulable = True
+        return []
+
+    def _install(self, n: SimNode, hop: KubeVersion, names: tuple[str, ...]) -> list[Problem]:
+        # pkgs.k8s.io serves one minor per repository (kubernetes-facts §6).
+        problems = []
+        if n.repo != _minor(hop):
+            problems.append(("packages", f"{', '.join(names)} {hop} installed on node {n.name} "
+                                         f"while its repository serves {n.repo or 'unknown'}"))
+        for name in names:
+            n.packages[name] = _package_version(hop.plain, n.family)
+        return problems
+
+    def _restart(self, n: SimNode, hop: KubeVersion) -> list[Problem]:
+        new = _pkg_version(n.packages.get("kubelet")) or hop
+        problems: list[Problem] = []
+        # Skew policy: in-place minor kubelet upgrades are not supported: drain first.
+        if n.kubelet is not None and _minor(new) != _minor(n.kubelet) and (
+                n.name not in self.drained):
+            problems.append(("drain before a kubelet minor change",
+                             f"kubelet on node {n.name} goes from {n.kubelet} to {new} on a "
+                             f"node that is not drained"))
+        n.kubelet = new
+        n.ready = True
+        return problems + self._check_node(n)
+
+    def _kubeadm_policy(self, n: SimNode, hop: KubeVersion) -> list[Problem]:
+        if n.kubeadm is None:
+            return [(_KUBEADM, f"kubeadm on node {n.name} is not installed")]
+        seen = n.images.get("kube-apiserver") or self.cluster_version or hop
+        kubelets = {m.kubelet for m in self.nodes.values() if m.kubelet is not None}
+        errors = enforce_version_policies(hop, seen, n.kubeadm, sorted(kubelets))
+        problems = [(_KUBEADM, e) for e in (*errors.mandatory, *errors.skippable)]
+        return problems + self._managed(n)
+
+    def _managed(self, n: SimNode) -> list[Problem]:
+        # kubeadm upgrades a node last managed by its own minor or one older (kubeadm's skew
+        # against kubeadm, create-cluster-kubeadm.md).
+        if n.kubeadm is None or n.managed is None:
+            return []
+        gap = _minor(n.kubeadm).minus(n.managed)
+        if gap in (0, 1):
+            return []
+        return [(_KUBEADM, f"kubeadm {n.kubeadm} on node {n.name} cannot upgrade a node last "
+                           f"managed by kubeadm {n.managed}")]
+
+    def _kubeadm_node(self, n: SimNode) -> list[Problem]:
+        cluster = self.cluster_version
+        if n.kubeadm is None or cluster is None:
+            return [(_KUBEADM, f"kubeadm on node {n.name} is not installed")]
+        problems = self._managed(n)
+        # kubeadm works with a Kubernetes version of its own minor or one older.
+        if _minor(n.kubeadm).minus(_minor(cluster)) not in (0, 1):
+            problems.append((_KUBEADM, f"kubeadm {n.kubeadm} on node {n.name} cannot manage a "
+                                       f"cluster at {cluster}"))
+        if n.control_plane and n.kubeadm < cluster:
+            problems.append((_KUBEADM, f"kubeadm {n.kubeadm} on node {n.name} is older than "
+                                       f"the cluster version {cluster}"))
+        n.managed = _minor(n.kubeadm)
+        if problems or not n.control_plane:
+            return problems
+        return self._upgrade_control_plane(n, cluster)
+
+    def _upgrade_control_plane(self, n: SimNode, version: KubeVersion) -> list[Problem]:
+        for c in VERSIONED_COMPONENTS:
+            n.images[c] = version
+        n.managed = _minor(version)
+        self._refresh_apiservers()
+        # kubeadm >= 1.28 upgrades the kube-proxy addon once every kube-apiserver runs the new
+        # version (before 1.28 it did so at `apply`, briefly out of skew in HA).
+        if all(a.version == version for a in self._api):
+            for m in self.nodes.values():
+                if m.kube_proxy is not None:
+                    m.kube_proxy = version
+        return self._check_global()
+
+    # --- expectations --------------------------------------------------------------------
+
+    def components(self) -> ClusterComponents:
+        return ClusterComponents(self._api, tuple(self._components(n) for n in
+                                                  self.nodes.values()), None, self.load_balanced)
+
+
+_HANDLERS: dict[StepKind, Callable[[SimState, Step, SimNode, KubeVersion], list[Problem]]] = {
+    StepKind.REPO_SWITCH: SimState._repo,
+    StepKind.KUBEADM_INSTALL: SimState._kubeadm_install,
+    StepKind.KUBELET_INSTALL: SimState._kubelet_install,
+    StepKind.KUBEADM_PLAN: SimState._kubeadm_plan,
+    StepKind.KUBEADM_APPLY: SimState._kubeadm_apply,
+    StepKind.KUBEADM_NODE: SimState._kubeadm_node_step,
+    StepKind.REMEDIATE_DRIFT: SimState._drift,
+    StepKind.CORDON: SimState._cordon,
+    StepKind.SWITCHOVER: SimState._switchover,
+    StepKind.DRAIN: SimState._drain,
+    StepKind.KUBELET_RESTART: SimState._kubelet_restart,
+    StepKind.UNCORDON: SimState._uncordon,
+}
+
+
+def _image(component: str) -> Callable[[SimState, SimNode, Step, WorkloadIndex], object]:
+    def observe(sim: SimState, n: SimNode, step: Step, index: WorkloadIndex) -> object:
+        v = n.images.get(component)
+        return str(v) if v else None
+    return observe
+
+
+def _primary_away(sim: SimState, n: SimNode, step: Step, index: WorkloadIndex) -> object:
+    dbs = step.params.get("databases", ())
+    return all(sim.primaries.get(str(d)) != n.name for d in dbs)  # type: ignore[union-attr]
+
+
+# How the simulator reads each `expect` key (see `model.plan`) off its state.
+_OBSERVE: dict[str, Callable[[SimState, SimNode, Step, WorkloadIndex], object]] = {
+    "kubelet": lambda sim, n, step, ix: str(n.kubelet) if n.kubelet else None,
+    "ready": lambda sim, n, step, ix: n.ready,
+    "schedulable": lambda sim, n, step, ix: (n.schedulable and n.name not in sim.cordoned
+                                             and n.name not in sim.precordoned),
+    "evictablePods": lambda sim, n, step, ix: (0 if n.name in sim.drained
+                                               else ix.load(n.name).evictable),
+    "kubernetesVersion": lambda sim, n, step, ix: (str(sim.cluster_version)
+                                                   if sim.cluster_version else None),
+    "repoMinor": lambda sim, n, step, ix: str(n.repo) if n.repo else None,
+    "kubeadm": lambda sim, n, step, ix: n.packages.get("kubeadm"),
+    "kubectl": lambda sim, n, step, ix: n.packages.get("kubectl"),
+    "kubeletPackage": lambda sim, n, step, ix: n.packages.get("kubelet"),
+    "primaryNotOnNode": _primary_away,
+    **{c: _image(c) for c in VERSIONED_COMPONENTS},
+}

@@ -1,0 +1,259 @@
+"""Which API versions the cluster's manifests and clients still use, for the removed-API checks.
+
+Three sources, as kubent and pluto read them: the `kubectl.kubernetes.io/last-applied-configuration`
+annotation of objects (the apiVersion they were applied with), the manifests of deployed Helm 3
+releases (Secrets of type `helm.sh/release.v1`: base64 of gzipped JSON), and each apiserver's
+`apiserver_requested_deprecated_apis` gauge on `/metrics`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import gzip
+import json
+import re
+from collections.abc import AsyncIterator, Iterable
+
+import msgspec
+
+from kubehop.model.cluster import DeprecatedApiUse, ManifestObject
+from kubehop.shell.kube.client import PAGE_LIMIT, KubeClient
+from kubehop.shell.kube.errors import ApiError
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+HELM_SECRET_TYPE = "helm.sh/release.v1"
+METRIC = "apiserver_requested_deprecated_apis"
+POM_ACCEPT = ("application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,"
+              "application/json")
+
+# Resources whose objects are commonly applied from manifests: (group, versions to try, plural).
+# The first served version is read; the stored object is the same in every version.
+APPLIED_RESOURCES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("apps", ("v1",), "deployments"),
+    ("apps", ("v1",), "daemonsets"),
+    ("apps", ("v1",), "statefulsets"),
+    ("batch", ("v1",), "cronjobs"),
+    ("", ("v1",), "services"),
+    ("networking.k8s.io", ("v1",), "ingresses"),
+    ("networking.k8s.io", ("v1",), "networkpolicies"),
+    ("policy", ("v1",), "poddisruptionbudgets"),
+    ("autoscaling", ("v2", "v1"), "horizontalpodautoscalers"),
+    ("rbac.authorization.k8s.io", ("v1",), "clusterroles"),
+    ("rbac.authorization.k8s.io", ("v1",), "clusterrolebindings"),
+    ("rbac.authorization.k8s.io", ("v1",), "roles"),
+    ("rbac.authorization.k8s.io", ("v1",), "rolebindings"),
+    ("apiextensions.k8s.io", ("v1",), "customresourcedefinitions"),
+    ("admissionregistration.k8s.io", ("v1",), "mutatingwebhookconfigurations"),
+    ("admissionregistration.k8s.io", ("v1",), "validatingwebhookconfigurations"),
+    ("scheduling.k8s.io", ("v1",), "priorityclasses"),
+    ("storage.k8s.io", ("v1",), "storageclasses"),
+    ("storage.k8s.io", ("v1",), "csidrivers"),
+    ("node.k8s.io", ("v1",), "runtimeclasses"),
+    ("flowcontrol.apiserver.k8s.io", ("v1", "v1beta3", "v1beta2"), "flowschemas"),
+    ("flowcontrol.apiserver.k8s.io", ("v1", "v1beta3", "v1beta2"), "prioritylevelconfigurations"),
+)
+
+
+class _Meta(msgspec.Struct):
+    name: str = ""
+    namespace: str = ""
+    annotations: dict[str, str] = msgspec.field(default_factory=dict)
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class _Item(msgspec.Struct):
+    metadata: _Meta = msgspec.field(default_factory=_Meta)
+
+
+class _MetaList(msgspec.Struct):
+    items: list[_Item] = msgspec.field(default_factory=list)
+
+
+class _Secret(msgspec.Struct):
+    metadata: _Meta = msgspec.field(default_factory=_Meta)
+    type: str = ""
+    data: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class _SecretList(msgspec.Struct):
+    items: list[_Secret] = msgspec.field(default_factory=list)
+
+
+class _ListMeta(msgspec.Struct):
+    continue_: str = msgspec.field(default="", name="continue")
+
+
+class _ListHead(msgspec.Struct):
+    metadata: _ListMeta = msgspec.field(default_factory=_ListMeta)
+
+
+class _Applied(msgspec.Struct):
+    apiVersion: str = ""
+    kind: str = ""
+
+
+_meta_list = msgspec.json.Decoder(_MetaList)
+_secret_list = msgspec.json.Decoder(_SecretList)
+_applied = msgspec.json.Decoder(_Applied)
+_head = msgspec.json.Decoder(_ListHead)
+
+
+# --- last-applied annotations --------------------------------------------------------------
+
+
+def _path(group: str, version: str, plural: str) -> str:
+    return f"/api/{version}/{plural}" if not group else f"/apis/{group}/{version}/{plural}"
+
+
+async def metadata_pages(client: KubeClient, path: str) -> AsyncIterator[bytes]:
+    """Raw pages of a PartialObjectMetadataList (metadata only: cheaper than whole objects)."""
+    query = {"limit": str(PAGE_LIMIT)}
+    while True:
+        page = await client.request("GET", path, params=query, accept=POM_ACCEPT)
+        yield page
+        token = _head.decode(page).metadata.continue_
+        if not token:
+            return
+        query["continue"] = token
+
+
+async def _applied_of(client: KubeClient, group: str, versions: tuple[str, ...],
+                      plural: str) -> list[ManifestObject]:
+    for version in versions:
+        out: list[ManifestObject] = []
+        try:
+            async for page in metadata_pages(client, _path(group, version, plural)):
+                for item in _meta_list.decode(page).items:
+                    obj = applied_object(item.metadata.annotations.get(LAST_APPLIED),
+                                         item.metadata.namespace, item.metadata.name)
+                    if obj is not None:
+                        out.append(obj)
+        except ApiError as e:
+            if e.status in (404, 403):  # not served here (or not ours to read): next version
+                continue
+            raise
+        return out
+    return []
+
+
+def applied_object(text: str | None, namespace: str, name: str) -> ManifestObject | None:
+    """The apiVersion/kind a last-applied annotation records, or None when there is none."""
+    if not text:
+        return None
+    try:
+        doc = _applied.decode(text)
+    except msgspec.DecodeError:
+        return None
+    if not doc.apiVersion or not doc.kind:
+        return None
+    return ManifestObject(doc.apiVersion, doc.kind, namespace or None, name, "last-applied")
+
+
+async def last_applied(client: KubeClient) -> list[ManifestObject]:
+    """Objects of the usual applied kinds, as their last-applied annotations declare them."""
+    results = await asyncio.gather(*(_applied_of(client, g, vs, p)
+                                     for g, vs, p in APPLIED_RESOURCES))
+    return [o for objs in results for o in objs]
+
+
+# --- Helm 3 releases -----------------------------------------------------------------------
+
+
+_DOC_SPLIT = re.compile(r"^---.*$", re.MULTILINE)
+_TOP_RE = re.compile(r"^(apiVersion|kind):\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
+_META_RE = re.compile(r"^metadata:\s*\n((?:[ \t]+.*\n?|\s*\n)*)", re.MULTILINE)
+_FIELD_RE = re.compile(r"^[ \t]{1,4}(name|namespace):\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
+
+
+def decode_helm_release(data: str) -> dict[str, object] | None:
+    """The release JSON of a Helm 3 Secret's `data.release` (base64 of Helm's base64 of gzip)."""
+    try:
+        inner = base64.b64decode(base64.b64decode(data))
+        raw = gzip.decompress(inner) if inner[:2] == b"\x1f\x8b" else inner
+        doc = json.loads(raw)
+    except (binascii.Error, ValueError, OSError, EOFError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def manifest_objects(manifest: str, source: str) -> list[ManifestObject]:
+    """apiVersion, kind, name and (when the document names one) namespace of each document of a
+    rendered manifest."""
+    out = []
+    for doc in _DOC_SPLIT.split(manifest):
+        top = dict(m.groups() for m in _TOP_RE.finditer(doc))
+        if "apiVersion" not in top or "kind" not in top:
+            continue
+        meta = _META_RE.search(doc)
+        fields = dict(m.groups() for m in _FIELD_RE.finditer(meta.group(1))) if meta else {}
+        out.append(ManifestObject(top["apiVersion"], top["kind"],
+                                  fields.get("namespace") or None,
+                                  fields.get("name", ""), source))
+    return out
+
+
+def helm_objects(secrets: Iterable[tuple[str, dict[str, str], str]]) -> list[ManifestObject]:
+    """The objects of the newest deployed revision of each release.
+
+    `secrets`: (namespace, labels, data.release) of Helm release Secrets.
+    """
+    newest: dict[tuple[str, str], tuple[int, str]] = {}
+    for namespace, labels, data in secrets:
+        if labels.get("status", "deployed") != "deployed":
+            continue
+        key = (namespace, labels.get("name", ""))
+        try:
+            revision = int(labels.get("version", "0"))
+        except ValueError:
+            revision = 0
+        if key not in newest or revision > newest[key][0]:
+            newest[key] = (revision, data)
+    out = []
+    for (namespace, name), (_rev, data) in sorted(newest.items()):
+        release = decode_helm_release(data)
+        if release is None:
+            continue
+        manifest = release.get("manifest")
+        if isinstance(manifest, str):
+            out += manifest_objects(manifest, f"helm:{namespace}/{name}")
+    return out
+
+
+async def helm_releases(client: KubeClient) -> list[ManifestObject]:
+    """The objects of every deployed Helm 3 release, as its stored manifest declares them."""
+    found = []
+    async for page in client.list_pages("/api/v1/secrets",
+                                        {"labelSelector": "owner=helm,status=deployed"}):
+        for s in _secret_list.decode(page).items:
+            if s.type == HELM_SECRET_TYPE and "release" in s.data:
+                found.append((s.metadata.namespace, s.metadata.labels, s.data["release"]))
+    return helm_objects(found)
+
+
+# --- apiserver_requested_deprecated_apis ---------------------------------------------------
+
+
+_LABEL_RE = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_deprecated_apis(text: str, apiserver: str) -> list[DeprecatedApiUse]:
+    """The series of the gauge whose value is not 0, from Prometheus text exposition."""
+    out = []
+    for line in text.splitlines():
+        if not line.startswith(METRIC + "{"):
+            continue
+        labels_text, _, value = line[len(METRIC) + 1:].rpartition("}")
+        try:
+            if float(value.split()[0]) == 0:
+                continue
+        except (ValueError, IndexError):
+            continue
+        labels = dict(_LABEL_RE.findall(labels_text))
+        out.append(DeprecatedApiUse(
+            group=labels.get("group", ""), version=labels.get("version", ""),
+            resource=labels.get("resource", "") + (f"/{labels['subresource']}"
+                                                   if labels.get("subresource") else ""),
+            removed_release=labels.get("removed_release") or None, apiserver=apiserver))
+    return out
