@@ -366,22 +366,31 @@ def _daemonset_pods(b: _Builder, ds: Obj, containers: list[Obj], **kw: Any) -> N
         numberAvailable=count, updatedNumberScheduled=count))
 
 
+def _system_daemonset(ds: Obj) -> Obj:
+    """What kube-proxy's and the CNI's DaemonSet templates carry: host network, node-critical
+    priority and a toleration of every taint (so they run on control-plane nodes too)."""
+    spec = ds["spec"]["template"]["spec"]
+    spec.update(hostNetwork=True, priorityClassName="system-node-critical",
+                tolerations=[{"operator": "Exists"}])
+    return ds
+
+
 def _addons(b: _Builder) -> None:
     version = b.spec.kube_proxy_version or b.spec.kubernetes_version
     proxy = [o.container("kube-proxy", f"registry.k8s.io/kube-proxy:{version}",
                          command=["/usr/local/bin/kube-proxy"])]
-    ds = b.add("daemonsets.apps", apps.workload("DaemonSet", "kube-system", "kube-proxy",
-                                             replicas=None, labels={"k8s-app": "kube-proxy"},
-                                             containers=proxy, created=b.created))
+    ds = b.add("daemonsets.apps", _system_daemonset(apps.workload(
+        "DaemonSet", "kube-system", "kube-proxy", replicas=None, labels={"k8s-app": "kube-proxy"},
+        containers=proxy, created=b.created)))
     _daemonset_pods(b, ds, proxy, host_network=True, priority_class="system-node-critical",
                     tolerations=[{"operator": "Exists"}])
     cni, cni_version = b.spec.cni
     image = f"docker.io/calico/node:{cni_version}" if cni == "calico" else f"{cni}:{cni_version}"
     cni_name = f"{cni}-node" if cni == "calico" else cni
     cni_c = [o.container(cni_name, image)]
-    ds = b.add("daemonsets.apps", apps.workload("DaemonSet", "kube-system", cni_name, replicas=None,
-                                             labels={"k8s-app": cni_name}, containers=cni_c,
-                                             created=b.created))
+    ds = b.add("daemonsets.apps", _system_daemonset(apps.workload(
+        "DaemonSet", "kube-system", cni_name, replicas=None, labels={"k8s-app": cni_name},
+        containers=cni_c, created=b.created)))
     _daemonset_pods(b, ds, cni_c, host_network=True, priority_class="system-node-critical",
                     tolerations=[{"operator": "Exists"}])
     dns = WorkloadSpec("Deployment", "kube-system", "coredns", replicas=2,
