@@ -30,7 +30,7 @@ deb-packages:
 	[ -d /run/sshd ] || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; $$SUDO mkdir -p -m 0755 /run/sshd; }
 
 demo: venv
-	$(BIN)/kubehop releases
+	$(BIN)/kubehop demo
 
 lint: venv
 	$(BIN)/ruff check src tests $(wildcard bench)

@@ -1,0 +1,176 @@
+"""`kubehop apply`, `upgrade` and `status`: run a plan, resumably; plan and run; show progress.
+
+    kubehop apply PLAN_FILE [--yes] [--dry-run]   run (or resume) a plan made by `kubehop plan`
+    kubehop apply [--yes]                         resume this cluster's unfinished run
+    kubehop apply --abandon                       give up this cluster's unfinished run
+    kubehop upgrade --to 1.30 [plan options] [--yes] [--dry-run]   check, plan, confirm, apply
+    kubehop status [-o table|json|yaml]           the current or last run, from the journal
+
+Every step is journaled before and after it runs ($KUBEHOP_STATE_DIR or
+~/.local/state/kubehop/), so running the same command again after a failure, Ctrl-C or a crash
+resumes where the run stopped. Exit 3 when a run halts (the report names the failed step, the
+nodes left cordoned and how to resume). Heavy modules (Kubernetes and SSH clients, the
+executor) are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from kubehop.cli.context import global_options, run
+from kubehop.cli.drain import parse_duration
+from kubehop.cli.output import MACHINE_FORMATS, emit
+from kubehop.cli.plan import options_from, plan_options, read_document
+from kubehop.model.errors import OperationError, UsageError
+from kubehop.model.plan import Plan
+
+
+def _confirm(yes: bool) -> Any:
+    def ask(question: str) -> None:
+        if yes:
+            return
+        if not sys.stdin.isatty():
+            raise UsageError("refusing to change the cluster without confirmation: pass --yes "
+                             "(standard input is not a terminal)")
+        if not click.confirm(question, default=False, err=True):
+            raise click.Abort()
+    return ask
+
+
+def apply_options(f: Any) -> Any:
+    """The options `apply` and `upgrade` share."""
+    for option in reversed([
+        click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation."),
+        click.option("--dry-run", is_flag=True,
+                     help="Show what would run next (checked against the cluster); change "
+                          "nothing."),
+        click.option("--accept-new-host-keys", is_flag=True,
+                     help="Trust SSH host keys not in known_hosts yet (OpenSSH accept-new); a "
+                          "changed key is always refused."),
+        click.option("--parallel", type=click.IntRange(1, 10_000), default=256,
+                     show_default=True, help="Steps running at once (nodes of a wave)."),
+        click.option("--ready-timeout", default="10m", show_default=True, metavar="D",
+                     help="How long a node may take to be Ready after its kubelet restart."),
+        click.option("--drain-timeout", default="30m", show_default=True, metavar="D",
+                     help="How long one drain may wait (PodDisruptionBudgets); 0: forever."),
+        click.option("--step-timeout", default="15m", show_default=True, metavar="D",
+                     help="How long one node command, and a step's health gate, may take."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _settings(params: dict[str, Any]) -> Any:
+    from kubehop.cli.apply_run import ApplySettings
+    from kubehop.shell.executor_steps import ExecutorOptions
+
+    step = parse_duration(params["step_timeout"], "--step-timeout")
+    return ApplySettings(
+        yes=params["yes"], dry_run=params["dry_run"],
+        accept_new_host_keys=params["accept_new_host_keys"],
+        executor=ExecutorOptions(
+            parallel=params["parallel"], command_timeout=step, gate_timeout=step,
+            verify_timeout=min(step, 300.0),
+            ready_timeout=parse_duration(params["ready_timeout"], "--ready-timeout"),
+            drain_timeout=parse_duration(params["drain_timeout"], "--drain-timeout")),
+        log_format=global_options().log_format)
+
+
+@click.command("apply")
+@click.argument("plan_file", required=False, metavar="[PLAN_FILE]")
+@apply_options
+@click.option("--abandon", is_flag=True,
+              help="Give up this cluster's unfinished run instead (it will not be resumed).")
+def apply(plan_file: str | None, abandon: bool, **params: Any) -> None:
+    """Apply a plan (`kubehop plan -o json --out FILE`), resuming from its journal.
+
+    \b
+    Without PLAN_FILE, resumes this cluster's unfinished run. A new plan must
+    still match the cluster (its fingerprint), else it is refused with the
+    differences; a plan already started resumes: each step's expected after-state
+    is checked before it runs. Exit 3 when the run halts; run it again to resume.
+    """
+    from kubehop.cli.apply_run import abandon_run, apply_plan
+
+    settings = _settings(params)
+    if abandon:
+        if plan_file:
+            raise UsageError("--abandon takes no PLAN_FILE: it gives up the cluster's "
+                             "unfinished run")
+        run(abandon_run(settings))
+        return
+    if plan_file is None:
+        run(_resume(settings))
+        return
+    plan = Plan.from_dict(read_document(plan_file, "plan file"))
+    run(apply_plan(plan, settings, plan_path=plan_file, confirm=_confirm(settings.yes)))
+
+
+async def _resume(settings: Any) -> None:
+    from kubehop.cli.apply_run import apply_plan, cluster_identity, saved_plan_path
+    from kubehop.cli.context import connect
+    from kubehop.shell.journal import Journal
+
+    client = await connect()
+    try:
+        cluster = await cluster_identity(client)
+    finally:
+        await client.close()
+    with Journal.open() as journal:
+        state = journal.latest(cluster, unfinished=True)
+        if state is None:
+            raise UsageError("no unfinished run on this cluster: give a PLAN_FILE "
+                             "(kubehop plan --to VERSION -o json --out FILE)")
+        plan = journal.plan_of(state.run.id)
+    path = saved_plan_path(state.run.id)
+    await apply_plan(plan, settings, plan_path=str(path) if path.exists() else None,
+                     confirm=_confirm(settings.yes))
+
+
+@click.command("upgrade")
+@plan_options
+@apply_options
+def upgrade(to: str, max_unavailable: str, worker_strategy: str, drain_policy: str,
+            allow_unknown_version: bool, ignore_findings: tuple[str, ...],
+            from_state: str | None, today: str | None, release_data: str | None,
+            **params: Any) -> None:
+    """Check, plan, show the plan, confirm and apply it: the whole upgrade.
+
+    \b
+    An unfinished run towards the same version is resumed instead of planned
+    again (its nodes may be cordoned mid-way). Same exit codes as `apply`.
+    """
+    from kubehop.cli.apply_upgrade import upgrade_flow
+
+    if from_state:
+        raise UsageError("--from-state plans from a file; `upgrade` observes the cluster it "
+                         "changes (use `kubehop plan --from-state` then `kubehop apply`)")
+    options = options_from(max_unavailable, worker_strategy, drain_policy,
+                           allow_unknown_version, ignore_findings)
+    settings = _settings(params)
+    run(upgrade_flow(to, options, settings, release_data=release_data, today=today,
+                     confirm=_confirm(settings.yes)))
+
+
+@click.command("status")
+@click.option("-o", "--output", type=click.Choice(["table", *MACHINE_FORMATS]),
+              default="table", show_default=True, help="Output format.")
+@click.option("--run", "run_id", metavar="ID", help="A run id (default: the latest run).")
+def status(output: str, run_id: str | None) -> None:
+    """Progress of the current or last run, from the journal (no cluster access)."""
+    from kubehop.cli.apply_status import format_status, status_document
+    from kubehop.shell.journal import Journal
+
+    with Journal.open() as journal:
+        state = journal.find(run_id) if run_id else journal.latest()
+        if state is None:
+            raise OperationError(f"no run {run_id} in the journal" if run_id else
+                                 f"no kubehop run recorded yet (journal {journal.path})")
+        plan = journal.plan_of(state.run.id)
+    if output in MACHINE_FORMATS:
+        emit(status_document(plan, state), output)
+    else:
+        click.echo(format_status(plan, state), nl=False)
