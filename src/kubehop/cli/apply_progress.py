@@ -106,7 +106,7 @@ class RichProgress:
             self._wave = p.add_task(f"wave {event.wave} [{event.hop}]",
                                     total=self._wave_total.get(event.wave) or None)
         if self._wave is not None and event.wave == self._wave_index and \
-                event.kind in ("step-succeeded", "step-skipped"):
+                event.kind in ("step-succeeded", "step-skipped", "wave-finished"):
             p.advance(self._wave)
         node = event.node
         if node and event.kind == "step-started":

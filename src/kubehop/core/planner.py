@@ -22,6 +22,7 @@ Workers (`worker_strategy`):
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 
 from kubehop.core import planner_nodes as pn
@@ -33,7 +34,7 @@ from kubehop.core.planner_target import (
     refuse_blocking_findings,
     resolve_target,
 )
-from kubehop.core.simulate import PlanInvariantError, StepCosts, simulate
+from kubehop.core.simulate import PlanInvariantError, StepCosts, check_plan
 from kubehop.core.skew import kubeadm_kubelet_lag, max_kubelet_lag
 from kubehop.core.workloads import WorkloadIndex, build_waves
 from kubehop.model.cluster import ClusterState, NodeState
@@ -50,6 +51,20 @@ def plan_upgrade(state: ClusterState, target: str, release_data: ReleaseData,
                  costs: StepCosts | None = None) -> Plan:
     """Plan the upgrade of `state` to `target` (`1.30`, `v1.30.14`, `latest`, `next-minor`,
     `latest-patch`). Raises UsageError (one line) when it refuses."""
+    # Planning 5,000 nodes allocates ~10^5 objects that live on (steps) and makes no cycles; the
+    # cyclic collector would walk the whole heap (the observed state too) a few times meanwhile.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _plan(state, target, release_data, options, findings, costs)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _plan(state: ClusterState, target: str, release_data: ReleaseData,
+          options: PlanOptions | None, findings: Sequence[Finding],
+          costs: StepCosts | None) -> Plan:
     options = options or PlanOptions()
     warnings: list[str] = []
     cluster = check_installed_by_kubeadm(state)
@@ -60,11 +75,14 @@ def plan_upgrade(state: ClusterState, target: str, release_data: ReleaseData,
         raise UsageError("no control-plane node found (no node labelled "
                          "node-role.kubernetes.io/control-plane): kubehop upgrades kubeadm "
                          "clusters whose control plane runs on their nodes")
-    tracks = {n.name: pn.track_node(n, cluster, warnings) for n in state.nodes}
+    pool = pn.ValuePool()
+    tracks = {n.name: pn.track_node(n, cluster, warnings, pool) for n in state.nodes}
     warnings += pn.package_warnings(state)
     index = WorkloadIndex(state)
-    workers = sorted((n.name for n in state.nodes if not n.is_control_plane),
-                     key=lambda name: (bool(index.load(name).primaries), name))
+    # By name, nodes with a CloudNativePG primary last (few: a stable partition of the sort).
+    names = sorted(n.name for n in state.nodes if not n.is_control_plane)
+    primaries = {name for name, load in index.loads.items() if load.primaries}
+    workers = [n for n in names if n not in primaries] + [n for n in names if n in primaries]
     limit = options.max_unavailable_nodes(len(workers))
     builder = PlanBuilder(tracks, index, options.drain_policy)
     _remediate_drift(builder, state, control_planes, cluster, tracks, warnings)
@@ -84,10 +102,10 @@ def plan_upgrade(state: ClusterState, target: str, release_data: ReleaseData,
     if not builder.steps:
         raise UsageError(f"the cluster already runs {final}: nothing to upgrade")
 
-    result = simulate(state, builder.steps, limit, costs, index)
-    if result.violations:
+    violations, estimate = check_plan(state, builder.steps, limit, costs, index)
+    if violations:
         raise PlanInvariantError(f"internal error: the plan would break an invariant at "
-                                 f"{result.violations[0]}")
+                                 f"{violations[0]}")
     warnings += _workload_warnings(builder, index, state)
     if forced:
         names = sorted(forced)
@@ -98,7 +116,7 @@ def plan_upgrade(state: ClusterState, target: str, release_data: ReleaseData,
     return Plan(
         from_version=str(cluster), to_version=str(final), hops=tuple(str(h) for h in hops),
         strategy=options, max_unavailable_nodes=limit, steps=tuple(builder.steps),
-        waves=tuple(builder.waves), estimate_seconds=result.estimate_seconds,
+        waves=tuple(builder.waves), estimate_seconds=estimate,
         warnings=tuple(warnings), fingerprint=state_fingerprint(state))
 
 
@@ -146,33 +164,36 @@ def _workers(b: PlanBuilder, tracks: dict[str, pn.NodeTrack], workers: list[str]
     limits: dict[MinorVersion, int] = {}
     upgrade: list[str] = []
     via: dict[str, KubeVersion] = {}
+    # Workers whose tracks hold the same objects (pooled: a few groups) decide alike.
+    decisions: dict[tuple[int, int, int, int], tuple[bool, bool, bool]] = {}
     for name in workers:
         t = tracks[name]
-        kubelet = t.kubelet
-        # kubeadm must follow to this hop but could not manage the kubelet it would find.
-        stuck = kubelet is not None and _minor_lt(t.kubeadm, version) and (
-            version.minor - kubelet.minor > lag_here)
-        if not stuck and not _needs_kubelet(t, version):
-            continue
-        if nxt is None or (every and apply) or stuck:
+        key = (id(t.kubelet), id(t.kubeadm), id(t.kubelet_pkg), id(t.family))
+        decision = decisions.get(key)
+        if decision is None:
+            decision = decisions[key] = _decide(t, version, nxt, every and apply, lag_here,
+                                                limits)
+        chosen, early, stuck = decision
+        if chosen:
             upgrade.append(name)
-        elif kubelet is not None and _forced(kubelet, nxt, limits):
-            upgrade.append(name)
-            forced[name] = str(version)
-        if stuck and name in upgrade:
-            via[name] = _via(version, known)
-    chosen = set(upgrade)
+            if early:
+                forced[name] = str(version)
+            if stuck:
+                via[name] = _via(version, known)
+    chosen_set = set(upgrade)
+    behind_of: dict[int, tuple[KubeVersion | None, bool]] = {}  # (the kubeadm: pinned)
     for name in workers:
         t = tracks[name]
-        behind = _minor_lt(t.kubeadm, version)
-        if name in chosen or behind:
+        seen = behind_of.get(id(t.kubeadm))
+        if seen is None:
+            seen = behind_of[id(t.kubeadm)] = (t.kubeadm, _minor_lt(t.kubeadm, version))
+        behind = seen[1]
+        if name in chosen_set or behind:
             _require_manageable(t, minor)
         if name in via:
             continue  # all of it on the drained node, in its wave
-        if name in chosen or behind:
-            b.repo_and_kubeadm(t, version)
-            if name not in chosen:
-                b.kubeadm_node(t, version)
+        if name in chosen_set or behind:
+            b.prepare(t, version, kubeadm_node=name not in chosen_set)
     try:
         waves = build_waves(upgrade, limit, index)
     except ValueError as e:
@@ -182,6 +203,23 @@ def _workers(b: PlanBuilder, tracks: dict[str, pn.NodeTrack], workers: list[str]
         for name in wave:
             b.kubelet_upgrade(tracks[name], version, kubeadm_node=True, via=via.get(name))
         b.close_wave()
+
+
+def _decide(t: pn.NodeTrack, version: KubeVersion, nxt: KubeVersion | None, every: bool,
+            lag_here: int, limits: dict[MinorVersion, int]) -> tuple[bool, bool, bool]:
+    """(upgrade the kubelet at this hop, because the next hop would leave it too old, by way of
+    an older kubelet): `every` is every-minor past the first hop."""
+    kubelet = t.kubelet
+    # kubeadm must follow to this hop but could not manage the kubelet it would find.
+    stuck = kubelet is not None and _minor_lt(t.kubeadm, version) and (
+        version.minor - kubelet.minor > lag_here)
+    if not stuck and not _needs_kubelet(t, version):
+        return False, False, False
+    if nxt is None or every or stuck:
+        return True, False, stuck
+    if kubelet is not None and _forced(kubelet, nxt, limits):
+        return True, True, False
+    return False, False, False
 
 
 def _minor_lt(a: KubeVersion | None, b: KubeVersion) -> bool:
@@ -275,7 +313,7 @@ def _remediate_drift(b: PlanBuilder, state: ClusterState, control_planes: list[N
 
 
 def _workload_warnings(b: PlanBuilder, index: WorkloadIndex, state: ClusterState) -> list[str]:
-    drained = {s.node for s in b.steps if s.kind is StepKind.DRAIN and s.node}
+    drained = {n for n in b.drained if n}
     out = []
     empty = [p for n in sorted(drained) for p in index.load(n).empty_dir]
     bare = [p for n in sorted(drained) for p in index.load(n).bare]

@@ -10,11 +10,20 @@ hop's final gate.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from kubehop.core import planner_nodes as pn
 from kubehop.core.workloads import WorkloadIndex
-from kubehop.model.plan import Command, ExpectValue, ParamValue, Step, StepKind, Wave
+from kubehop.model.plan import (
+    Command,
+    ExpectValue,
+    ParamValue,
+    Step,
+    StepKind,
+    Wave,
+    make_step,
+)
 from kubehop.model.versions import KubeVersion, MinorVersion
 
 _T = TypeVar("_T")
@@ -25,6 +34,14 @@ DRAIN_SKIPPED = "patch-level restart: drain skipped"
 _EMPTY: Mapping[str, ExpectValue] = {}
 _CORDONED: Mapping[str, ExpectValue] = {"schedulable": False}
 _DRAINED: Mapping[str, ExpectValue] = {"schedulable": False, "evictablePods": 0}
+# A node sequence without the node (see `PlanBuilder._sequence`): its steps' id suffixes, their
+# (kind, commands, expect, params, reason, description), whether one drains, the track's state
+# after them, and (pinned: their ids are in the recipe's key) the state before and arguments.
+_Recipe = tuple[tuple[str, ...],
+                tuple[tuple[StepKind, tuple[Command, ...], Mapping[str, ExpectValue],
+                            Mapping[str, ParamValue], str | None, str], ...],
+                bool, pn.TrackState, tuple[Any, ...]]
+_TRACK_STATE = attrgetter(*pn.TRACK_STATE)
 
 
 def _kubelet_texts(version: KubeVersion, pv: str) -> tuple[Any, ...]:
@@ -47,7 +64,8 @@ class PlanBuilder:
         self.precordoned = {n for n, t in tracks.items() if not t.schedulable}
         self._ids: set[str] = set()
         self._shared: dict[tuple[Any, ...], Any] = {}
-        self._minors: dict[tuple[int, int], MinorVersion] = {}
+        self._recipes: dict[tuple[Any, ...], _Recipe] = {}  # by sequence, arguments, state
+        self.drained: dict[str, None] = {}  # nodes with a drain step
         self._gate: str | None = None
         self._tail: dict[str, str] = {}  # node → its last step not yet behind a gate
         self._in_wave: set[str] = set()
@@ -118,15 +136,79 @@ class PlanBuilder:
         gate = self._gate if first else None
         after = (gate, tail) if gate and tail else (gate,) if gate else (tail,) if tail else ()
         step_id = f"{self._prefix}/{node}/{kind}{tag}"
-        step = Step(step_id, kind, node, self._hop, after, commands,
-                    _EMPTY if expect is None else expect, params or _EMPTY, wave, reason,
-                    description)
+        step = make_step(step_id, kind, node, self._hop, after, commands,
+                         _EMPTY if expect is None else expect, params or _EMPTY, wave, reason,
+                         description)
         if step_id in self._ids:
             raise RuntimeError(f"planner bug: duplicate step id {step_id}")
         self._ids.add(step_id)
         self.steps.append(step)
         self._tail[node] = step_id
+        if kind is StepKind.DRAIN:
+            self.drained[node] = None
         return step
+
+    def _emit(self, node: str, recipe: _Recipe) -> None:
+        """`add` for each step of `recipe` on `node` (the same ids, waits and waves)."""
+        suffixes, rows, drains = recipe[:3]
+        if not rows:
+            return
+        if self._wave is not None:
+            first = node not in self._in_wave
+            self._in_wave.add(node)
+            wave = self._wave.index
+        else:
+            if self._prep is None:
+                self._prep = Wave(len(self.waves), self._hop, "prepare", ())
+                self.waves.append(self._prep)
+            self._prep_nodes[node] = None
+            first = node not in self._tail
+            wave = self._prep.index
+        tail = self._tail.get(node)
+        gate = self._gate if first else None
+        after = (gate, tail) if gate and tail else (gate,) if gate else (
+            (tail,) if tail else ())
+        base = f"{self._prefix}/{node}/"
+        ids = [base + suffix for suffix in suffixes]
+        if not self._ids.isdisjoint(ids):
+            raise RuntimeError(f"planner bug: duplicate step id "
+                               f"{next(i for i in ids if i in self._ids)}")
+        self._ids.update(ids)
+        hop, append = self._hop, self.steps.append
+        for step_id, row in zip(ids, rows, strict=False):
+            kind, commands, expect, params, reason, description = row
+            append(make_step(step_id, kind, node, hop, after, commands, expect, params, wave,
+                             reason, description))
+            after = (step_id,)
+        self._tail[node] = ids[-1]
+        if drains:
+            self.drained[node] = None
+
+    def _sequence(self, t: pn.NodeTrack, head: tuple[Any, ...], args: tuple[Any, ...],
+                  run: Callable[[], None]) -> None:
+        """`run()` — which adds steps of node `t` only and updates `t` — or, when a node in an
+        identical state ran the same sequence (`head`: its name and the arguments' values or
+        ids; `args`: the objects whose ids are in `head`), replay its steps and state: 5,000
+        workers make a few recipes. States count as identical when their objects are (the
+        planner pools the tracks' values: `pn.ValuePool`)."""
+        state = _TRACK_STATE(t)
+        key = (*head, *map(id, state))
+        recipe = self._recipes.get(key)
+        if recipe is not None:
+            self._emit(t.name, recipe)
+            pn.set_track_state(t, recipe[3])
+            return
+        start = len(self.steps)
+        run()
+        made = self.steps[start:]
+        if any(s.node != t.name for s in made):
+            return
+        cut = len(self._prefix) + len(t.name) + 2
+        self._recipes[key] = (
+            tuple(s.id[cut:] for s in made),
+            tuple((s.kind, s.commands, s.expect, s.params, s.reason, s.description)
+                  for s in made),
+            any(s.kind is StepKind.DRAIN for s in made), _TRACK_STATE(t), (state, args))
 
     def _memo(self, key: tuple[Any, ...], make: Callable[[], _T]) -> _T:
         """A description or expectation shared by every step with the same `key`."""
@@ -136,11 +218,7 @@ class PlanBuilder:
         return value  # type: ignore[no-any-return]
 
     def _minor(self, version: KubeVersion) -> MinorVersion:
-        key = (version.major, version.minor)
-        minor = self._minors.get(key)
-        if minor is None:
-            minor = self._minors[key] = version.minor_version
-        return minor
+        return pn.minor_of(version)
 
     # --- node sequences --------------------------------------------------------------------
 
@@ -168,6 +246,15 @@ class PlanBuilder:
                      expect=expect)
             t.kubeadm_pkg, t.kubeadm = pv, version
 
+    def prepare(self, t: pn.NodeTrack, version: KubeVersion, *, kubeadm_node: bool) -> None:
+        """A worker following the hop without a drain: repository, kubeadm and (unless its
+        kubelet is upgraded in a wave of this hop) `kubeadm upgrade node`."""
+        def run() -> None:
+            self.repo_and_kubeadm(t, version)
+            if kubeadm_node:
+                self.kubeadm_node(t, version)
+        self._sequence(t, ("prepare", id(version), kubeadm_node), (version,), run)
+
     def kubeadm_apply(self, t: pn.NodeTrack, version: KubeVersion) -> None:
         """First control plane: `kubeadm upgrade plan` as a gate, then `upgrade apply`."""
         self.add(t.name, StepKind.KUBEADM_PLAN,
@@ -179,7 +266,7 @@ class PlanBuilder:
                  f"kubeadm upgrade apply {version}: etcd, kube-apiserver, "
                  f"kube-controller-manager, kube-scheduler, then kubeadm-config",
                  commands=pn.kubeadm_apply_commands(version), expect=expect)
-        t.images, t.managed = version, version.minor_version
+        t.images, t.managed = version, self._minor(version)
 
     def kubeadm_node(self, t: pn.NodeTrack, version: KubeVersion) -> None:
         """`kubeadm upgrade node`: a control plane's static pods, or a worker's kubelet config."""
@@ -204,6 +291,15 @@ class PlanBuilder:
 
     def kubelet_upgrade(self, t: pn.NodeTrack, version: KubeVersion, *, kubeadm_node: bool,
                         via: KubeVersion | None = None) -> None:
+        """See `_kubelet_upgrade`; replayed for nodes in the same state with the same pods."""
+        load = self.index.load(t.name)
+        head = ("kubelet", id(version), id(via), kubeadm_node, t.name in self.precordoned,
+                load.evictable, load.primaries, bool(load.empty_dir), bool(load.bare))
+        self._sequence(t, head, (version, via), lambda: self._kubelet_upgrade(
+            t, version, kubeadm_node=kubeadm_node, via=via))
+
+    def _kubelet_upgrade(self, t: pn.NodeTrack, version: KubeVersion, *, kubeadm_node: bool,
+                         via: KubeVersion | None = None) -> None:
         """Cordon, drain, (worker: kubeadm upgrade node), kubelet+kubectl, restart, wait Ready,
         uncordon — the drain only when the kubelet changes minor or the policy says always.
 
@@ -235,7 +331,7 @@ class PlanBuilder:
                      reason=reason)
         if via is not None:
             tag = f"@{via.minor_version}"
-            self.repo(t, via.minor_version, tag)
+            self.repo(t, self._minor(via), tag)
             self._kubelet(t, via, None if drain else reason, tag)
         if kubeadm_node:
             self.repo_and_kubeadm(t, version)

@@ -8,8 +8,11 @@ by every step — a 5,000-node plan renders a handful of command lists, not 50,0
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from functools import cache
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from kubehop.core import node_commands as nc
 from kubehop.model.cluster import ClusterState, NodeState, OsFamily
@@ -20,6 +23,7 @@ from kubehop.model.versions import KubeVersion, MinorVersion, parse_deb_version
 # The static pods `kubeadm upgrade` regenerates whose image tag is the Kubernetes version.
 VERSIONED_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 MANIFEST_DIR = "/etc/kubernetes/manifests"
+_V = TypeVar("_V")
 
 
 @dataclass(slots=True)
@@ -49,6 +53,78 @@ class NodeTrack:
         return package_version(version, self.family)
 
 
+# Everything the planner tracks about a node but its name: two nodes in the same state get the
+# same steps (up to their names) from the same node sequence.
+TRACK_STATE = ("control_plane", "family", "kubelet", "kubelet_pkg", "kubectl_pkg", "kubeadm_pkg",
+               "kubeadm", "managed", "repo", "images", "schedulable", "ready")
+TrackState = tuple[Any, ...]
+
+
+def set_track_state(t: NodeTrack, state: TrackState) -> None:
+    (t.control_plane, t.family, t.kubelet, t.kubelet_pkg, t.kubectl_pkg, t.kubeadm_pkg,
+     t.kubeadm, t.managed, t.repo, t.images, t.schedulable, t.ready) = state
+
+
+_IDENTITY: dict[type, Callable[[Any], tuple[Any, ...]]] = {
+    # Every field (KubeVersion's equality ignores `original`, `vendor`, ...: not interchangeable).
+    KubeVersion: attrgetter(*(f.name for f in fields(KubeVersion))),
+    MinorVersion: attrgetter(*(f.name for f in fields(MinorVersion))),
+}
+
+
+class ValuePool:
+    """One object per value (versions, strings): nodes in equal states then hold identical
+    objects, which the plan builder and the simulator compare by `id` (hashing a version runs
+    Python code). The values are immutable: a pooled one stands for any equal one."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[object, object]] = {}  # id → (object, pooled; pinned)
+        self._pooled: dict[tuple[object, ...], object] = {}
+        self._tuples: dict[tuple[int, ...], tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+
+    def share_all(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        """`share` of each value (one look-up when the same objects came before)."""
+        ids = tuple(map(id, values))
+        hit = self._tuples.get(ids)
+        if hit is None:
+            hit = self._tuples[ids] = (values, tuple(map(self.share, values)))  # (pinned)
+        return hit[1]
+
+    def share(self, value: _V) -> _V:
+        hit = self._seen.get(id(value))
+        if hit is None:
+            kind = type(value)
+            identity = _IDENTITY.get(kind)
+            key = (kind, identity(value) if identity else value)
+            hit = self._seen[id(value)] = (value, self._pooled.setdefault(key, value))
+        return hit[1]  # type: ignore[return-value]
+
+
+_MINORS: dict[tuple[int, int], MinorVersion] = {}
+_FAMILIES: dict[OsFamily, str] = {}
+
+
+def family_name(family: OsFamily) -> str:
+    """`str(family)`, one object per family."""
+    name = _FAMILIES.get(family)
+    if name is None:
+        name = _FAMILIES[family] = str(family)
+    return name
+
+
+def shared_minor(minor: MinorVersion) -> MinorVersion:
+    """One MinorVersion object per minor (keyed by ints: hashing a version runs Python code)."""
+    return _MINORS.setdefault((minor.major, minor.minor), minor)
+
+
+def minor_of(version: KubeVersion) -> MinorVersion:
+    """`version.minor_version`, shared (see `shared_minor`)."""
+    minor = _MINORS.get((version.major, version.minor))
+    if minor is None:
+        minor = _MINORS[(version.major, version.minor)] = version.minor_version
+    return minor
+
+
 @cache
 def package_version(version: KubeVersion, family: str) -> str:
     return nc.package_version(version.plain, family)
@@ -63,34 +139,40 @@ def _package_kube_version(text: str | None) -> KubeVersion | None:
         return None
 
 
-def track_node(node: NodeState, cluster: KubeVersion, warnings: list[str]) -> NodeTrack:
-    """The planner's starting view of `node`; missing package facts become assumptions."""
+def track_node(node: NodeState, cluster: KubeVersion, warnings: list[str],
+               pool: ValuePool | None = None) -> NodeTrack:
+    """The planner's starting view of `node`; missing package facts become assumptions. With
+    a `pool`, equal values of different nodes become one object (see `ValuePool`)."""
     pk = node.packages
-    family = str(pk.os_family) if pk else str(OsFamily.DEBIAN)
+    family = family_name(pk.os_family if pk else OsFamily.DEBIAN)
     kubeadm = (pk.kubeadm_binary or _package_kube_version(pk.kubeadm)) if pk else None
     if node.is_control_plane:
         images = [v for c in VERSIONED_COMPONENTS if (v := node.component_version(c))]
         image_version = min(images) if images else None
         # A control plane was last managed by the kubeadm that applied the cluster version.
-        managed = min(kubeadm.minor_version, cluster.minor_version) if kubeadm else (
-            cluster.minor_version)
+        managed = min(minor_of(kubeadm), minor_of(cluster)) if kubeadm else minor_of(cluster)
     else:
         image_version = None
         if kubeadm is not None:
-            managed = kubeadm.minor_version
+            managed = minor_of(kubeadm)
         else:
             # Unknown: assume its kubeadm kept up with the control plane as far as it could.
-            base = (node.kubelet or cluster).minor_version
-            managed = max(base, cluster.minor_version - 1)
+            base = minor_of(node.kubelet or cluster)
+            managed = max(base, shared_minor(minor_of(cluster) - 1))
     repo = None
     if pk and pk.repo_minor is not None and not pk.repo_legacy:
-        repo = pk.repo_minor
-    return NodeTrack(
+        repo = shared_minor(pk.repo_minor)
+    t = NodeTrack(
         name=node.name, control_plane=node.is_control_plane, family=family,
         kubelet=node.kubelet,
         kubelet_pkg=pk.kubelet if pk else None, kubectl_pkg=pk.kubectl if pk else None,
         kubeadm_pkg=pk.kubeadm if pk else None, kubeadm=kubeadm, managed=managed, repo=repo,
         images=image_version, schedulable=node.schedulable, ready=node.ready)
+    if pool is not None:  # (managed is shared already)
+        (t.family, t.kubelet, t.kubeadm, t.kubelet_pkg, t.kubectl_pkg, t.kubeadm_pkg, t.images,
+         t.repo) = pool.share_all((t.family, t.kubelet, t.kubeadm, t.kubelet_pkg, t.kubectl_pkg,
+                                   t.kubeadm_pkg, t.images, t.repo))
+    return t
 
 
 def package_warnings(state: ClusterState) -> list[str]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kubehop.core.simulate_dag import Violation, check_concurrency, makespan, slot_ranges
+from kubehop.core.simulate_dag import Violation, check_concurrency, slot_ranges
 from kubehop.core.simulate_state import SimState
 from kubehop.core.workloads import WorkloadIndex
 from kubehop.model.cluster import ClusterState
@@ -73,8 +73,13 @@ def drain_cost(node: str, index: WorkloadIndex, costs: StepCosts) -> float:
     load = index.load(node)
     if not load.evictable:
         return costs.api_call
-    rounds = max((-(-n // max(1, index.budgets.get(k, 1))) for k, n in load.pdb_pods.items()),
-                 default=1)
+    budget = index.budgets.get
+    rounds = 1
+    for k, n in load.pdb_pods.items():
+        if n > 1:
+            r = -(-n // max(1, budget(k, 1)))
+            if r > rounds:
+                rounds = r
     return costs.api_call + costs.pod_stop + (rounds - 1) * (costs.pod_start + costs.pod_stop)
 
 
@@ -91,26 +96,54 @@ def step_costs(steps: Sequence[Step], index: WorkloadIndex, costs: StepCosts,
         StepKind.KUBEADM_APPLY: 4 * costs.static_pod_restart,
         StepKind.KUBELET_RESTART: costs.kubelet_restart,
         StepKind.SWITCHOVER: costs.switchover,
+        StepKind.CORDON: costs.api_call,
+        StepKind.WAIT_READY: costs.api_call,
+        StepKind.UNCORDON: costs.api_call,
     }
-    out = []
-    for s in steps:
+    out = list(map(fixed.get, [s.kind for s in steps]))
+    for i, c in enumerate(out):
+        if c is not None:
+            continue
+        s = steps[i]
         kind = s.kind
         if kind is StepKind.DRAIN:
-            out.append(drain_cost(s.node or "", index, costs))
+            out[i] = drain_cost(s.node or "", index, costs)
         elif kind is StepKind.KUBEADM_NODE:
-            out.append(4 * costs.static_pod_restart if s.node in control_plane
-                       else costs.kubeadm_worker)
+            out[i] = (4 * costs.static_pod_restart if s.node in control_plane
+                      else costs.kubeadm_worker)
         elif kind is StepKind.REMEDIATE_DRIFT:
-            out.append(costs.static_pod_restart * max(1, len(s.commands)))
+            out[i] = costs.static_pod_restart * max(1, len(s.commands))
         else:
-            out.append(fixed.get(kind, costs.api_call))
-    return out
+            out[i] = costs.api_call
+    return out  # type: ignore[return-value]
 
 
 def simulate(state: ClusterState, steps: Sequence[Step] | Plan, max_unavailable: int,
              costs: StepCosts | None = None,
              index: WorkloadIndex | None = None) -> SimulationResult:
     """Replay `steps` (or a plan's) from `state`; every violation found, in plan order."""
+    violations, estimate, most, sim = _run(state, steps, max_unavailable, costs, index)
+    return SimulationResult(
+        violations=violations,
+        estimate_seconds=estimate,
+        components=sim.components(),
+        cluster_version=sim.cluster_version,
+        max_cordoned_workers=most,
+        cordoned_at_end=tuple(sorted(sim.cordoned - sim.precordoned)),
+    )
+
+
+def check_plan(state: ClusterState, steps: Sequence[Step], max_unavailable: int,
+               costs: StepCosts | None = None,
+               index: WorkloadIndex | None = None) -> tuple[tuple[Violation, ...], float]:
+    """`simulate`'s violations and estimate, without gathering the end state."""
+    violations, estimate, _, _ = _run(state, steps, max_unavailable, costs, index)
+    return violations, estimate
+
+
+def _run(state: ClusterState, steps: Sequence[Step] | Plan, max_unavailable: int,
+         costs: StepCosts | None, index: WorkloadIndex | None
+         ) -> tuple[tuple[Violation, ...], float, int, SimState]:
     if isinstance(steps, Plan):
         steps = steps.steps
     costs = costs or StepCosts()
@@ -118,23 +151,13 @@ def simulate(state: ClusterState, steps: Sequence[Step] | Plan, max_unavailable:
     violations: list[Violation] = []
     sim = SimState(state)
     control_plane = {n.name for n in state.control_plane_nodes}
-    slots = slot_ranges(steps, violations)
+    slots = slot_ranges(steps, violations, control_plane,
+                        step_costs(steps, index, costs, control_plane))
     most = 0
     estimate = 0.0
     if slots is not None:
         most = check_concurrency(steps, slots, control_plane, max_unavailable, index,
                                  violations)
-        estimate = makespan(slots, step_costs(steps, index, costs, control_plane))
-        for step in steps:
-            for problem in sim.apply(step, index):
-                violations.append(Violation(step.id, problem[0], problem[1]))
-            if len(violations) > 50:
-                break
-    return SimulationResult(
-        violations=tuple(violations),
-        estimate_seconds=round(estimate, 1),
-        components=sim.components(),
-        cluster_version=sim.cluster_version,
-        max_cordoned_workers=most,
-        cordoned_at_end=tuple(sorted(sim.cordoned - sim.precordoned)),
-    )
+        estimate = slots.makespan
+        sim.replay(steps, index, violations)
+    return tuple(violations), round(estimate, 1), most, sim

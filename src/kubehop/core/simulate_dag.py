@@ -13,8 +13,9 @@ workers cordoned, and every set of nodes cordoned together within PDB budgets an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
 
 from kubehop.core.workloads import WaveLoad, WorkloadIndex
 from kubehop.model.plan import Step, StepKind
@@ -34,117 +35,165 @@ class Violation:
 
 @dataclass(slots=True)
 class Slots:
-    """Slot range per step (by position), the positions each step waits for, gate count."""
+    """Slot range per step (by position), the positions each step waits for, gate count; and,
+    gathered on the same pass for `check_concurrency`: runs of consecutive steps of one node,
+    each waiting for the one before it, as (first, last position, on a control plane), which
+    cover every step with a node; each
+    (previous step of the node, step) pair without a direct edge; each (cordon, uncordon or
+    None, node); and the plan's duration for the step costs given."""
 
     first: list[int]
     last: list[int]
     gates: int
     deps: list[tuple[int, ...]]
+    runs: list[tuple[int, int, bool]] = field(default_factory=list)
+    unchained: list[tuple[int, int]] = field(default_factory=list)
+    cordons: list[tuple[int, int | None, str]] = field(default_factory=list)
+    makespan: float = 0.0
 
 
-def slot_ranges(steps: Sequence[Step], out: list[Violation]) -> Slots | None:
-    """Compute slot ranges; None (with violations) when the DAG itself is malformed."""
+def slot_ranges(steps: Sequence[Step], out: list[Violation],
+                control_plane: Collection[str] = frozenset(),
+                cost: Sequence[float] | None = None) -> Slots | None:
+    """Compute slot ranges; None (with violations) when the DAG itself is malformed. With
+    `cost` (seconds per step), also the makespan: the plan's duration when every step starts as
+    soon as what it waits for is done."""
     position: dict[str, int] = {}
-    gate_no: dict[int, int] = {}
+    at = position.__getitem__
     n = len(steps)
-    anc = [-1] * n
+    cost = cost if cost is not None else [0.0] * n
+    anc = [-1] * n  # per step: the number of its newest gate ancestor
+    level = [-1] * n  # what a step passes on to its dependants: a gate its number, others anc
+    gate_no = [-1] * n
     deps: list[tuple[int, ...]] = [()] * n
-    gate_kind = StepKind.GATE
+    finish = [0.0] * n
+    done = finish.__getitem__
+    gates = 0
+    previous: dict[str, int] = {}  # node → its latest step before the current run
+    open_at: dict[str, int] = {}  # node → its cordon step not yet uncordoned
+    runs: list[tuple[int, int, bool]] = []
+    unchained: list[tuple[int, int]] = []
+    cordons: list[tuple[int, int | None, str]] = []
+    run_node: str | None = None
+    run_start = 0
+    gate_kind, cordon, uncordon = StepKind.GATE, StepKind.CORDON, StepKind.UNCORDON
     for i, s in enumerate(steps):
-        if s.id in position:
-            out.append(Violation(s.id, "plan", "duplicate step id"))
+        step_id, after = s.id, s.after
+        if step_id in position:
+            out.append(Violation(step_id, "plan", "duplicate step id"))
             return None
+        d: tuple[int, ...] = ()
         try:
-            d = tuple(position[dep] for dep in s.after)
+            if len(after) == 1:  # (most steps)
+                j = position[after[0]]
+                d = deps[i] = (j,)
+                a = anc[i] = level[j]
+                finish[i] = finish[j] + cost[i]
+            elif after:
+                d = deps[i] = tuple(map(at, after))
+                a = anc[i] = max(map(level.__getitem__, d))
+                finish[i] = max(map(done, d)) + cost[i]
+            else:
+                a = -1
+                finish[i] = 0.0 + cost[i]
         except KeyError as e:
-            out.append(Violation(s.id, "plan", f"waits for {e.args[0]}, which is not an earlier "
-                                               f"step of the plan"))
+            out.append(Violation(step_id, "plan", f"waits for {e.args[0]}, which is not an "
+                                                  f"earlier step of the plan"))
             return None
-        a = -1
-        for j in d:
-            g = gate_no.get(j)
-            v = g if g is not None else anc[j]
-            if v > a:
-                a = v
-        anc[i] = a
-        deps[i] = d
-        position[s.id] = i
-        if s.kind is gate_kind:
-            k = len(gate_no)
-            if k and a != k - 1:
-                out.append(Violation(s.id, "plan", "gate does not come after the previous gate"))
+        position[step_id] = i
+        kind = s.kind
+        if kind is gate_kind:
+            if gates and a != gates - 1:
+                out.append(Violation(step_id, "plan", "gate does not come after the previous "
+                                                      "gate"))
                 return None
-            gate_no[i] = k
-    gates = len(gate_no)
+            level[i] = gate_no[i] = gates
+            gates += 1
+        else:
+            level[i] = a
+        node = s.node
+        if node is None or node != run_node or i - 1 not in d:
+            if run_node is not None:  # the run ends
+                previous[run_node] = i - 1
+                runs.append((run_start, i - 1, run_node in control_plane))
+            run_node, run_start = node, i
+            if node is not None:
+                # Each node's steps are ordered: an edge to its previous one, or a gate between.
+                p = previous.get(node)
+                if p is not None and p not in d:
+                    unchained.append((p, i))
+        if node is not None:
+            if kind is cordon:
+                open_at[node] = i
+            elif kind is uncordon and node in open_at:
+                cordons.append((open_at.pop(node), i, node))
+    if run_node is not None:
+        runs.append((run_start, n - 1, run_node in control_plane))
+    cordons += [(c, None, node) for node, c in open_at.items()]
     desc = [gates] * n
     # Reverse list order: when step i is reached, every step after it is final.
     for i in range(n - 1, -1, -1):
-        g = gate_no.get(i)
-        v = g if g is not None else desc[i]
-        for j in deps[i]:
-            if v < desc[j]:
-                desc[j] = v
-    return Slots([a + 1 for a in anc], desc, gates, deps)
+        d = deps[i]
+        if d:
+            g = gate_no[i]
+            v = g if g >= 0 else desc[i]
+            for j in d:
+                if v < desc[j]:
+                    desc[j] = v
+    return Slots([a + 1 for a in anc], desc, gates, deps, runs, unchained, cordons,
+                 max(chain((0.0,), finish)))
 
 
 def check_concurrency(steps: Sequence[Step], slots: Slots, control_plane: set[str],
                       max_unavailable: int, index: WorkloadIndex, out: list[Violation]) -> int:
-    """Node order, control planes alone, cordon windows; returns the most workers cordoned."""
+    """Node order, control planes alone, cordon windows; returns the most workers cordoned.
+    `slots` must come from `slot_ranges` with the same `control_plane`."""
     first, last = slots.first, slots.last
-    # Each node's steps are ordered (an edge to the previous one, or a gate between them).
-    previous: dict[str, int] = {}
-    on_cp: list[int] = []
-    others: list[int] = []
-    for i, s in enumerate(steps):
-        node = s.node
-        if node is None:
-            continue
-        p = previous.get(node)
-        if p is not None and not last[p] < first[i] and steps[p].id not in s.after:
-            out.append(Violation(s.id, "node order", f"may run before {steps[p].id} on node "
-                                                     f"{node}"))
-        previous[node] = i
-        (on_cp if node in control_plane else others).append(i)
+    for p, i in slots.unchained:
+        if not last[p] < first[i]:
+            out.append(Violation(steps[i].id, "node order", f"may run before {steps[p].id} on "
+                                                            f"node {steps[i].node}"))
     # Control-plane nodes change one at a time, with nothing else going on.
     owner: dict[int, str] = {}
-    for i in on_cp:
-        node = steps[i].node or ""
-        for slot in range(first[i], last[i] + 1):
-            other = owner.setdefault(slot, node)
-            if other != node:
-                out.append(Violation(steps[i].id, "one control plane at a time",
-                                     f"control-plane nodes {other} and {node} may change "
-                                     f"at the same time"))
-                return 0
+    for start, end, on_cp in slots.runs:
+        if not on_cp:
+            continue
+        for i in range(start, end + 1):
+            node = steps[i].node or ""
+            for slot in range(first[i], last[i] + 1):
+                other = owner.setdefault(slot, node)
+                if other != node:
+                    out.append(Violation(steps[i].id, "one control plane at a time",
+                                         f"control-plane nodes {other} and {node} may change "
+                                         f"at the same time"))
+                    return 0
     cp_slots = [0] * (slots.gates + 2)
     for slot in owner:
         cp_slots[slot + 1] = 1
     for k in range(1, len(cp_slots)):
         cp_slots[k] += cp_slots[k - 1]
-    for i in others:
-        if cp_slots[last[i] + 1] - cp_slots[first[i]]:
-            busy = next(owner[k] for k in range(first[i], last[i] + 1) if k in owner)
-            out.append(Violation(steps[i].id, "control planes alone",
-                                 f"may run while control-plane node {busy} changes"))
-            return 0
-    return _cordon_windows(steps, slots, control_plane, max_unavailable, index, out)
-
-
-def _cordon_windows(steps: Sequence[Step], slots: Slots, control_plane: set[str],
-                    max_unavailable: int, index: WorkloadIndex, out: list[Violation]) -> int:
-    first, last = slots.first, slots.last
-    open_at: dict[str, int] = {}
+    # A run's steps all lie within [its smallest first slot, its largest last slot].
+    for start, end, on_cp in slots.runs if owner else ():
+        if on_cp or not (cp_slots[max(last[start:end + 1]) + 1]
+                         - cp_slots[min(first[start:end + 1])]):
+            continue
+        for i in range(start, end + 1):
+            if cp_slots[last[i] + 1] - cp_slots[first[i]]:
+                busy = next(owner[k] for k in range(first[i], last[i] + 1) if k in owner)
+                out.append(Violation(steps[i].id, "control planes alone",
+                                     f"may run while control-plane node {busy} changes"))
+                return 0
     windows: list[tuple[int, int, str, str]] = []  # (from slot, to slot, node, cordon step)
-    for i, s in enumerate(steps):
-        if s.kind is StepKind.CORDON and s.node is not None:
-            open_at[s.node] = i
-        elif s.kind is StepKind.UNCORDON and s.node in open_at:
-            c = open_at.pop(s.node)
-            windows.append((first[c], last[i], s.node, steps[c].id))
-    for node, c in open_at.items():
-        out.append(Violation(steps[c].id, "nothing left cordoned",
-                             f"node {node} is cordoned and never uncordoned"))
-        windows.append((first[c], slots.gates, node, steps[c].id))
+    for c, u, node in slots.cordons:
+        if u is None:
+            out.append(Violation(steps[c].id, "nothing left cordoned",
+                                 f"node {node} is cordoned and never uncordoned"))
+        windows.append((first[c], slots.gates if u is None else last[u], node, steps[c].id))
+    return _cordon_windows(windows, control_plane, max_unavailable, index, out)
+
+
+def _cordon_windows(windows: list[tuple[int, int, str, str]], control_plane: set[str],
+                    max_unavailable: int, index: WorkloadIndex, out: list[Violation]) -> int:
     if not windows:
         return 0
     starts: dict[int, list[tuple[str, str]]] = {}
@@ -175,15 +224,3 @@ def _cordon_windows(steps: Sequence[Step], slots: Slots, control_plane: set[str]
             out.append(Violation(where, "drain together", problem))
             return most
     return most
-
-
-def makespan(slots: Slots, cost: Sequence[float]) -> float:
-    """The plan's duration when every step starts as soon as what it waits for is done."""
-    finish = [0.0] * len(cost)
-    end = 0.0
-    for i, d in enumerate(slots.deps):
-        start = max([finish[j] for j in d], default=0.0)
-        f = finish[i] = start + cost[i]
-        if f > end:
-            end = f
-    return end

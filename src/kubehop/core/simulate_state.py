@@ -7,13 +7,22 @@ workers with equal versions share one evaluation (grouped by their version signa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import compress, groupby, repeat
+from operator import attrgetter
 
 from kubehop.core.kubeadm_policy import enforce_version_policies
 from kubehop.core.node_commands import package_version
-from kubehop.core.planner_nodes import VERSIONED_COMPONENTS
+from kubehop.core.planner_nodes import (
+    VERSIONED_COMPONENTS,
+    ValuePool,
+    family_name,
+    minor_of,
+    shared_minor,
+)
+from kubehop.core.simulate_dag import Violation
 from kubehop.core.skew import evaluate_skew
 from kubehop.core.workloads import WorkloadIndex
 from kubehop.model.cluster import ClusterState, OsFamily
@@ -23,6 +32,12 @@ from kubehop.model.plan import Step, StepKind
 from kubehop.model.versions import KubeVersion, MinorVersion, parse_deb_version, parse_kube_version
 
 Problem = tuple[str, str]  # (invariant, message)
+_GATE = StepKind.GATE
+_GET_KIND, _GET_HOP = attrgetter("kind"), attrgetter("hop")
+_GET_PARAMS, _GET_EXPECT = attrgetter("params"), attrgetter("expect")
+_GET_KUBELET = attrgetter("kubelet")
+_GET_KUBE_PROXY = attrgetter("kube_proxy")
+_GET_KUBEADM = attrgetter("kubeadm")
 _SKEW = "version skew"
 _KUBEADM = "kubeadm rules"
 
@@ -62,16 +77,7 @@ def _hop(text: str) -> KubeVersion | None:
 _package_version = cache(package_version)
 
 
-_MINORS: dict[tuple[int, int], MinorVersion] = {}
-
-
-def _minor(version: KubeVersion) -> MinorVersion:
-    """`version.minor_version`, shared (keyed by ints: hashing versions costs more)."""
-    key = (version.major, version.minor)
-    minor = _MINORS.get(key)
-    if minor is None:
-        minor = _MINORS[key] = version.minor_version
-    return minor
+_minor = minor_of  # `version.minor_version`, shared
 
 
 def _mk(version: KubeVersion | None) -> tuple[int, int] | None:
@@ -87,15 +93,19 @@ class SimState:
         self.load_balanced = state.load_balanced
         by_node = {a.node: a.version for a in state.apiservers if a.node and a.version}
         self.nodes: dict[str, SimNode] = {}
+        share_all = ValuePool().share_all  # equal values, one object (see `replay`)
         for n in state.nodes:
             pk = n.packages
             kubeadm = (pk.kubeadm_binary or _pkg_version(pk.kubeadm)) if pk else None
             repo = pk.repo_minor if pk and not pk.repo_legacy else None
+            repo = shared_minor(repo) if repo is not None else None
+            family, kubelet, proxy, kubeadm, repo, kubeadm_pkg, kubelet_pkg, kubectl_pkg = (
+                share_all((family_name(pk.os_family if pk else OsFamily.DEBIAN), n.kubelet,
+                           n.kube_proxy, kubeadm, repo, pk.kubeadm if pk else None,
+                           pk.kubelet if pk else None, pk.kubectl if pk else None)))
             node = SimNode(
-                n.name, n.is_control_plane, str(pk.os_family if pk else OsFamily.DEBIAN),
-                n.kubelet, n.kube_proxy, kubeadm, None, repo,
-                {"kubeadm": pk.kubeadm if pk else None, "kubelet": pk.kubelet if pk else None,
-                 "kubectl": pk.kubectl if pk else None},
+                n.name, n.is_control_plane, family, kubelet, proxy, kubeadm, None, repo,
+                {"kubeadm": kubeadm_pkg, "kubelet": kubelet_pkg, "kubectl": kubectl_pkg},
                 schedulable=n.schedulable, ready=n.ready)
             if n.is_control_plane:
                 for c in VERSIONED_COMPONENTS:
@@ -103,23 +113,33 @@ class SimState:
                 if node.images["kube-apiserver"] is None:
                     node.images["kube-apiserver"] = by_node.get(n.name) or self.cluster_version
                 oldest = min((v for v in node.images.values() if v), default=None)
-                node.managed = oldest.minor_version if oldest else None
+                node.managed = _minor(oldest) if oldest else None
             elif kubeadm is not None:
-                node.managed = kubeadm.minor_version
+                node.managed = _minor(kubeadm)
             self.nodes[n.name] = node
         self.control_plane = [n for n in self.nodes.values() if n.control_plane]
+        self._workers = [n for n in self.nodes.values() if not n.control_plane]
+        self._worker_names = [n.name for n in self._workers]
         self.cordoned: set[str] = set()
         self.drained: set[str] = set()
         self.precordoned = {n.name for n in state.nodes if not n.schedulable}
         self.primaries = {f"{d.namespace}/{d.name}": d.primary_node for d in state.databases}
         self._node_cache: dict[tuple[object, ...], tuple[str, ...]] = {}
         self._api: tuple[ApiServer, ...] = ()
+        self._epoch = 0  # changes with the cluster version and the apiservers (see `replay`)
         self._refresh_apiservers()
         self.allowed = set(self._all_findings())
+        self._allowed_by_node: dict[str, frozenset[str]] = {}
+        for fid, name in self.allowed:
+            self._allowed_by_node[name] = self._allowed_by_node.get(name, frozenset()) | {fid}
+        # Local runs (see `replay`): their end states by start, and whether a shape is local.
+        self._runs: dict[tuple[object, ...], tuple[tuple[object, ...], tuple[object, ...]]] = {}
+        self._local_shapes: dict[tuple[object, ...], bool] = {}
 
     # --- skew --------------------------------------------------------------------------------
 
     def _refresh_apiservers(self) -> None:
+        self._epoch += 1
         self._api = tuple(ApiServer(n.name, n.name, v) for n in self.control_plane
                           if (v := n.images.get("kube-apiserver")) is not None)
         self._api_key = tuple(_mk(a.version) for a in self._api)
@@ -136,26 +156,45 @@ class SimState:
 
     def _all_findings(self) -> list[tuple[str, str]]:
         """(id, node name or subject) of every blocking skew finding; workers grouped."""
-        groups: dict[tuple[object, ...], list[str]] = {}
+        groups = self._worker_groups()
         reps = [self._components(n) for n in self.control_plane]
-        for n in self.nodes.values():
-            if not n.control_plane:
-                sig = (_mk(n.kubelet), _mk(n.kube_proxy), _mk(n.kubeadm))
-                members = groups.get(sig)
-                if members is None:
-                    groups[sig] = [n.name]
-                    reps.append(self._components(n))
-                else:
-                    members.append(n.name)
-        out = []
+        reps += [self._components(self.nodes[members[0]]) for members in groups.values()]
+        out: list[tuple[str, str]] = []
         for fid, subject, _ in self._evaluate(reps):
             name = subject.removeprefix("node/")
             members = groups.get(self._sig(name)) if name in self.nodes else None
             if members and not self.nodes[name].control_plane:
-                out.extend((fid, m) for m in members)
+                out += zip(repeat(fid), members)
             else:
                 out.append((fid, name))
         return out
+
+    def _worker_groups(self) -> dict[tuple[object, ...], list[str]]:
+        """Worker names by `_sig`, in node order (groups in order of their first node)."""
+        workers = self._workers
+        # Versions are pooled: group by the objects' ids first (in C), then by `_sig`.
+        ids = list(zip(map(id, map(_GET_KUBELET, workers)),
+                       map(id, map(_GET_KUBE_PROXY, workers)),
+                       map(id, map(_GET_KUBEADM, workers)), strict=False))
+        distinct = list(dict.fromkeys(ids))
+        if len(distinct) <= 16:
+            positions = [list(compress(range(len(ids)), map(key.__eq__, ids)))
+                         for key in distinct]
+        else:
+            by_ids: dict[tuple[int, int, int], list[int]] = {}
+            for i, key in enumerate(ids):
+                by_ids.setdefault(key, []).append(i)
+            positions = list(by_ids.values())
+        by_sig: dict[tuple[object, ...], list[int]] = {}
+        for members in positions:  # (by first member)
+            n = workers[members[0]]
+            sig = (_mk(n.kubelet), _mk(n.kube_proxy), _mk(n.kubeadm))
+            if sig in by_sig:
+                by_sig[sig] = sorted(by_sig[sig] + members)
+            else:
+                by_sig[sig] = members
+        names = self._worker_names
+        return {sig: list(map(names.__getitem__, members)) for sig, members in by_sig.items()}
 
     def _sig(self, name: str) -> tuple[object, ...]:
         n = self.nodes[name]
@@ -184,6 +223,74 @@ class SimState:
                 if (fid, n.name) not in self.allowed]
 
     # --- steps ---------------------------------------------------------------------------
+
+    def replay(self, steps: Sequence[Step], index: WorkloadIndex, out: list[Violation]) -> None:
+        """`apply` each step in order, its problems added to `out` as violations; stops after
+        the step that takes `out` past 50.
+
+        A run of consecutive steps on one worker that only change that worker (`_LOCAL_KINDS`,
+        `_LOCAL_EXPECT`) is applied once per distinct start: when an earlier run of the same
+        steps (kind, hop, params and expect objects) found no problem from the same node state
+        (the same objects: `SimState` pools them) in the same cluster (`_epoch`: the cluster
+        version and the apiservers, all such a run reads beyond its node), its end state is
+        copied. 5,000 identical workers make a few distinct runs."""
+        nodes, runs, shapes = self.nodes, self._runs, self._local_shapes
+        cordoned, drained, precordoned = self.cordoned, self.drained, self.precordoned
+        allowed, load = self._allowed_by_node, index.load
+        names = [s.node for s in steps]
+        # What `apply` reads of each step but its node (the dicts by identity; steps live on).
+        step_shapes = list(zip(map(_GET_KIND, steps), map(_GET_HOP, steps),
+                               map(id, map(_GET_PARAMS, steps)),
+                               map(id, map(_GET_EXPECT, steps)), strict=False))
+        j = 0
+        for name, run in groupby(names):
+            i, j = j, j + len(list(run))
+            node = nodes.get(name) if name is not None else None
+            key: tuple[object, ...] | None = None
+            if node is not None and not node.control_plane and len(out) <= 50:
+                shape = tuple(step_shapes[i:j])
+                pk = node.packages
+                start = (node.kubelet, node.kube_proxy, node.kubeadm, node.managed, node.repo,
+                         pk.get("kubeadm"), pk.get("kubelet"), pk.get("kubectl"))
+                key = (self._epoch, shape, *map(id, start), node.family, node.schedulable,
+                       node.ready, name in cordoned, name in drained, name in precordoned,
+                       allowed.get(name), load(name).evictable,  # type: ignore[arg-type]
+                       tuple(node.images.items()) if node.images else ())
+                done = runs.get(key)
+                if done is not None:
+                    (node.kubelet, node.kube_proxy, node.kubeadm, node.managed, node.repo,
+                     pk["kubeadm"], pk["kubelet"], pk["kubectl"], node.schedulable, node.ready,
+                     is_cordoned, is_drained) = done[0]
+                    if is_cordoned:
+                        cordoned.add(node.name)
+                    else:
+                        cordoned.discard(node.name)
+                    if is_drained:
+                        drained.add(node.name)
+                    else:
+                        drained.discard(node.name)
+                    continue
+                local = shapes.get(shape)
+                if local is None:
+                    local = shapes[shape] = all(
+                        s.kind in _LOCAL_KINDS and _LOCAL_EXPECT.issuperset(s.expect)
+                        for s in steps[i:j])
+                if not local:
+                    key = None
+            before = len(out)
+            for k in range(i, j):
+                step = steps[k]
+                if step.kind is not _GATE:
+                    for problem in self.apply(step, index):
+                        out.append(Violation(step.id, problem[0], problem[1]))
+                if len(out) > 50:
+                    return
+            if key is not None and len(out) == before and node is not None:
+                pk = node.packages
+                runs[key] = ((node.kubelet, node.kube_proxy, node.kubeadm, node.managed,
+                              node.repo, pk.get("kubeadm"), pk.get("kubelet"), pk.get("kubectl"),
+                              node.schedulable, node.ready, node.name in cordoned,
+                              node.name in drained), start)
 
     def apply(self, step: Step, index: WorkloadIndex) -> list[Problem]:
         """Apply `step`; the invariants it breaks (empty when none)."""
@@ -229,6 +336,7 @@ class SimState:
         if problems:
             return problems
         self.cluster_version = hop
+        self._epoch += 1
         return self._upgrade_control_plane(n, hop)
 
     def _kubeadm_node_step(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
@@ -392,3 +500,12 @@ _OBSERVE: dict[str, Callable[[SimState, SimNode, Step, WorkloadIndex], object]] 
     "primaryNotOnNode": _primary_away,
     **{c: _image(c) for c in VERSIONED_COMPONENTS},
 }
+
+# Steps that change only their own node (on a worker) and expectations read off the node alone
+# (and the cluster version): runs of them are replayed (`SimState.replay`).
+_LOCAL_KINDS = frozenset({
+    StepKind.REPO_SWITCH, StepKind.KUBEADM_INSTALL, StepKind.KUBELET_INSTALL,
+    StepKind.KUBEADM_NODE, StepKind.CORDON, StepKind.DRAIN, StepKind.KUBELET_RESTART,
+    StepKind.WAIT_READY, StepKind.UNCORDON,
+})
+_LOCAL_EXPECT = frozenset(_OBSERVE) - {"primaryNotOnNode"}

@@ -18,10 +18,13 @@ Rules:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import methodcaller
 
-from kubehop.model.cluster import ClusterState
+from kubehop.model.cluster import ClusterState, PdbInfo
 
 Vec = tuple[int, int, int]  # millicores, bytes, pods
 ZERO: Vec = (0, 0, 0)
@@ -49,6 +52,35 @@ class NodeLoad:
 
 
 _EMPTY = NodeLoad()
+# (node, phase, owner kind, mirror, emptyDir, cpu request, memory request) of a pod.
+_Facts = tuple[str | None, str, str | None, bool, bool, int, int]
+
+
+def _covering(pdbs: Iterable[PdbInfo], budgets: dict[str, int]) -> dict[str, tuple[str, ...]]:
+    """PDB keys by pod key (`ns/name`: namespaces never hold "/"), in PDB order, a key once per
+    listing; fills in `budgets`. (Usually each pod is listed once: one update per PDB.)"""
+    covering: dict[str, tuple[str, ...]] = {}
+    for pdb in pdbs:
+        key = pdb.key
+        budgets[key] = max(0, pdb.disruptions_allowed)
+        size = len(covering)
+        covering.update(zip(pdb.pods, repeat((key,))))
+        if len(covering) - size != len(pdb.pods) or not all(map(_has_slash, pdb.pods)):
+            break
+    else:
+        return covering
+    covering.clear()  # a pod listed twice (or a key without "/"): count each listing
+    for pdb in pdbs:
+        key = pdb.key
+        budgets[key] = max(0, pdb.disruptions_allowed)
+        for pod in pdb.pods:
+            ns, _, name = pod.partition("/")
+            ident = f"{ns}/{name}"  # (the pod key partition reads back)
+            covering[ident] = (*covering.get(ident, ()), key)
+    return covering
+
+
+_has_slash = methodcaller("__contains__", "/")
 
 
 class WorkloadIndex:
@@ -56,59 +88,41 @@ class WorkloadIndex:
 
     def __init__(self, state: ClusterState) -> None:
         self.loads: dict[str, NodeLoad] = {}
-        # PDB keys by pod: namespace → pod name → keys (no per-pod string building below).
-        pdb_of: dict[str, dict[str, list[str]]] = {}
-        self.budgets: dict[str, int] = {}
-        for pdb in state.pdbs:
-            key = pdb.key
-            self.budgets[key] = max(0, pdb.disruptions_allowed)
-            for pod in pdb.pods:
-                ns, _, name = pod.partition("/")
-                names = pdb_of.setdefault(ns, {})
-                keys = names.get(name)
-                if keys is None:
-                    names[name] = [key]
-                else:
-                    keys.append(key)
-        # One pass over every pod, accumulating in plain lists (150,000 pods: keep it lean).
+        pods = state.pods
+        # Each pod's drain-relevant facts as a tuple of plain values; equal tuples are counted
+        # in C (150,000 pods make a few distinct tuples per node), in order of first appearance.
+        facts = [(p.node, p.phase, p.owner_kind, p.mirror, p.empty_dir, p.requests.cpu_milli,
+                  p.requests.memory) for p in pods]
         acc: dict[str, list[int]] = {}  # node → [cpu, mem, pods evicted, cpu, mem, pods staying]
-        pdb_counts: dict[str, dict[str, int]] = {}
-        empty: dict[str, list[str]] = {}
-        bare: dict[str, list[str]] = {}
-        acc_get, pdb_get = acc.get, pdb_of.get
-        for p in state.pods:
-            node = p.node
-            if node is None:
+        evictable: set[_Facts] = set()
+        special = False  # an evictable pod with emptyDir data or without a controller
+        for fact, n in Counter(facts).items():
+            node, phase, kind, mirror, empty_dir, cpu, mem = fact
+            if node is None or phase == "Succeeded" or phase == "Failed":
                 continue
-            phase = p.phase
-            if phase == "Succeeded" or phase == "Failed":
-                continue
-            rec = acc_get(node)
+            rec = acc.get(node)
             if rec is None:
                 rec = acc[node] = [0, 0, 0, 0, 0, 0]
-            req = p.requests
-            kind = p.owner_kind
-            if kind == "DaemonSet" or p.mirror:
-                rec[3] += req.cpu_milli
-                rec[4] += req.memory
-                rec[5] += 1
+            if kind == "DaemonSet" or mirror:
+                rec[3] += cpu * n
+                rec[4] += mem * n
+                rec[5] += n
                 continue
-            rec[0] += req.cpu_milli
-            rec[1] += req.memory
-            rec[2] += 1
-            names = pdb_get(p.namespace)
-            if names:
-                keys = names.get(p.name)
-                if keys:
-                    counts = pdb_counts.get(node)
-                    if counts is None:
-                        counts = pdb_counts[node] = {}
-                    for key in keys:
-                        counts[key] = counts.get(key, 0) + 1
-            if p.empty_dir:
-                empty.setdefault(node, []).append(p.key)
-            if kind is None:
-                bare.setdefault(node, []).append(p.key)
+            rec[0] += cpu * n
+            rec[1] += mem * n
+            rec[2] += n
+            evictable.add(fact)
+            special = special or empty_dir or kind is None
+        empty: dict[str, list[str]] = {}
+        bare: dict[str, list[str]] = {}
+        if special:  # (rare) a second pass for their names, in pod order
+            for p, f in zip(pods, facts, strict=True):
+                if (f[4] or f[2] is None) and f in evictable:
+                    if f[4]:
+                        empty.setdefault(str(f[0]), []).append(p.key)
+                    if f[2] is None:
+                        bare.setdefault(str(f[0]), []).append(p.key)
+        pdb_counts = self._count_pdb_pods(state, facts, evictable)
         loads = self.loads
         for node, rec in acc.items():
             loads[node] = NodeLoad(rec[2], (rec[0], rec[1], rec[2]), (rec[3], rec[4], rec[5]),
@@ -139,6 +153,32 @@ class WorkloadIndex:
         self.checked = tuple(s > 0 for s in supply)  # dimensions with known allocatable
         # Some clusters already run more than fits: never demand better than the start.
         self.slack = tuple(max(0, d - s) for d, s in zip(demand, supply, strict=True))
+        # What a set of drained nodes misses is base + demand delta + supply lost (see WaveLoad).
+        self.base: Vec = tuple(  # type: ignore[assignment]
+            d - s - k for d, s, k in zip(demand, supply, self.slack, strict=True))
+
+    def _count_pdb_pods(self, state: ClusterState, facts: list[_Facts],
+                        evictable: set[_Facts]) -> dict[str, dict[str, int]]:
+        """Sets the budgets; per node, how many of its evictable pods each PDB covers (keys in
+        order of first appearance by pod, then PDB)."""
+        self.budgets: dict[str, int] = {}
+        covering = _covering(state.pdbs, self.budgets)
+        out: dict[str, dict[str, int]] = {}
+        if not covering:
+            return out
+        cover = covering.get
+        keys_of = [cover(f"{p.namespace}/{p.name}") for p in state.pods]
+        covered = list(compress(facts, keys_of))
+        for keys, f, ok in zip(compress(keys_of, keys_of), covered,
+                               map(evictable.__contains__, covered), strict=False):
+            if ok:
+                node = str(f[0])
+                counts = out.get(node)
+                if counts is None:
+                    counts = out[node] = {}
+                for key in keys:  # type: ignore[union-attr]
+                    counts[key] = counts.get(key, 0) + 1
+        return out
 
     def load(self, node: str) -> NodeLoad:
         return self.loads.get(node, _EMPTY)
@@ -148,7 +188,10 @@ _DIMENSIONS = ("cpu", "memory", "pods")
 
 
 class WaveLoad:
-    """A set of nodes drained together, built incrementally; checks PDBs and capacity."""
+    """A set of nodes drained together, built incrementally; checks PDBs and capacity.
+
+    PDB counts are kept from two nodes on: one node alone breaks no budget (the simulator's
+    cordon windows with max-unavailable 1 then never count)."""
 
     def __init__(self, index: WorkloadIndex) -> None:
         self.index = index
@@ -171,17 +214,25 @@ class WaveLoad:
         if extra is not None:
             a, b = self._delta(extra)
             lost, delta = _add(lost, a), _add(delta, b)
-        ix = self.index
-        out = []
-        for i in range(3):
-            need = ix.demand[i] + delta[i] - (ix.supply[i] - lost[i]) - ix.slack[i]
-            out.append(max(0, need) if ix.checked[i] else 0)
-        return (out[0], out[1], out[2])
+        # demand + delta - (supply - lost) - slack, per dimension
+        b0, b1, b2 = self.index.base
+        c0, c1, c2 = self.index.checked
+        n0, n1, n2 = b0 + delta[0] + lost[0], b1 + delta[1] + lost[1], b2 + delta[2] + lost[2]
+        return (n0 if c0 and n0 > 0 else 0, n1 if c1 and n1 > 0 else 0,
+                n2 if c2 and n2 > 0 else 0)
 
     def pdb_conflict(self, node: str) -> str | None:
         """The PDB that `node` would push beyond its budget in this wave, or None."""
         budgets = self.index.budgets
-        for key, count in self.index.load(node).pdb_pods.items():
+        pods = self.index.load(node).pdb_pods
+        if len(self.nodes) == 1:
+            alone = self.index.load(self.nodes[0]).pdb_pods
+            for key, count in pods.items():
+                other = alone.get(key, 0)
+                if other and other + count > budgets[key]:
+                    return key
+            return None
+        for key, count in pods.items():
             if self._pdb_nodes.get(key, 0) and self._pdb_pods.get(key, 0) + count > budgets[key]:
                 return key
         return None
@@ -190,42 +241,53 @@ class WaveLoad:
         return self.pdb_conflict(node) is None and self.shortfall(node) == ZERO
 
     def add(self, node: str) -> None:
-        a, b = self._delta(node)
-        self._supply_lost = _add(self._supply_lost, a)
-        self._demand_delta = _add(self._demand_delta, b)
-        self._count(node, 1)
+        (a0, a1, a2), (b0, b1, b2) = self._delta(node)
+        lost, delta = self._supply_lost, self._demand_delta
+        self._supply_lost = (lost[0] + a0, lost[1] + a1, lost[2] + a2)
+        self._demand_delta = (delta[0] + b0, delta[1] + b1, delta[2] + b2)
         self.nodes.append(node)
+        if len(self.nodes) == 2:
+            self._count(self.nodes[0], 1)
+        if len(self.nodes) >= 2:
+            self._count(node, 1)
 
     def remove(self, node: str) -> None:
-        a, b = self._delta(node)
-        self._supply_lost = _sub(self._supply_lost, a)
-        self._demand_delta = _sub(self._demand_delta, b)
-        self._count(node, -1)
+        (a0, a1, a2), (b0, b1, b2) = self._delta(node)
+        lost, delta = self._supply_lost, self._demand_delta
+        self._supply_lost = (lost[0] - a0, lost[1] - a1, lost[2] - a2)
+        self._demand_delta = (delta[0] - b0, delta[1] - b1, delta[2] - b2)
+        if len(self.nodes) >= 2:
+            self._count(node, -1)
         self.nodes.remove(node)
+        if len(self.nodes) == 1:
+            self._count(self.nodes[0], -1)
 
     def _count(self, node: str, sign: int) -> None:
         budgets = self.index.budgets
+        pdb_pods, pdb_nodes, over = self._pdb_pods, self._pdb_nodes, self._over
         for key, count in self.index.load(node).pdb_pods.items():
-            pods = self._pdb_pods.get(key, 0) + sign * count
-            nodes = self._pdb_nodes.get(key, 0) + sign
+            nodes = pdb_nodes.get(key, 0) + sign
             if nodes:
-                self._pdb_pods[key], self._pdb_nodes[key] = pods, nodes
+                pods = pdb_pods[key] = pdb_pods.get(key, 0) + sign * count
+                pdb_nodes[key] = nodes
+                if nodes >= 2 and pods > budgets[key]:
+                    over.add(key)
+                    continue
             else:
-                self._pdb_pods.pop(key, None)
-                self._pdb_nodes.pop(key, None)
-            if nodes >= 2 and pods > budgets[key]:
-                self._over.add(key)
-            else:
-                self._over.discard(key)
+                pdb_pods.pop(key, None)
+                del pdb_nodes[key]
+            over.discard(key)
 
     def violations(self) -> list[str]:
         """What is wrong with this set as a whole (for the simulator's messages)."""
+        short = self.shortfall()
+        if not self._over and short == ZERO:
+            return []
         out = []
         budgets = self.index.budgets
         for key in sorted(self._over):
             out.append(f"PodDisruptionBudget {key} would lose {self._pdb_pods[key]} pods on "
                        f"{self._pdb_nodes[key]} nodes at once; it allows {budgets[key]}")
-        short = self.shortfall()
         for name, missing in zip(_DIMENSIONS, short, strict=True):
             if missing:
                 out.append(f"evicted pods need {format_amount(name, missing)} more {name} than "

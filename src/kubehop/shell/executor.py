@@ -188,32 +188,29 @@ class Executor:
         ready = [self._index[i] for i, deps in waiting.items() if not deps]
         heapq.heapify(ready)
         self._emit("run-started", message=f"{len(waiting)} of {len(self.plan.steps)} steps to go")
-        watchers = [asyncio.ensure_future(self._stop.wait())]
-        if self.lock_lost is not None:
-            watchers.append(asyncio.ensure_future(self._watch_lock(self.lock_lost)))
+        # Finished tasks arrive on a queue: O(1) per step, whatever the number running.
+        finished: asyncio.Queue[asyncio.Task[None]] = asyncio.Queue()
+        watcher = asyncio.ensure_future(self._watch_lock(self.lock_lost)) \
+            if self.lock_lost is not None else None
         try:
             while True:
                 while ready and len(self._running) < self.options.parallel and \
                         not self._stop.is_set():
                     step = self.plan.steps[heapq.heappop(ready)]
                     task = asyncio.create_task(self._execute(step), name=step.id)
+                    task.add_done_callback(finished.put_nowait)
                     self._running[task] = step
                 if not self._running:
                     break
-                finished, _ = await asyncio.wait([*self._running, *watchers],
-                                                 return_when=asyncio.FIRST_COMPLETED)
-                watchers = [w for w in watchers if not w.done()]
-                for task in finished:
-                    step = self._running.pop(task, None)  # type: ignore[arg-type]
-                    if step is None:
-                        continue
-                    self._collect(task, step)
-                    if task.cancelled() or task.exception() is not None:
-                        continue
-                    for d in dependents.get(step.id, ()):
-                        waiting[d].discard(step.id)
-                        if not waiting[d]:
-                            heapq.heappush(ready, self._index[d])
+                task = await finished.get()
+                step = self._running.pop(task)
+                self._collect(task, step)
+                if task.cancelled() or task.exception() is not None:
+                    continue
+                for d in dependents.get(step.id, ()):
+                    waiting[d].discard(step.id)
+                    if not waiting[d]:
+                        heapq.heappush(ready, self._index[d])
         except asyncio.CancelledError:
             self.abandon()
             await self._drain_running()
@@ -221,8 +218,8 @@ class Executor:
                                                  "cancelled")
             raise
         finally:
-            for w in watchers:
-                w.cancel()
+            if watcher is not None:
+                watcher.cancel()
         if self._halt is None and len(self.state.done & self._index.keys()) < len(self._index):
             self._halt = "failed"  # unreachable steps: a dependency never finished
         if self._halt is not None:

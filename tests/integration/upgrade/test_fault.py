@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from kubehop.lab import scenarios
 from kubehop.lab.history import check_history
 from tests.integration.upgrade.conftest import TODAY
@@ -21,6 +23,7 @@ def broken_scenario(tmp_path: Path) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_a_node_never_ready_halts_with_exit_3_and_drains_nothing_else(upgrade_lab, tmp_path):
     up = upgrade_lab(broken_scenario(tmp_path))
     done = up.kubehop("upgrade", "--to", "1.30", "--yes", "--today", TODAY,

@@ -8,6 +8,8 @@ import random
 import signal
 import time
 
+import pytest
+
 from kubehop.lab.history import check_history
 from tests.integration.upgrade.conftest import TODAY
 from tests.integration.upgrade.test_upgrade import (
@@ -32,6 +34,7 @@ def kill_at(up, proc, records: int, deadline: float) -> bool:
     raise AssertionError("kubehop made no progress")
 
 
+@pytest.mark.slow
 def test_sigkill_at_a_dozen_points_then_apply_converges(upgrade_lab):
     up = upgrade_lab("oldversion")
     points = sorted(random.Random(20261126).sample(range(2, TOTAL_RECORDS), KILLS))

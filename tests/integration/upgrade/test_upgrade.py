@@ -55,14 +55,15 @@ def test_oldversion_from_128_to_130_over_ssh(upgrade_lab):
     up = upgrade_lab("oldversion")
     done = up.kubehop("upgrade", "--to", "1.30", "--yes", "--today", TODAY)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "[52/52] finished: 52 steps done" in done.stdout
+    assert "finished:" in done.stdout
     events = assert_upgraded(up)
     assert_primary_switched_over_before_its_node_drained(events, "oldversion2")
     commands = [e for e in events if e["type"] == "command"]
     assert any("kubeadm upgrade apply -y v1.30.14" in " ".join(e["argv"]) for e in commands)
     status = up.kubehop("status", "-o", "json")
     doc = json.loads(status.stdout)
-    assert (doc["status"], doc["done"], doc["total"]) == ("succeeded", 52, 52)
+    assert doc["status"] == "succeeded"
+    assert doc["done"] == doc["total"] == len(doc["steps"])
     # Applying the same plan again is a no-op.
     again = up.kubehop("apply", str(up.plan_file()), "--yes")
     assert again.returncode == 0

@@ -27,9 +27,10 @@ NODE_CMD = (Command(("kubeadm", "upgrade", "node")),)
 class SlowTransport(FakeTransport):
     """A FakeTransport whose commands take `delay` seconds; records the peak concurrency."""
 
-    def __init__(self, delay: float = 0.02) -> None:
+    def __init__(self, delay: float = 0.02, **per_node: float) -> None:
         super().__init__()
         self.delay = delay
+        self.per_node = per_node
         self.running = 0
         self.peak = 0
 
@@ -37,7 +38,7 @@ class SlowTransport(FakeTransport):
         self.running += 1
         self.peak = max(self.peak, self.running)
         try:
-            await asyncio.sleep(self.delay)
+            await asyncio.sleep(self.per_node.get(node, self.delay))
             return await super().run(node, command, **kw)
         finally:
             self.running -= 1
@@ -168,7 +169,7 @@ async def test_a_step_whose_expect_holds_is_skipped(harness):
 
 async def test_a_failure_halts_new_steps_and_reports_what_it_left(harness):
     nodes = ["n0", "n1", "n2", "n3"]
-    transport = SlowTransport()
+    transport = SlowTransport(0.1, n1=0.0)  # n1 fails while its neighbours still run
     transport.on("kubeadm upgrade node", node="n1", exit_code=1,
                  stderr="[upgrade] reading config\nerror: couldn't create a Kubernetes client")
     h = harness(make_plan([nodes[:3], nodes[3:]]), fake_cluster(nodes), transport)
