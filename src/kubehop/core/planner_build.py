@@ -10,7 +10,6 @@ hop's final gate.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from operator import attrgetter
 from typing import Any, TypeVar
 
 from kubehop.core import planner_nodes as pn
@@ -21,7 +20,9 @@ from kubehop.model.plan import (
     ParamValue,
     Step,
     StepKind,
+    StepRow,
     Wave,
+    chain_steps,
     make_step,
 )
 from kubehop.model.versions import KubeVersion, MinorVersion
@@ -37,11 +38,7 @@ _DRAINED: Mapping[str, ExpectValue] = {"schedulable": False, "evictablePods": 0}
 # A node sequence without the node (see `PlanBuilder._sequence`): its steps' id suffixes, their
 # (kind, commands, expect, params, reason, description), whether one drains, the track's state
 # after them, and (pinned: their ids are in the recipe's key) the state before and arguments.
-_Recipe = tuple[tuple[str, ...],
-                tuple[tuple[StepKind, tuple[Command, ...], Mapping[str, ExpectValue],
-                            Mapping[str, ParamValue], str | None, str], ...],
-                bool, pn.TrackState, tuple[Any, ...]]
-_TRACK_STATE = attrgetter(*pn.TRACK_STATE)
+_Recipe = tuple[tuple[str, ...], tuple[StepRow, ...], bool, pn.TrackState, tuple[Any, ...]]
 
 
 def _kubelet_texts(version: KubeVersion, pv: str) -> tuple[Any, ...]:
@@ -174,12 +171,7 @@ class PlanBuilder:
             raise RuntimeError(f"planner bug: duplicate step id "
                                f"{next(i for i in ids if i in self._ids)}")
         self._ids.update(ids)
-        hop, append = self._hop, self.steps.append
-        for step_id, row in zip(ids, rows, strict=False):
-            kind, commands, expect, params, reason, description = row
-            append(make_step(step_id, kind, node, hop, after, commands, expect, params, wave,
-                             reason, description))
-            after = (step_id,)
+        self.steps += chain_steps(ids, node, self._hop, after, rows, wave)
         self._tail[node] = ids[-1]
         if drains:
             self.drained[node] = None
@@ -191,8 +183,11 @@ class PlanBuilder:
         ids; `args`: the objects whose ids are in `head`), replay its steps and state: 5,000
         workers make a few recipes. States count as identical when their objects are (the
         planner pools the tracks' values: `pn.ValuePool`)."""
-        state = _TRACK_STATE(t)
-        key = (*head, *map(id, state))
+        state = (t.control_plane, t.family, t.kubelet, t.kubelet_pkg, t.kubectl_pkg,
+                 t.kubeadm_pkg, t.kubeadm, t.managed, t.repo, t.images, t.schedulable, t.ready)
+        key = (head, t.control_plane, id(t.family), id(t.kubelet), id(t.kubelet_pkg),
+               id(t.kubectl_pkg), id(t.kubeadm_pkg), id(t.kubeadm), id(t.managed), id(t.repo),
+               id(t.images), t.schedulable, t.ready)
         recipe = self._recipes.get(key)
         if recipe is not None:
             self._emit(t.name, recipe)
@@ -208,7 +203,9 @@ class PlanBuilder:
             tuple(s.id[cut:] for s in made),
             tuple((s.kind, s.commands, s.expect, s.params, s.reason, s.description)
                   for s in made),
-            any(s.kind is StepKind.DRAIN for s in made), _TRACK_STATE(t), (state, args))
+            any(s.kind is StepKind.DRAIN for s in made),
+            (t.control_plane, t.family, t.kubelet, t.kubelet_pkg, t.kubectl_pkg, t.kubeadm_pkg,
+             t.kubeadm, t.managed, t.repo, t.images, t.schedulable, t.ready), (state, args))
 
     def _memo(self, key: tuple[Any, ...], make: Callable[[], _T]) -> _T:
         """A description or expectation shared by every step with the same `key`."""

@@ -73,10 +73,10 @@ def drain_cost(node: str, index: WorkloadIndex, costs: StepCosts) -> float:
     load = index.load(node)
     if not load.evictable:
         return costs.api_call
-    budget = index.budgets.get
     rounds = 1
-    for k, n in load.pdb_pods.items():
-        if n > 1:
+    if max(load.pdb_pods.values(), default=0) > 1:  # (one pod per PDB: one round)
+        budget = index.budgets.get
+        for k, n in load.pdb_pods.items():
             r = -(-n // max(1, budget(k, 1)))
             if r > rounds:
                 rounds = r

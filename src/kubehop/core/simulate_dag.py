@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import accumulate, chain, compress, islice, repeat
+from operator import and_, eq, is_not, ne, not_, or_
 
 from kubehop.core.workloads import WaveLoad, WorkloadIndex
 from kubehop.model.plan import Step, StepKind
@@ -35,21 +36,22 @@ class Violation:
 
 @dataclass(slots=True)
 class Slots:
-    """Slot range per step (by position), the positions each step waits for, gate count; and,
-    gathered on the same pass for `check_concurrency`: runs of consecutive steps of one node,
-    each waiting for the one before it, as (first, last position, on a control plane), which
-    cover every step with a node; each
+    """Slot range per step (by position) and gate count; and, gathered on the same pass for
+    `check_concurrency`: runs of consecutive steps of one node, each waiting for the one before
+    it, as (first, last position, on a control plane), which cover every step with a node; each
     (previous step of the node, step) pair without a direct edge; each (cordon, uncordon or
     None, node); and the plan's duration for the step costs given."""
 
     first: list[int]
     last: list[int]
     gates: int
-    deps: list[tuple[int, ...]]
     runs: list[tuple[int, int, bool]] = field(default_factory=list)
     unchained: list[tuple[int, int]] = field(default_factory=list)
     cordons: list[tuple[int, int | None, str]] = field(default_factory=list)
     makespan: float = 0.0
+
+
+_NOTHING = object()
 
 
 def slot_ranges(steps: Sequence[Step], out: list[Violation],
@@ -57,90 +59,109 @@ def slot_ranges(steps: Sequence[Step], out: list[Violation],
                 cost: Sequence[float] | None = None) -> Slots | None:
     """Compute slot ranges; None (with violations) when the DAG itself is malformed. With
     `cost` (seconds per step), also the makespan: the plan's duration when every step starts as
-    soon as what it waits for is done."""
-    position: dict[str, int] = {}
-    at = position.__getitem__
+    soon as what it waits for is done.
+
+    Most steps wait for exactly the step before them (a node's steps in a wave, a wave after
+    its gate): found in C, such "simple" steps are handled a segment at a time (slices, running
+    sums and minimums); the others ("heads": gates, first steps, joins) one by one."""
     n = len(steps)
     cost = cost if cost is not None else [0.0] * n
+    ids = [s.id for s in steps]
+    position = dict(zip(ids, range(n), strict=True))
+    end = n  # steps from `end` on are not examined: a duplicate id there
+    if len(position) < n:
+        position = {}
+        for i, step_id in enumerate(ids):
+            if step_id in position:
+                end = i
+                break
+            position[step_id] = i
+    afters = [s.after for s in steps]
+    kinds = [s.kind for s in steps]
+    nodes = [s.node for s in steps]
+    gate_kind = StepKind.GATE
+    # simple[i]: step i is not a gate and waits for exactly step i - 1.
+    simple = list(map(and_, map(eq, afters, chain((None,), zip(ids))),
+                      map(is_not, kinds, repeat(gate_kind))))
+    heads = list(compress(range(end), map(not_, simple)))  # (step 0 is one)
     anc = [-1] * n  # per step: the number of its newest gate ancestor
     level = [-1] * n  # what a step passes on to its dependants: a gate its number, others anc
-    gate_no = [-1] * n
-    deps: list[tuple[int, ...]] = [()] * n
     finish = [0.0] * n
-    done = finish.__getitem__
+    head_deps: dict[int, tuple[int, ...]] = {}
+    gate_no: dict[int, int] = {}
     gates = 0
-    previous: dict[str, int] = {}  # node → its latest step before the current run
-    open_at: dict[str, int] = {}  # node → its cordon step not yet uncordoned
-    runs: list[tuple[int, int, bool]] = []
-    unchained: list[tuple[int, int]] = []
-    cordons: list[tuple[int, int | None, str]] = []
-    run_node: str | None = None
-    run_start = 0
-    gate_kind, cordon, uncordon = StepKind.GATE, StepKind.CORDON, StepKind.UNCORDON
-    for i, s in enumerate(steps):
-        step_id, after = s.id, s.after
-        if step_id in position:
-            out.append(Violation(step_id, "plan", "duplicate step id"))
-            return None
-        d: tuple[int, ...] = ()
-        try:
-            if len(after) == 1:  # (most steps)
-                j = position[after[0]]
-                d = deps[i] = (j,)
-                a = anc[i] = level[j]
-                finish[i] = finish[j] + cost[i]
-            elif after:
-                d = deps[i] = tuple(map(at, after))
-                a = anc[i] = max(map(level.__getitem__, d))
-                finish[i] = max(map(done, d)) + cost[i]
-            else:
-                a = -1
-                finish[i] = 0.0 + cost[i]
-        except KeyError as e:
-            out.append(Violation(step_id, "plan", f"waits for {e.args[0]}, which is not an "
-                                                  f"earlier step of the plan"))
-            return None
-        position[step_id] = i
-        kind = s.kind
-        if kind is gate_kind:
+    for h, i in enumerate(heads):
+        d = []
+        for dep in afters[i]:
+            j = position.get(dep, i)
+            if j >= i:
+                out.append(Violation(ids[i], "plan", f"waits for {dep}, which is not an earlier "
+                                                     f"step of the plan"))
+                return None
+            d.append(j)
+        head_deps[i] = deps = tuple(d)
+        a = anc[i] = max(map(level.__getitem__, deps)) if deps else -1
+        finish[i] = (max(map(finish.__getitem__, deps)) if deps else 0.0) + cost[i]
+        if kinds[i] is gate_kind:
             if gates and a != gates - 1:
-                out.append(Violation(step_id, "plan", "gate does not come after the previous "
-                                                      "gate"))
+                out.append(Violation(ids[i], "plan", "gate does not come after the previous "
+                                                     "gate"))
                 return None
             level[i] = gate_no[i] = gates
             gates += 1
         else:
             level[i] = a
-        node = s.node
-        if node is None or node != run_node or i - 1 not in d:
-            if run_node is not None:  # the run ends
-                previous[run_node] = i - 1
-                runs.append((run_start, i - 1, run_node in control_plane))
-            run_node, run_start = node, i
-            if node is not None:
-                # Each node's steps are ordered: an edge to its previous one, or a gate between.
-                p = previous.get(node)
-                if p is not None and p not in d:
-                    unchained.append((p, i))
-        if node is not None:
-            if kind is cordon:
-                open_at[node] = i
-            elif kind is uncordon and node in open_at:
-                cordons.append((open_at.pop(node), i, node))
+        e = heads[h + 1] if h + 1 < len(heads) else end  # the simple steps i+1 .. e-1
+        if e > i + 1:
+            anc[i + 1:e] = level[i + 1:e] = [level[i]] * (e - i - 1)
+            finish[i + 1:e] = islice(accumulate(cost[i + 1:e], initial=finish[i]), 1, None)
+    if end < n:
+        out.append(Violation(ids[end], "plan", "duplicate step id"))
+        return None
+    desc = [gates] * n
+    # Reverse list order: when a step is reached, every step after it is final.
+    for h in range(len(heads) - 1, -1, -1):
+        i = heads[h]
+        e = heads[h + 1] if h + 1 < len(heads) else n
+        if e > i + 1:  # simple steps: each passes its own on to the one before
+            desc[i:e] = list(accumulate(reversed(desc[i:e]), min))[::-1]
+        g = gate_no.get(i)
+        v = g if g is not None else desc[i]
+        for j in head_deps[i]:
+            if v < desc[j]:
+                desc[j] = v
+    # Runs of one node: they start at each head and wherever the node changes.
+    runs: list[tuple[int, int, bool]] = []
+    unchained: list[tuple[int, int]] = []
+    previous: dict[str, int] = {}  # node → its latest step before the current run
+    run_node: str | None = None
+    run_start = 0
+    for i in compress(range(n), map(or_, map(not_, simple),
+                                    map(ne, nodes, chain((_NOTHING,), nodes)))):
+        if run_node is not None:
+            previous[run_node] = i - 1
+            runs.append((run_start, i - 1, run_node in control_plane))
+        run_node, run_start = nodes[i], i
+        if run_node is not None:
+            # Each node's steps are ordered: an edge to its previous one, or a gate between.
+            p = previous.get(run_node)
+            if p is not None and p not in head_deps.get(i, (i - 1,)):
+                unchained.append((p, i))
     if run_node is not None:
         runs.append((run_start, n - 1, run_node in control_plane))
+    cordon, uncordon = StepKind.CORDON, StepKind.UNCORDON
+    open_at: dict[str, int] = {}  # node → its cordon step not yet uncordoned
+    cordons: list[tuple[int, int | None, str]] = []
+    for i in compress(range(n), map(frozenset((cordon, uncordon)).__contains__, kinds)):
+        node = nodes[i]
+        if node is None:
+            continue
+        if kinds[i] is cordon:
+            open_at[node] = i
+        elif node in open_at:
+            cordons.append((open_at.pop(node), i, node))
     cordons += [(c, None, node) for node, c in open_at.items()]
-    desc = [gates] * n
-    # Reverse list order: when step i is reached, every step after it is final.
-    for i in range(n - 1, -1, -1):
-        d = deps[i]
-        if d:
-            g = gate_no[i]
-            v = g if g >= 0 else desc[i]
-            for j in d:
-                if v < desc[j]:
-                    desc[j] = v
-    return Slots([a + 1 for a in anc], desc, gates, deps, runs, unchained, cordons,
+    return Slots(list(map((1).__add__, anc)), desc, gates, runs, unchained, cordons,
                  max(chain((0.0,), finish)))
 
 

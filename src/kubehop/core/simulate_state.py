@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import compress, groupby, repeat
-from operator import attrgetter
 
 from kubehop.core.kubeadm_policy import enforce_version_policies
 from kubehop.core.node_commands import package_version
@@ -33,11 +32,6 @@ from kubehop.model.versions import KubeVersion, MinorVersion, parse_deb_version,
 
 Problem = tuple[str, str]  # (invariant, message)
 _GATE = StepKind.GATE
-_GET_KIND, _GET_HOP = attrgetter("kind"), attrgetter("hop")
-_GET_PARAMS, _GET_EXPECT = attrgetter("params"), attrgetter("expect")
-_GET_KUBELET = attrgetter("kubelet")
-_GET_KUBE_PROXY = attrgetter("kube_proxy")
-_GET_KUBEADM = attrgetter("kubeadm")
 _SKEW = "version skew"
 _KUBEADM = "kubeadm rules"
 
@@ -173,9 +167,7 @@ class SimState:
         """Worker names by `_sig`, in node order (groups in order of their first node)."""
         workers = self._workers
         # Versions are pooled: group by the objects' ids first (in C), then by `_sig`.
-        ids = list(zip(map(id, map(_GET_KUBELET, workers)),
-                       map(id, map(_GET_KUBE_PROXY, workers)),
-                       map(id, map(_GET_KUBEADM, workers)), strict=False))
+        ids = [(id(n.kubelet), id(n.kube_proxy), id(n.kubeadm)) for n in workers]
         distinct = list(dict.fromkeys(ids))
         if len(distinct) <= 16:
             positions = [list(compress(range(len(ids)), map(key.__eq__, ids)))
@@ -238,10 +230,11 @@ class SimState:
         cordoned, drained, precordoned = self.cordoned, self.drained, self.precordoned
         allowed, load = self._allowed_by_node, index.load
         names = [s.node for s in steps]
-        # What `apply` reads of each step but its node (the dicts by identity; steps live on).
-        step_shapes = list(zip(map(_GET_KIND, steps), map(_GET_HOP, steps),
-                               map(id, map(_GET_PARAMS, steps)),
-                               map(id, map(_GET_EXPECT, steps)), strict=False))
+        # What `apply` reads of each step but its node (the dicts by identity; steps live on),
+        # as small ints: runs' keys hash and compare quickly.
+        shape_ids: dict[tuple[object, ...], int] = {}
+        step_shapes = [shape_ids.setdefault((s.kind, s.hop, id(s.params), id(s.expect)),
+                                            len(shape_ids)) for s in steps]
         j = 0
         for name, run in groupby(names):
             i, j = j, j + len(list(run))
@@ -252,8 +245,10 @@ class SimState:
                 pk = node.packages
                 start = (node.kubelet, node.kube_proxy, node.kubeadm, node.managed, node.repo,
                          pk.get("kubeadm"), pk.get("kubelet"), pk.get("kubectl"))
-                key = (self._epoch, shape, *map(id, start), node.family, node.schedulable,
-                       node.ready, name in cordoned, name in drained, name in precordoned,
+                key = (self._epoch, shape, id(start[0]), id(start[1]), id(start[2]),
+                       id(start[3]), id(start[4]), id(start[5]), id(start[6]), id(start[7]),
+                       node.family, node.schedulable, node.ready, name in cordoned,
+                       name in drained, name in precordoned,
                        allowed.get(name), load(name).evictable,  # type: ignore[arg-type]
                        tuple(node.images.items()) if node.images else ())
                 done = runs.get(key)
@@ -402,7 +397,9 @@ class SimState:
         if n.kubeadm is None:
             return [(_KUBEADM, f"kubeadm on node {n.name} is not installed")]
         seen = n.images.get("kube-apiserver") or self.cluster_version or hop
-        kubelets = {m.kubelet for m in self.nodes.values() if m.kubelet is not None}
+        # (distinct objects first: versions are pooled, and hashing one runs Python code)
+        kubelets = set({id(k): k for m in self.nodes.values()
+                        if (k := m.kubelet) is not None}.values())
         errors = enforce_version_policies(hop, seen, n.kubeadm, sorted(kubelets))
         problems = [(_KUBEADM, e) for e in (*errors.mandatory, *errors.skippable)]
         return problems + self._managed(n)

@@ -325,10 +325,16 @@ def build_waves(nodes: Iterable[str], limit: int, index: WorkloadIndex,
     pending = list(nodes)
     waves: list[list[str]] = []
     if limit == 1:  # one node per wave: only capacity can stand in the way
-        empty = WaveLoad(index)
-        for node in pending:
-            if empty.shortfall(node) != ZERO:
-                raise ValueError(_cannot_drain(node, empty.shortfall(node)))
+        (b0, b1, b2), (c0, c1, c2) = index.base, index.checked
+        for node in pending:  # (`WaveLoad(index).shortfall(node)`, inlined)
+            if node in index.receivers:
+                (a0, a1, a2), (s0, s1, s2) = index.alloc[node], index.load(node).staying
+                n0, n1, n2 = b0 + a0 - s0, b1 + a1 - s1, b2 + a2 - s2
+            else:
+                e0, e1, e2 = index.load(node).evicted
+                n0, n1, n2 = b0 + e0, b1 + e1, b2 + e2
+            if (c0 and n0 > 0) or (c1 and n1 > 0) or (c2 and n2 > 0):
+                raise ValueError(_cannot_drain(node, WaveLoad(index).shortfall(node)))
         return [[node] for node in pending]
     while pending:
         wave = WaveLoad(index)

@@ -201,6 +201,29 @@ def make_step(step_id: str, kind: StepKind, node: str | None, hop: str,
     return d  # type: ignore[return-value]
 
 
+StepRow = tuple[StepKind, tuple[Command, ...], Mapping[str, ExpectValue],
+                Mapping[str, ParamValue], str | None, str]
+
+
+def chain_steps(ids: Sequence[str], node: str | None, hop: str, after: tuple[str, ...],
+                rows: Sequence[StepRow], wave: int | None) -> list[Step]:
+    """Steps `ids` of `node`, each waiting for the one before it (the first for `after`),
+    from rows of (kind, commands, expect, params, reason, description): `make_step` in a loop,
+    without a call per step."""
+    out: list[Step] = []
+    append = out.append
+    for step_id, (kind, commands, expect, params, reason, description) in zip(
+            ids, rows, strict=True):
+        d = _StepDraft()
+        d.id, d.kind, d.node, d.hop, d.after = step_id, kind, node, hop, after  # type: ignore[attr-defined]
+        d.commands, d.expect, d.params = commands, expect, params  # type: ignore[attr-defined]
+        d.wave, d.reason, d.description = wave, reason, description  # type: ignore[attr-defined]
+        d.__class__ = Step  # type: ignore[assignment]
+        append(d)  # type: ignore[arg-type]
+        after = (step_id,)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Wave:
     """Steps that may run at the same time; `kind` is drift, control-plane,
