@@ -63,7 +63,8 @@ Obj = dict[str, Any]
 HOST = "127.0.0.1"
 WALL_HORIZON = 86_400.0  # real seconds a fast lab runs before its timestamps may pass real time
 # Scenario fault kinds the lab simulates (others are listed as unsimulated).
-SIMULATED_FAULTS: frozenset[str] = frozenset({"node-never-ready"})
+SIMULATED_FAULTS: frozenset[str] = frozenset({"node-never-ready", "package-install-fails",
+                                              "static-pod-never-ready"})
 ADVERTISE = "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"
 
 
@@ -198,8 +199,9 @@ class Lab:
             self.agents = await NodeAgents.start(
                 self.store, self.history, self.clock, self.spec.timing, self.state_dir,
                 nodes=setups, load_balancer=self.spec.load_balancer, ssh=self.ssh)
-            self.agents.cluster.faults = {(f.kind, f.node) for f in self.spec.faults
-                                          if f.kind in SIMULATED_FAULTS}
+            for f in self.spec.faults:
+                if f.kind in SIMULATED_FAULTS:
+                    self.agents.cluster.inject(f.kind, f.node, f.options)
             if self.tls:
                 self.tls_files = labtls.generate(self.state_dir / "pki")
             for node in self.control_planes:

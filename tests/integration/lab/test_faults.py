@@ -38,3 +38,78 @@ async def test_node_never_ready_after_a_kubelet_restart(tmp_path):
         assert not ready(lab, "w1")
         restarts = [e for e in lab.history.since(0) if e["type"] == "kubelet-restart"]
         assert {e["node"] for e in restarts} == {"w1", "w2"}
+
+
+PACKAGE_FAULT = """apiVersion: kubehop.dev/v1
+kind: LabScenario
+name: broken-mirror
+nodes:
+  - {name: cp1, roles: [control-plane]}
+  - {name: w1}
+  - {name: w2}
+faults:
+  - {kind: package-install-fails, node: w1, package: kubeadm}
+"""
+
+STATIC_POD_FAULT = """apiVersion: kubehop.dev/v1
+kind: LabScenario
+name: broken-apiserver
+nodes:
+  - {name: cp1, roles: [control-plane]}
+  - {name: w1}
+faults:
+  - {kind: static-pod-never-ready, node: cp1, component: kube-apiserver}
+"""
+INSTALL = "apt-get install -y --allow-change-held-packages kubeadm=1.28.15-1.1"
+
+
+async def test_package_install_fails_on_its_node_for_its_package(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text(PACKAGE_FAULT)
+    async with Lab(str(path), time_scale=0.001, ssh=False, state_dir=tmp_path / "s") as lab:
+        assert lab.unsimulated_faults == []
+        before = (await lab.agents.run("w1", "dpkg -l")).stdout
+        result = await lab.agents.run("w1", INSTALL, root=True)
+        assert result.exit_code == 100
+        assert "E: Failed to fetch https://prod-cdn.packages.k8s.io/" in result.stderr
+        assert "kubeadm_1.28.15-1.1_amd64.deb  Could not connect to" in result.stderr
+        assert result.stderr.endswith("E: Unable to fetch some archives, maybe run apt-get "
+                                      "update or try with --fix-missing?\n")
+        assert (await lab.agents.run("w1", "dpkg -l")).stdout == before
+        assert "hi  kubeadm" in before
+        for node, line in (("w1", "apt-get install -y --allow-change-held-packages "
+                                  "kubelet=1.28.15-1.1"), ("w2", INSTALL)):
+            result = await lab.agents.run(node, line, root=True)
+            assert result.exit_code == 0, result.stderr
+        assert (await lab.agents.run("w2", "kubeadm version -o short")).stdout == "v1.28.15\n"
+
+
+async def test_static_pod_never_ready_makes_kubeadm_apply_roll_back(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text(STATIC_POD_FAULT)
+    async with Lab(str(path), time_scale=0.001, ssh=False, state_dir=tmp_path / "s") as lab:
+        assert lab.unsimulated_faults == []
+        setup = ("sed -i 's|/v1.28/deb|/v1.29/deb|' /etc/apt/sources.list.d/kubernetes.list && "
+                 "apt-get update -q && apt-get install -y --allow-change-held-packages "
+                 "kubeadm=1.29.15-1.1")
+        assert (await lab.agents.run("cp1", setup, root=True)).exit_code == 0
+        result = await lab.agents.run("cp1", "kubeadm upgrade apply -y v1.29.15", root=True)
+        assert result.exit_code == 1
+        assert result.stderr.startswith(
+            "[upgrade/apply] FATAL: couldn't upgrade control plane. kubeadm has tried to recover "
+            "everything into the earlier state. Errors faced: failed to obtain static Pod hash "
+            "for component kube-apiserver on Node cp1: ")
+        manifest = await lab.agents.run("cp1", "cat /etc/kubernetes/manifests/kube-apiserver.yaml",
+                                        root=True)
+        assert "image: registry.k8s.io/kube-apiserver:v1.28.9" in manifest.stdout
+        await lab.agents.idle()
+        assert lab.agents.apiserver_version("cp1") == "v1.28.9"
+        pod = lab.store.peek("pods", "kube-system", "kube-apiserver-cp1")
+        assert [c["status"] for c in pod["status"]["conditions"] if c["type"] == "Ready"] == \
+            ["True"]
+        events = [e for e in lab.history.since(0) if e["type"] == "component"
+                  and e["component"] == "kube-apiserver"]
+        seen = [(e["version"], e["running"]) for e in events]
+        assert ("v1.29.15", False) in seen  # the mirror pod of the crashing pod
+        assert ("v1.29.15", True) not in seen
+        assert seen[-1] == ("v1.28.9", True)

@@ -1,9 +1,12 @@
-"""A node that never becomes Ready after its kubelet restart: the run halts with exit 3 naming
-the node, the report says it is left cordoned, and no further node is drained."""
+"""Injected faults halt the run with exit 3 naming the node and the failing step, and nothing
+further is drained: a node that never becomes Ready after its kubelet restart (left cordoned),
+a package that cannot be downloaded on a worker, a control-plane static pod that never comes
+up after `kubeadm upgrade apply` rewrote its manifest."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,13 +17,18 @@ from tests.integration.upgrade.conftest import TODAY
 FAULT = "\nfaults:\n  - {kind: node-never-ready, node: oldversion3, after: kubelet-restart}\n"
 
 
-def broken_scenario(tmp_path: Path) -> str:
+def broken_scenario(tmp_path: Path, fault: str = FAULT) -> str:
     text = (Path(scenarios.__file__).parent / "builtin" / "oldversion.yaml").read_text()
     text = text.replace("faults: []\n", "").replace("name: oldversion\n",
                                                     "name: broken-kubelet\n")
     path = tmp_path / "broken.yaml"
-    path.write_text(text + FAULT)
+    path.write_text(text + fault)
     return str(path)
+
+
+def drained(events: list[dict[str, Any]]) -> set[str]:
+    """Nodes cordoned at some point of the history (a drain starts with the cordon)."""
+    return {e["node"] for e in events if e["type"] == "node" and not e["schedulable"]}
 
 
 @pytest.mark.slow
@@ -53,3 +61,55 @@ def test_a_node_never_ready_halts_with_exit_3_and_drains_nothing_else(upgrade_la
     assert again.returncode == 3
     assert "Resuming the unfinished run run-" in again.stderr
     assert "step 1.30/oldversion3/wait-ready on node oldversion3 failed" in again.stderr
+
+
+def test_a_package_that_cannot_be_downloaded_halts_the_worker_with_exit_3(upgrade_lab, tmp_path):
+    fault = "\nfaults:\n  - {kind: package-install-fails, node: oldversion3, package: kubelet}\n"
+    up = upgrade_lab(broken_scenario(tmp_path, fault))
+    done = up.kubehop("upgrade", "--to", "1.30", "--yes", "--today", TODAY)
+    assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("kubehop: halted: step 1.30/oldversion3/kubelet-install on node "
+                           "oldversion3 failed: `sudo apt-get install -y ")
+    assert "exited with 100: " in last
+    assert "E: Unable to fetch some archives, maybe run apt-get update or try with " \
+           "--fix-missing?" in last
+    assert "left cordoned: oldversion3" in last
+    # The report carries the tail of apt's output.
+    assert "  failed: 1.30/oldversion3/kubelet-install on node oldversion3: " in done.stderr
+    assert ("    | E: Failed to fetch https://prod-cdn.packages.k8s.io/repositories/isv:/"
+            "kubernetes:/core:/stable:/v1.30/deb/amd64/kubelet_1.30.14-1.1_amd64.deb  Could not "
+            "connect to prod-cdn.packages.k8s.io:443") in done.stderr
+    assert "    | Err:1 https://prod-cdn.packages.k8s.io/" in done.stderr
+    events = up.lt.events()
+    assert check_history(events, max_unavailable=1) == []
+    assert drained(events) == {"oldversion1", "oldversion3"}  # oldversion2 never drained
+    # The download failed: oldversion3's kubelet package is the one it had.
+    versions = up.lt.call(lambda: dict(up.lab.agents.host("oldversion3").db.state.installed))
+    assert versions["kubelet"] == "1.28.9-1.1"
+    assert versions["kubeadm"] == "1.30.14-1.1"
+
+
+def test_a_static_pod_that_never_comes_up_halts_the_first_control_plane(upgrade_lab, tmp_path):
+    fault = ("\nfaults:\n  - {kind: static-pod-never-ready, node: oldversion1, "
+             "component: kube-apiserver}\n")
+    up = upgrade_lab(broken_scenario(tmp_path, fault))
+    done = up.kubehop("upgrade", "--to", "1.30", "--yes", "--today", TODAY)
+    assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("kubehop: halted: step 1.29/oldversion1/kubeadm-apply on node "
+                           "oldversion1 failed: `sudo kubeadm upgrade apply -y v1.29.15` exited "
+                           "with 1: ")
+    assert "couldn't upgrade control plane. kubeadm has tried to recover everything into the " \
+           "earlier state. Errors faced: failed to obtain static Pod hash for component " \
+           "kube-apiserver on Node oldversion1" in done.stderr
+    assert "    | [upgrade/staticpods] Waiting for the kubelet to restart the component" \
+        in done.stderr
+    events = up.lt.events()
+    assert check_history(events, max_unavailable=1) == []
+    assert drained(events) == set()  # no node, worker or control plane, was ever drained
+    assert not [e for e in events if e["type"] == "pod" and e["event"] == "deleted"
+                and e.get("by") == "eviction"]
+    # kubeadm rolled the manifest back: once the kubelet restarted it, the old one answers.
+    up.lt.wait(up.lab.agents.idle())
+    assert up.lt.call(lambda: up.lab.agents.apiserver_version("oldversion1")) == "v1.28.9"

@@ -6,11 +6,15 @@ the sources configured *now* (switching `v1.28` to `v1.29` needs an update befor
 are installable), `install` honours holds (`E: Held packages were changed and -y was used
 without --allow-change-held-packages.`), downgrades, version globs (`kubeadm='1.29.15-*'`) and
 apt preferences pins. Dependencies between the Kubernetes packages are not modelled.
+
+Fault `package-install-fails` (`Cluster.package_install_fails`): downloading that package's
+archive times out (`Err:` / `E: Failed to fetch …`, exit 100) and nothing is installed.
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubehop.lab.node.host import NodeHost, Proc, Tool
@@ -27,6 +31,9 @@ from kubehop.model.versions import parse_deb_version
 
 HEADER = "Reading package lists...\nBuilding dependency tree...\nReading state information...\n"
 LOCK = "/var/lib/dpkg/lock-frontend"
+MIRROR_IP = "18.239.50.12"  # prod-cdn.packages.k8s.io, as a fault's messages show it
+UNREACHABLE = (f"Could not connect to prod-cdn.packages.k8s.io:443 ({MIRROR_IP}), "
+               "connection timed out")
 DESCRIPTIONS = {
     "kubeadm": "Command-line utility for administering a Kubernetes cluster",
     "kubelet": "Node agent for Kubernetes clusters",
@@ -237,6 +244,9 @@ async def install(p: Proc, targets: list[str], opts: set[str], quiet: int) -> in
     if p.host.dpkg_lock.locked():
         return _lock_busy(p)
     async with p.host.dpkg_lock:
+        broken = {c.name for c in todo if p.host.cluster.package_install_fails(p.host.name, c.name)}
+        if broken:
+            return await _fetch_fails(p, todo, broken, out)
         for i, c in enumerate(todo, 1):
             cdn = c.repo.cdn if c.repo else "https://pkgs.k8s.io"
             out(f"Get:{i} {cdn}  {c.name} {c.new} [{PACKAGE_SIZES.get(c.name, '1.0 MB')}]\n")
@@ -255,6 +265,31 @@ async def install(p: Proc, targets: list[str], opts: set[str], quiet: int) -> in
             out(f"Setting up {c.name} ({c.new}) ...\n")
             p.host.package_changed(c.name)
     return 0
+
+
+async def _fetch_fails(p: Proc, todo: list[Change], broken: set[str],
+                       out: Callable[[str], None]) -> int:
+    """Fault `package-install-fails`: the archives of `broken` cannot be downloaded (the mirror
+    does not answer). apt fetches every archive before dpkg runs, so nothing is installed: the
+    dpkg database, holds included, stays as it was (exit 100, as apt's)."""
+    fetched = 0.0
+    errors = []
+    for i, c in enumerate(todo, 1):
+        cdn = c.repo.cdn if c.repo else "https://pkgs.k8s.io"
+        if c.name not in broken:
+            size = PACKAGE_SIZES.get(c.name, "1.0 MB")
+            out(f"Get:{i} {cdn}  {c.name} {c.new} [{size}]\n")
+            fetched += float(size.split()[0])
+            continue
+        out(f"Err:{i} {cdn}  {c.name} {c.new}\n  {UNREACHABLE}\n")
+        errors.append(f"E: Failed to fetch {cdn}/amd64/{c.name}_{c.new}_amd64.deb  "
+                      f"{UNREACHABLE} [IP: {MIRROR_IP} 443]\n")
+    await p.host.sleep(p.host.timing.package_install)  # until the connection attempts time out
+    if fetched:
+        out(f"Fetched {fetched:.1f} MB in 2min 10s ({fetched * 1000 / 130:.0f} kB/s)\n")
+    p.err("".join(errors) + "E: Unable to fetch some archives, maybe run apt-get update or try "
+          "with --fix-missing?\n")
+    return 100
 
 
 async def upgrade(p: Proc, opts: set[str], quiet: int) -> int:

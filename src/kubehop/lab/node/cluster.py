@@ -3,13 +3,17 @@
 `Cluster` is what a node-side command uses to reach beyond its own node (kubeadm listing
 control-plane nodes, asking an apiserver for `/version`), and what the lab's API server consults
 through `NodeAgents` (`apiserver_version`, `apiserver_available`, `on_apiserver_change`).
+
+It also holds the scenario's injected faults: `faults` has a (kind, node) pair per fault (what
+`node-never-ready` checks), `fault_options` each one's extra fields (`package` of
+`package-install-fails`, `component` of `static-pod-never-ready`); `inject` adds one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kubehop.model.versions import image_kube_version
@@ -25,16 +29,46 @@ class Cluster:
         self.hosts: dict[str, NodeHost] = {}
         self.load_balancer = load_balancer
         self.listeners: list[Callable[[str], None]] = []
-        # Injected faults of the scenario, as (kind, node) pairs (e.g. "node-never-ready").
+        # Injected faults of the scenario, as (kind, node) pairs (e.g. "node-never-ready"), and
+        # the options of each (a kind may be injected more than once on a node).
         self.faults: set[tuple[str, str]] = set()
+        self.fault_options: dict[tuple[str, str], list[dict[str, str]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._forever: set[asyncio.Task[Any]] = set()
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Run `coro` in the background; `stop()` cancels what is still running."""
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, forever: bool = False
+              ) -> asyncio.Task[Any]:
+        """Run `coro` in the background; `stop()` cancels what is still running. A `forever`
+        task (a container that keeps crashing) is not waited for by `idle()`."""
         task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._forever if forever else self._tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
         return task
+
+    # --- faults ------------------------------------------------------------------------------
+
+    def inject(self, kind: str, node: str, options: Mapping[str, str] | None = None) -> None:
+        """Inject a fault of `kind` on `node` with its scenario options."""
+        self.faults.add((kind, node))
+        self.fault_options.setdefault((kind, node), []).append(dict(options or {}))
+
+    def _fault_matches(self, kind: str, node: str, key: str, value: str) -> bool:
+        """Whether a `kind` fault on `node` applies to `value` of option `key` (an empty or
+        missing option, or a fault injected without options, applies to every value)."""
+        if (kind, node) not in self.faults:
+            return False
+        return any(o.get(key, "") in ("", value) for o in self.fault_options.get((kind, node))
+                   or [{}])
+
+    def package_install_fails(self, node: str, package: str) -> bool:
+        """Fault `package-install-fails`: downloading `package` on `node` fails."""
+        return self._fault_matches("package-install-fails", node, "package", package)
+
+    def static_pod_never_ready(self, node: str, component: str) -> bool:
+        """Fault `static-pod-never-ready`: `component`'s static pod on `node`, once its manifest
+        changed, keeps crashing."""
+        return self._fault_matches("static-pod-never-ready", node, "component", component)
 
     async def idle(self) -> None:
         """Until no restart is pending (tests and benchmarks wait for the lab to settle)."""
@@ -42,7 +76,7 @@ class Cluster:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def stop(self) -> None:
-        tasks = list(self._tasks)
+        tasks = [*self._tasks, *self._forever]
         for t in tasks:
             t.cancel()
         for t in tasks:

@@ -7,7 +7,8 @@ The cluster version of the policy check is `/version` of the apiserver the node'
 reaches, i.e. the running kube-apiserver static pod, so a hand-edited manifest misleads kubeadm
 as it does for real. `apply` and `node` rewrite manifests one component at a time (etcd,
 kube-apiserver, kube-controller-manager, kube-scheduler) with backups, wait for the kubelet to
-run each (5 min lab timeout, rollback on failure), upload kubeadm-config / kubelet-config, write
+run each (5 min lab timeout, rollback of the manifests moved so far on failure, exit 1 with
+kubeadm's error), upload kubeadm-config / kubelet-config, write
 /var/lib/kubelet/config.yaml, and upgrade CoreDNS and kube-proxy only once every kube-apiserver
 runs the new image.
 """
@@ -195,7 +196,7 @@ async def apply(p: Proc, opts: Opts, kubeadm: KubeVersion) -> int:
            if phased else "[upgrade/apply] Upgrading your Static Pod-hosted control plane to "
            "version") + f" \"{target}\" (timeout: 5m0s)...\n")
     failure = await upgrade_control_plane(p, view, target, etcd_upgrade=opts.etcd_upgrade,
-                                          phased=phased)
+                                          phased=phased, kubeadm=kubeadm)
     if failure:
         prefix = ("error execution phase control-plane: couldn't complete the static pod upgrade: "
                   if phased else "[upgrade/apply] FATAL: ")
@@ -250,9 +251,10 @@ async def node(p: Proc, opts: Opts, kubeadm: KubeVersion) -> int:
         if opts.dry_run:
             return 0
         failure = await upgrade_control_plane(p, view, version, etcd_upgrade=opts.etcd_upgrade,
-                                              phased=False)
+                                              phased=False, kubeadm=kubeadm)
         if failure:
-            return _fail(p, f"error execution phase control-plane: {failure}")
+            return _fail(p, "error execution phase control-plane: couldn't complete the static "
+                            f"pod upgrade: {failure}")
         p.out("[upgrade] The control plane instance for this node was successfully updated!\n")
     else:
         p.out("[preflight] Skipping prepull. Not a control plane node.\n"

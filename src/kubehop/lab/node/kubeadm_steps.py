@@ -1,6 +1,11 @@
 """The steps `kubeadm upgrade apply` and `kubeadm upgrade node` share: rewriting this node's
 static pod manifests one component at a time, uploading the cluster configuration, writing the
-kubelet configuration, and upgrading the CoreDNS and kube-proxy addons."""
+kubelet configuration, and upgrading the CoreDNS and kube-proxy addons.
+
+A component whose new pod does not run within the wait (5 min lab time) fails the upgrade as in
+kubeadm's staticpods.go: every manifest moved so far goes back (etcd's only when etcd failed),
+and the error says `couldn't upgrade control plane. kubeadm has tried to recover everything into
+the earlier state. Errors faced: …` with what the wait last saw."""
 
 from __future__ import annotations
 
@@ -12,9 +17,13 @@ from kubehop.lab.node.host import NodeHost, Proc
 from kubehop.lab.node.kubeadm_view import ClusterView
 from kubehop.lab.node.kubelet import image_tag
 from kubehop.lab.status import NotFound
-from kubehop.model.versions import KubeVersion, parse_deb_version
+from kubehop.model.versions import KubeVersion, MinorVersion, parse_deb_version
 
 WAIT_TIMEOUT = 300.0  # lab seconds kubeadm waits for each static pod
+ETCD_RETRIES = 150.0  # lab seconds kubeadm waits for the previous etcd (10 x 15 s)
+# From this kubeadm on, its waits (wait.PollUntilContextTimeout) time out with the context's
+# error rather than wait.ErrWaitTimeout's text [U: approximate].
+CONTEXT_TIMEOUTS = MinorVersion(1, 28)
 CERTS = {
     "etcd": ["etcd-server", "etcd-peer", "etcd-healthcheck-client"],
     "kube-apiserver": ["apiserver", "apiserver-kubelet-client", "front-proxy-client",
@@ -25,15 +34,18 @@ CERTS = {
 
 
 async def upgrade_control_plane(p: Proc, view: ClusterView, target: KubeVersion, *,
-                                etcd_upgrade: bool, phased: bool) -> str | None:
-    """Rewrite this node's manifests for `target`; an error message when a component failed."""
+                                etcd_upgrade: bool, phased: bool,
+                                kubeadm: KubeVersion | None = None) -> str | None:
+    """Rewrite this node's manifests for `target`; an error message when a component failed
+    (`kubeadm`: the binary's version, for the wording of timeouts)."""
     host, fs = p.host, p.host.fs
+    moved: dict[str, str] = {}  # component → its manifest before this run
     repo = view.image_repository()
     comps = host.data.kubeadm_components(target)
     stamp = datetime.fromtimestamp(host.clock.wall(), UTC).strftime("%Y-%m-%d-%H-%M-%S")
     backup = f"/etc/kubernetes/tmp/kubeadm-backup-manifests-{stamp}"
-    moved = ("Moving new manifest to \"{0}\" and backing up old manifest to \"{1}\"" if phased
-             else "Moved new manifest to \"{0}\" and backed up old manifest to \"{1}\"")
+    moving = ("Moving new manifest to \"{0}\" and backing up old manifest to \"{1}\"" if phased
+              else "Moved new manifest to \"{0}\" and backed up old manifest to \"{1}\"")
     p.out("[upgrade/staticpods] Writing new Static Pod manifests to \"/etc/kubernetes/tmp/"
           "kubeadm-upgraded-manifests2718281828\"\n")
     for comp in mf.COMPONENTS:
@@ -64,19 +76,60 @@ async def upgrade_control_plane(p: Proc, view: ClusterView, target: KubeVersion,
         fs.mkdir(backup, parents=True)
         fs.write(f"{backup}/{comp}.yaml", old)
         fs.write(path, new)
-        p.out(f"[upgrade/staticpods] {moved.format(path, f'{backup}/{comp}.yaml')}\n"
+        moved[comp] = old
+        p.out(f"[upgrade/staticpods] {moving.format(path, f'{backup}/{comp}.yaml')}\n"
               "[upgrade/staticpods] Waiting for the kubelet to restart the component\n"
               "[upgrade/staticpods] This can take up to 5m0s\n")
         if not await host.kubelet.static.wait_for(comp, mf.manifest_hash(new), WAIT_TIMEOUT):
-            fs.write(path, old)
-            return ("couldn't upgrade control plane. kubeadm has tried to recover everything "
-                    "into the earlier state. Errors faced: failed to obtain static Pod hash for "
-                    f"component {comp} on Node {host.name}: timed out waiting for the condition")
+            why = _wait_error(p, comp, mf.manifest_hash(new), kubeadm)
+            for c, text in moved.items():  # rollbackOldManifests
+                if c != "etcd" or comp == "etcd":
+                    fs.write(mf.manifest_path(c), text)
+            failure = ("couldn't upgrade control plane. kubeadm has tried to recover everything "
+                       f"into the earlier state. Errors faced: {why}")
+            if comp == "etcd":
+                return await _etcd_rolled_back(p, old, failure, stamp)
+            return failure
         p.out(f"[apiclient] Found 1 Pods for label selector component={comp}\n"
               f"[upgrade/staticpods] Component \"{comp}\" upgraded successfully!\n")
         if comp == "etcd" and not phased:
             p.out("[upgrade/etcd] Waiting for etcd to become available\n")
     return None
+
+
+def _wait_error(p: Proc, comp: str, h: str, kubeadm: KubeVersion | None) -> str:
+    """What kubeadm's wait for `comp`'s new pod (hash `h`) last saw when it timed out: the API
+    did not answer, the mirror pod's hash never changed, or its pod never came up."""
+    host = p.host
+    expired = ("context deadline exceeded"
+               if kubeadm is None or kubeadm.minor_version >= CONTEXT_TIMEOUTS
+               else "timed out waiting for the condition")
+    if host.cluster.answering(host.name) is None:
+        ip = host.cluster.endpoint_ip(host.name)
+        return (f"failed to obtain static Pod hash for component {comp} on Node {host.name}: "
+                f"Get \"https://{ip}:6443/api/v1/namespaces/kube-system/pods/{comp}-{host.name}"
+                f"?timeout=10s\": dial tcp {ip}:6443: connect: connection refused")
+    pod = host.kubelet.static.running.get(comp)
+    if pod is None or pod.hash != h:
+        return (f"static Pod hash for component {comp} on Node {host.name} did not change after "
+                f"5m0s: {expired}")
+    p.out(f"[apiclient] Found 1 Pods for label selector component={comp}\n")
+    return expired
+
+
+async def _etcd_rolled_back(p: Proc, old: str, failure: str, stamp: str) -> str:
+    """performEtcdStaticPodUpgrade after a failed etcd: wait for the previous etcd."""
+    p.out(f"[upgrade/etcd] Failed to upgrade etcd: {failure}\n"
+          "[upgrade/etcd] Waiting for previous etcd to become available\n")
+    if await p.host.kubelet.static.wait_for("etcd", mf.manifest_hash(old), ETCD_RETRIES):
+        p.out("[upgrade/etcd] Etcd was rolled back and is now available\n")
+        return ("fatal error when trying to upgrade the etcd cluster, rolled the state back to "
+                f"pre-upgrade state: {failure}")
+    p.out("[upgrade/etcd] Failed to healthcheck previous etcd: timeout waiting for etcd cluster "
+          "to be available\n")
+    return ("fatal error rolling back local etcd cluster manifest, the backup of etcd database is "
+            f"stored here:(/etc/kubernetes/tmp/kubeadm-backup-etcd-{stamp}): timeout waiting for "
+            "etcd cluster to be available")
 
 
 def write_kubelet_config(p: Proc, version: str) -> None:

@@ -6,6 +6,13 @@ seconds later; meanwhile the mirror pod `kube-system/<component>-<node>` is unre
 kube-apiserver, the node's API endpoint does not answer. A manifest that does not decode leaves
 the component down. Mirror pods are updated in place (real kubelets recreate them).
 
+Fault `static-pod-never-ready` (`Cluster.static_pod_never_ready`): once the component's manifest
+differs from the one on disk when the lab started (kubeadm wrote a new one), its new container
+exits right after each start. The mirror pod shows the new image, Ready False and the container
+in CrashLoopBackOff with a growing restartCount (back-off 10 s doubling to 5 min, lab time); the
+component does not run (no API endpoint for kube-apiserver), so kubeadm's wait times out. Going
+back to the original manifest (kubeadm's rollback) brings the component back.
+
 The service: `systemctl restart kubelet` runs the *installed* kubelet package. The node is
 NotReady for `kubeletRestart` lab seconds, then Ready with `nodeInfo.kubeletVersion` of the new
 binary. Installing the package alone changes nothing. A kubelet whose minor is newer than the
@@ -43,6 +50,10 @@ def image_tag(image: str | None) -> str | None:
         return None
 
 
+BACKOFF_FIRST = 10.0  # lab seconds: the kubelet's crash loop back-off, doubling
+BACKOFF_MAX = 300.0
+
+
 @dataclass
 class RunningPod:
     image: str | None
@@ -58,6 +69,8 @@ class StaticPods:
         self.running: dict[str, RunningPod] = {}
         self._pending: dict[str, tuple[str, asyncio.Task]] = {}
         self._changed = asyncio.Event()
+        self.original: dict[str, str] = {}  # component → manifest hash when the lab started
+        self._crashing: dict[str, asyncio.Task] = {}  # component → its crash loop
 
     def _manifests(self) -> dict[str, str]:
         fs = self.host.fs
@@ -80,8 +93,14 @@ class StaticPods:
         """At start: the pods of the manifests on disk are running; mirror pods agree."""
         for comp, text in self._manifests().items():
             image = mf.manifest_image(text)
+            self.original[comp] = mf.manifest_hash(text)
             self.running[comp] = RunningPod(image, mf.manifest_hash(text), image is not None)
             self._mirror(comp, ready=image is not None)
+
+    def never_ready(self, comp: str, h: str) -> bool:
+        """Whether the pod of `comp`'s manifest with hash `h` keeps crashing (the fault)."""
+        return (self.host.cluster.static_pod_never_ready(self.host.name, comp)
+                and h != self.original.get(comp))
 
     def on_file(self, path: str) -> None:
         if path.startswith(mf.MANIFEST_DIR + "/") or path == mf.MANIFEST_DIR:
@@ -99,13 +118,19 @@ class StaticPods:
                 continue
             current = self.running.get(comp)
             if not pending and current and current.hash == h:
+                image = mf.manifest_image(text)
+                if image and not current.running and comp not in self._crashing \
+                        and self.never_ready(comp, h):
+                    self._crash(comp, image)  # the kubelet came back: the pod crashes again
                 continue
             if pending:
                 pending[1].cancel()
+            self._calm(comp)
             self._stop_pod(comp)
             task = self.host.cluster.spawn(self._restart(comp, text, h))
             self._pending[comp] = (h, task)
         for comp in [c for c in self.running if c not in files and c not in self._pending]:
+            self._calm(comp)
             pod = self.running.pop(comp)
             self.host.component(comp, image_tag(pod.image), running=False)
             with contextlib.suppress(NotFound):
@@ -132,6 +157,12 @@ class StaticPods:
         try:
             await self.host.sleep(self.host.timing.static_pod_restart)
             image = mf.manifest_image(text)
+            if image is not None and self.never_ready(comp, h):
+                # The component stays down: what runs (and /version) is still the old image.
+                self.running[comp] = RunningPod(old.image if old else None, h, False)
+                self._crash(comp, image)
+                self._fire(comp)
+                return
             self.running[comp] = RunningPod(image or (old.image if old else None), h,
                                             image is not None)
             if image is not None:
@@ -141,6 +172,32 @@ class StaticPods:
         finally:
             if self._pending.get(comp, ("", None))[0] == h:
                 self._pending.pop(comp, None)
+
+    def _crash(self, comp: str, image: str) -> None:
+        """Start `comp`'s crash loop (fault `static-pod-never-ready`)."""
+        self._calm(comp)
+        self._crashing[comp] = self.host.cluster.spawn(self._crash_loop(comp, image),
+                                                       forever=True)
+
+    def _calm(self, comp: str) -> None:
+        """Stop `comp`'s crash loop, if any (its manifest changed, or the kubelet stopped)."""
+        task = self._crashing.pop(comp, None)
+        if task is not None:
+            task.cancel()
+
+    def stop_crash_loops(self) -> None:
+        for comp in list(self._crashing):
+            self._calm(comp)
+
+    async def _crash_loop(self, comp: str, image: str) -> None:
+        """The container exits right after each start; the kubelet restarts it after a
+        back-off that doubles up to 5 minutes (restartCount counts the restarts)."""
+        restarts, backoff = 0, BACKOFF_FIRST
+        while True:
+            self._mirror(comp, ready=False, image=image, crash=(restarts, backoff))
+            await self.host.sleep(backoff)
+            restarts += 1
+            backoff = min(backoff * 2, BACKOFF_MAX)
 
     async def wait_for(self, comp: str, h: str, timeout_lab: float) -> bool:
         """Until `comp` runs the manifest with hash `h` (kubeadm's wait for the mirror pod)."""
@@ -157,12 +214,14 @@ class StaticPods:
             except TimeoutError:
                 return False
 
-    def _mirror(self, comp: str, *, ready: bool) -> None:
-        """Bring the mirror pod in the store in line with what runs."""
+    def _mirror(self, comp: str, *, ready: bool, image: str | None = None,
+                crash: tuple[int, float] | None = None) -> None:
+        """Bring the mirror pod in the store in line with what runs; `image` when the pod runs
+        another image than `running` says, `crash` (restarts, back-off) for a crash loop."""
         host = self.host
         pod = self.running[comp]
         name = f"{comp}-{host.name}"
-        image = pod.image or f"registry.k8s.io/{comp}"
+        image = image or pod.image or f"registry.k8s.io/{comp}"
         now = host.clock.timestamp()
         mirror = hashlib.md5(f"{pod.hash}{host.name}".encode()).hexdigest()  # an identity
 
@@ -176,9 +235,11 @@ class StaticPods:
             c["image"] = image
             st = obj.setdefault("status", {})
             st["phase"] = "Running"
-            st["containerStatuses"] = [o.container_status(c, ready=ready, started_at=now)]
+            st["containerStatuses"] = [o.container_status(c, ready=ready, started_at=now)
+                                       if crash is None else _crashed(c, name, mirror, now, *crash)]
             for cond in st.get("conditions", []):
-                if cond["type"] in ("Ready", "ContainersReady"):
+                if cond["type"] in ("Ready", "ContainersReady") and \
+                        cond["status"] != ("True" if ready else "False"):
                     cond["status"] = "True" if ready else "False"
                     cond["lastTransitionTime"] = now
 
@@ -196,6 +257,22 @@ class StaticPods:
                         tolerations=[{"operator": "Exists", "effect": "NoExecute"}])
             update(new)
             host.store.create("pods", new)
+
+
+def _crashed(c: Obj, pod: str, uid: str, now: str, restarts: int, backoff: float) -> Obj:
+    """The status of a container that exited with an error and waits to be restarted (`uid`:
+    the static pod's, its config hash)."""
+    cid = "containerd://" + hashlib.sha256(f"{pod}{restarts}".encode()).hexdigest()
+    return {
+        "name": c["name"], "image": c["image"], "imageID": "", "containerID": cid,
+        "ready": False, "started": False, "restartCount": restarts,
+        "state": {"waiting": {
+            "reason": "CrashLoopBackOff",
+            "message": f"back-off {backoff:g}s restarting failed container={c['name']} "
+                       f"pod={pod}_kube-system({uid})"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": now,
+                                     "finishedAt": now, "containerID": cid}},
+    }
 
 
 class Kubelet:
@@ -256,6 +333,7 @@ class Kubelet:
     def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        self.static.stop_crash_loops()  # nothing restarts crashed containers any more
         if self.active:
             self.host.db.state.kubelet_active = False
             self.host.db.save()

@@ -6,11 +6,16 @@ pins a package to its installed version. dnf reads the repository file at every 
 metadata cache is keyed by baseurl), so editing `v1.28` to `v1.29` takes effect at once.
 Messages follow dnf 4: `All matches were filtered out by exclude filtering for argument: …`,
 `Error: Unable to find a match: …` (exit 1).
+
+Fault `package-install-fails` (`Cluster.package_install_fails`): downloading that package's rpm
+times out (`[FAILED] …: Curl error (28)`, `Error: Error downloading packages:`, exit 1) and
+nothing is installed.
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubehop.lab.node.host import Proc, Tool
@@ -19,6 +24,7 @@ from kubehop.model.versions import parse_deb_version
 
 ARCH = "x86_64"
 RULE = "=" * 80
+TIMED_OUT = "Connection timed out after 30000 milliseconds"
 
 
 def _cmp(a: str, b: str) -> int:
@@ -188,6 +194,9 @@ async def install(p: Proc, o: Options, specs: list[str], verb: str) -> int:
             out("Operation aborted.\n")
             return 1
     out("Downloading Packages:\n")
+    broken = [n for n in chosen if p.host.cluster.package_install_fails(p.host.name, n)]
+    if broken:
+        return await _download_fails(p, view, chosen, broken, out)
     for n, v in chosen.items():
         out(f"{_nevra(n, v)}.rpm{'':<10}19 MB/s |  10 MB     00:00\n")
     await p.host.sleep(p.host.timing.package_install)
@@ -206,6 +215,29 @@ async def install(p: Proc, o: Options, specs: list[str], verb: str) -> int:
             out(f"\n{done[key]}:\n" + "".join(f"  {_nevra(n, chosen[n])}\n" for n in names))
     out("\nComplete!\n")
     return 0
+
+
+async def _download_fails(p: Proc, view: DnfView, chosen: dict[str, str], broken: list[str],
+                          out: Callable[[str], None]) -> int:
+    """Fault `package-install-fails`: the rpms of `broken` cannot be downloaded (the mirror
+    does not answer). dnf downloads everything before the rpm transaction, so nothing is
+    installed: the rpm database and versionlocks stay as they were (exit 1, as dnf's)."""
+    errors = []
+    for n, v in chosen.items():
+        if n not in broken:
+            out(f"{_nevra(n, v)}.rpm{'':<10}19 MB/s |  10 MB     00:00\n")
+            continue
+        repo = next((r for ver, r, _ in view.visible.get(n, []) if ver == v), None)
+        base = (repo.baseurl if repo else "https://pkgs.k8s.io/").replace("$basearch", ARCH)
+        url = f"{base.rstrip('/')}/{ARCH}/{_nevra(n, v)}.rpm"
+        why = f"Curl error (28): Timeout was reached for {url} [{TIMED_OUT}]"
+        p.err(f"[MIRROR] {_nevra(n, v)}.rpm: {why}\n[FAILED] {_nevra(n, v)}.rpm: {why}\n")
+        errors.append(f"  {why}\n")
+    await p.host.sleep(p.host.timing.package_install)  # until the downloads time out
+    out("The downloaded packages were saved in cache until the next successful transaction.\n"
+        f"You can remove cached packages by executing '{p.argv[0]} clean packages'.\n")
+    p.err("Error: Error downloading packages:\n" + "".join(errors))
+    return 1
 
 
 async def list_(p: Proc, o: Options, args: list[str]) -> int:
