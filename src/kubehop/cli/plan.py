@@ -26,7 +26,7 @@ from kubehop.core.planner import plan_upgrade
 from kubehop.core.planner_target import check_installed_by_kubeadm, resolve_target
 from kubehop.model.cluster import ClusterState
 from kubehop.model.cluster_codec import state_from_dict
-from kubehop.model.errors import UsageError
+from kubehop.model.errors import OperationError, UsageError
 from kubehop.model.plan import DRAIN_POLICIES, WORKER_STRATEGIES, Plan, PlanOptions
 
 OUTPUTS = ("text", *MACHINE_FORMATS, "script")
@@ -84,6 +84,13 @@ def render(plan: Plan, output: str) -> str:
 def make_plan(state: ClusterState, to: str, options: PlanOptions, release_data: str | None,
               today: str | None) -> Plan:
     """Check the state (for blocking findings) and plan."""
+    if state.node_errors:  # a plan on guessed packages and OS families is a wrong plan
+        node, why = state.node_errors[0]
+        others = len(state.node_errors) - 1
+        raise OperationError(
+            f"{why}" + (f" (and {others} more node{'s' * (others > 1)} unreadable)"
+                        if others else "")
+            + f"; kubehop plans only from every node's packages: fix SSH access to {node}")
     day = resolve_today(today)
     data = load_release_data_checked(release_data, day)
     cluster = check_installed_by_kubeadm(state)

@@ -181,7 +181,7 @@ def package_warnings(state: ClusterState) -> list[str]:
     legacy = [n.name for n in state.nodes if n.packages and n.packages.repo_legacy]
     out = []
     if unknown:
-        out.append(f"no package facts for {_names(unknown)} (no SSH inventory?): assuming Debian "
+        out.append(f"no package facts for {_names(unknown)} (no SSH inventory): assuming Debian "
                    f"packages from pkgs.k8s.io and a kubeadm at most one minor behind the control "
                    f"plane; every hop rewrites their repository")
     if legacy:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from kubehop.model.cluster import NodePackages, NodeState, OsFamily
+from kubehop.model.errors import KubehopError
 from kubehop.model.versions import MinorVersion
 from kubehop.shell.observe_decode import kube_version_or_none
 from kubehop.shell.transports import Transport
@@ -156,7 +157,10 @@ async def gather_node_facts(
             try:
                 facts[node.name] = await node_facts(runner, node)
             except Exception as e:  # one unreachable node must not hide the others
-                errors[node.name] = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                # (kubehop's own errors are one clear line already; others get their type)
+                errors[node.name] = (str(e) if isinstance(e, KubehopError) and str(e)
+                                     else f"{type(e).__name__}: {e}" if str(e)
+                                     else type(e).__name__)
 
     await asyncio.gather(*(one(n) for n in nodes))
     return facts, errors
