@@ -1,6 +1,7 @@
 """The PodDisruptionBudgets a drain runs into: why an eviction was refused, when to retry.
 
-One PDB informer (list+watch) per namespace the drain evicts from. After a 429 the drain notes
+One PDB informer (list+watch) per namespace the drain evicts from, shared by the drains
+running at once. After a 429 the drain notes
 the covering PDB's change counter, explains the refusal in one line (from the PDB's status and
 the pods it selects), then waits until the watch shows that PDB changed and allows a
 disruption again — or, as a fallback, a capped exponential backoff with jitter.
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import random
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
@@ -38,6 +40,39 @@ def backoff(attempt: int) -> float:
     return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt, 6)) * (0.75 + random.random() / 2)
 
 
+class _SharedInformers:
+    """PDB informers shared by every drain on one client, counted by users: one watch per
+    namespace however many nodes drain at once (100 drains of a wave would otherwise open a
+    watch per namespace each, and the server would send every PDB change to each)."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, asyncio.Task[PdbInformer]] = {}
+        self.users: dict[str, int] = {}
+
+    def acquire(self, client: KubeClient, namespace: str) -> None:
+        task = self.tasks.get(namespace)
+        if task is None or (task.done() and (task.cancelled() or task.exception())):
+            # (a failed start is not shared: the next user tries again)
+            self.tasks[namespace] = asyncio.create_task(PdbInformer(client, namespace).start())
+        self.users[namespace] = self.users.get(namespace, 0) + 1
+
+    async def release(self, namespace: str) -> None:
+        self.users[namespace] -= 1
+        if self.users[namespace]:
+            return
+        del self.users[namespace]
+        task = self.tasks.pop(namespace)
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ApiError):
+                await task
+        elif not task.cancelled() and task.exception() is None:
+            await task.result().stop()
+
+
+_SHARED: weakref.WeakKeyDictionary[KubeClient, _SharedInformers] = weakref.WeakKeyDictionary()
+
+
 class Budgets:
     """PDB caches for one drain."""
 
@@ -45,28 +80,24 @@ class Budgets:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self._monotonic = monotonic
-        self._informers: dict[str, asyncio.Task[PdbInformer]] = {}
+        self._shared = _SHARED.setdefault(client, _SharedInformers())
+        self._namespaces: set[str] = set()
         self._workloads: dict[str, tuple[float, list[PodInfo]]] = {}
 
     def prefetch(self, namespaces: Iterable[str]) -> None:
         """Start watching these namespaces now, so the first 429 finds the PDBs ready."""
-        for ns in sorted(set(namespaces)):
-            if ns not in self._informers:
-                self._informers[ns] = asyncio.create_task(PdbInformer(self.client, ns).start())
+        for ns in sorted(set(namespaces) - self._namespaces):
+            self._shared.acquire(self.client, ns)
+            self._namespaces.add(ns)
 
     async def informer(self, namespace: str) -> PdbInformer:
         self.prefetch([namespace])
-        return await asyncio.shield(self._informers[namespace])
+        return await asyncio.shield(self._shared.tasks[namespace])
 
     async def stop(self) -> None:
-        for task in self._informers.values():
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, ApiError):
-                    await task
-            elif not task.cancelled() and task.exception() is None:
-                await task.result().stop()
-        self._informers.clear()
+        for ns in sorted(self._namespaces):
+            await self._shared.release(ns)
+        self._namespaces.clear()
 
     async def workload(self, pdb: PdbInfo) -> list[PodInfo]:
         """The pods `pdb` selects (cached for a second: many pods may wait on one PDB)."""

@@ -20,7 +20,7 @@ import msgspec
 from kubehop.core.drain import PodInfo, pod_from_dict
 from kubehop.core.drain_explain import PdbInfo, pdb_from_dict
 from kubehop.shell.kube.client import KubeClient
-from kubehop.shell.kube.errors import ApiError, api_error
+from kubehop.shell.kube.errors import ApiError
 
 T = TypeVar("T")
 WATCH_SECONDS = 240  # server-side watch timeout; the informer re-watches from the last version
@@ -197,35 +197,25 @@ class Informer(Generic[T]):
                 await self._sleep(_backoff(failures))
 
     async def _watch(self) -> None:
-        query = dict(self.params, watch="true", resourceVersion=self._rv,
-                     timeoutSeconds=str(WATCH_SECONDS), allowWatchBookmarks="true")
-        resp = await self.client.api.call_api(
-            self.path, "GET", query_params=list(query.items()),
-            header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
-            _preload_content=False, _request_timeout=(10, WATCH_SECONDS + 30))
-        async with resp:
-            if resp.status != 200:
-                raise api_error("GET", self.path, resp.status, await resp.read(),
-                                self.client.server)
-            while line := await resp.content.readline():
-                if not line.strip():
-                    continue
-                kind, item, rv, error = self._decode_event(line)
-                if kind == "ERROR":  # 410 Gone: our version is too old; list again
-                    raise ApiError(f"watch {self.path}: {(error or {}).get('message', '')}",
-                                   status=int((error or {}).get("code", 0)))
-                if rv:
-                    self._rv = rv
-                if item is None or kind == "BOOKMARK":
-                    continue
-                key = self.key(item)
-                if kind == "DELETED":
-                    self.items.pop(key, None)
-                else:
-                    self.items[key] = item
-                self.changes += 1
-                self.touched[key] = self.changes
-                self._notify()
+        query = dict(self.params, resourceVersion=self._rv, timeoutSeconds=str(WATCH_SECONDS),
+                     allowWatchBookmarks="true")
+        async for line in self.client.watch(self.path, query, timeout=WATCH_SECONDS + 30):
+            kind, item, rv, error = self._decode_event(line)
+            if kind == "ERROR":  # 410 Gone: our version is too old; list again
+                raise ApiError(f"watch {self.path}: {(error or {}).get('message', '')}",
+                               status=int((error or {}).get("code", 0)))
+            if rv:
+                self._rv = rv
+            if item is None or kind == "BOOKMARK":
+                continue
+            key = self.key(item)
+            if kind == "DELETED":
+                self.items.pop(key, None)
+            else:
+                self.items[key] = item
+            self.changes += 1
+            self.touched[key] = self.changes
+            self._notify()
 
     # --- waiting -----------------------------------------------------------------------------
 
