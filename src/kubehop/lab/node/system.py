@@ -35,9 +35,25 @@ async def printf(p: Proc) -> int:
         p.err("printf: usage: printf [-v var] format [arguments]\n")
         return 2
     fmt = p.argv[1].replace("\\n", "\n").replace("\\t", "\t")
-    values = iter(p.argv[2:])
-    p.out(re.sub(r"%[sd]", lambda _m: next(values, ""), fmt).replace("%%", "%"))
+    args = p.argv[2:]
+    values = iter(args)
+    wants = len([m for m in _PRINTF_SPEC.findall(fmt) if m != "%"])
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(1) == "%":
+            return "%"
+        return next(values, "0" if m.group(1) == "d" else "")
+
+    out = _PRINTF_SPEC.sub(one, fmt)
+    used = wants
+    while wants and used < len(args):  # bash reuses the format while arguments remain
+        out += _PRINTF_SPEC.sub(one, fmt)
+        used += wants
+    p.out(out)
     return 0
+
+
+_PRINTF_SPEC = re.compile(r"%([%sd])")
 
 
 async def cat(p: Proc) -> int:

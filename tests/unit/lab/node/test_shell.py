@@ -87,3 +87,10 @@ async def test_file_utilities(lab):
     assert (await lab.sh(N, "sudo rm -f /etc/x/nope")).exit_code == 0
     assert await lab.ok(N, "uname -r; hostname") == "5.15.0-105-generic\noldversion1\n"
     assert await lab.ok(N, "which kubeadm") == "/usr/bin/kubeadm\n"
+
+
+async def test_printf_reuses_its_format_like_bash(lab):
+    assert (await lab.sh(N, "printf '[%s]' a b c")).stdout == "[a][b][c]"
+    assert (await lab.sh(N, "printf '%s=%d\\n' x 1 y")).stdout == "x=1\ny=0\n"
+    assert (await lab.sh(N, "printf '100%% %s\\n' done")).stdout == "100% done\n"
+    assert (await lab.sh(N, "printf 'none\\n' extra")).stdout == "none\n"
