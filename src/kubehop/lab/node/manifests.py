@@ -153,10 +153,13 @@ def render_static_pod(component: str, image: str, node: str, ip: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_manifest(text: str) -> dict[str, Any] | None:
     """The decoded pod of a manifest, or None when the kubelet could not decode it."""
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_LOADER)  # a safe loader (libyaml's when built in)
     except yaml.YAMLError:
         return None
     if not isinstance(doc, dict) or doc.get("kind") != "Pod":
