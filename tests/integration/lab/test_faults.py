@@ -6,16 +6,15 @@ import asyncio
 
 from kubehop.lab.lab import Lab
 
-SCENARIO = """apiVersion: kubehop.dev/v1
-kind: LabScenario
-name: broken-kubelet
-nodes:
-  - {name: cp1, roles: [control-plane]}
-  - {name: w1}
-  - {name: w2}
-faults:
-  - {kind: node-never-ready, node: w1, after: kubelet-restart}
-"""
+
+def scenario(name: str, fault: str, workers: tuple[str, ...] = ("w1", "w2")) -> str:
+    """A one-control-plane scenario (cp1) with `workers` and one fault (a flow mapping)."""
+    nodes = "".join(f"  - {{name: {w}}}\n" for w in workers)
+    return (f"apiVersion: kubehop.dev/v1\nkind: LabScenario\nname: {name}\nnodes:\n"
+            f"  - {{name: cp1, roles: [control-plane]}}\n{nodes}faults:\n  - {fault}\n")
+
+
+SCENARIO = scenario("broken-kubelet", "{kind: node-never-ready, node: w1, after: kubelet-restart}")
 
 
 def ready(lab: Lab, node: str) -> bool:
@@ -40,26 +39,11 @@ async def test_node_never_ready_after_a_kubelet_restart(tmp_path):
         assert {e["node"] for e in restarts} == {"w1", "w2"}
 
 
-PACKAGE_FAULT = """apiVersion: kubehop.dev/v1
-kind: LabScenario
-name: broken-mirror
-nodes:
-  - {name: cp1, roles: [control-plane]}
-  - {name: w1}
-  - {name: w2}
-faults:
-  - {kind: package-install-fails, node: w1, package: kubeadm}
-"""
-
-STATIC_POD_FAULT = """apiVersion: kubehop.dev/v1
-kind: LabScenario
-name: broken-apiserver
-nodes:
-  - {name: cp1, roles: [control-plane]}
-  - {name: w1}
-faults:
-  - {kind: static-pod-never-ready, node: cp1, component: kube-apiserver}
-"""
+PACKAGE_FAULT = scenario("broken-mirror",
+                         "{kind: package-install-fails, node: w1, package: kubeadm}")
+STATIC_POD_FAULT = scenario(
+    "broken-apiserver", "{kind: static-pod-never-ready, node: cp1, component: kube-apiserver}",
+    workers=("w1",))
 INSTALL = "apt-get install -y --allow-change-held-packages kubeadm=1.28.15-1.1"
 
 

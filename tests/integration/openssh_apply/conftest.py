@@ -37,7 +37,7 @@ import yaml
 
 from kubehop.lab.lab import Lab
 from kubehop.lab.scenarios import load_scenario
-from tests.integration.ssh.conftest import SSH_KEYGEN, SSHD, _keygen
+from tests.integration.ssh.conftest import SSH_KEYGEN, SSHD, sshd_keys
 from tests.integration.upgrade.conftest import SCALE, LabThread, Upgrade
 
 RELAY = Path(__file__).with_name("relay.py")
@@ -250,13 +250,7 @@ def openssh_lab(tmp_path: Path) -> Iterator[Callable[..., OpenSSHLab]]:
         lt.wait(relay.start())
         relays.append((lt, relay))
 
-        d = tmp_path / "sshd"
-        d.mkdir(mode=0o700)
-        _keygen(d / "host_ed25519")
-        _keygen(d / "client_ed25519")
-        (d / "authorized_keys").write_text((d / "client_ed25519.pub").read_text())
-        if os.geteuid() == 0:
-            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation dir
+        d = sshd_keys(tmp_path / "sshd")
         user = getpass.getuser()
         nodes = lt.call(lambda: sorted(n["metadata"]["name"] for n in lt.lab.store.iter("nodes")))
         addresses = {}

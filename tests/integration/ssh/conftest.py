@@ -36,6 +36,18 @@ def _keygen(path: Path) -> None:
                    check=True)
 
 
+def sshd_keys(d: Path) -> Path:
+    """Directory `d` (mode 0700) with an sshd host key, a client key that may log in
+    (authorized_keys), and sshd's privilege separation directory when root."""
+    d.mkdir(mode=0o700)
+    _keygen(d / "host_ed25519")
+    _keygen(d / "client_ed25519")
+    (d / "authorized_keys").write_text((d / "client_ed25519.pub").read_text())
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+    return d
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -55,13 +67,7 @@ def openssh(tmp_path) -> Iterator[OpenSSHServer]:
     if not SSHD.exists() or SSH_KEYGEN is None:
         pytest.skip("needs OpenSSH's sshd and ssh-keygen (Debian openssh-server; `make test` "
                     "installs it)")
-    d = tmp_path / "sshd"
-    d.mkdir(mode=0o700)
-    _keygen(d / "host_ed25519")
-    _keygen(d / "client_ed25519")
-    (d / "authorized_keys").write_text((d / "client_ed25519.pub").read_text())
-    if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+    d = sshd_keys(tmp_path / "sshd")
     user, port = getpass.getuser(), _free_port()
     config = d / "sshd_config"
     config.write_text("\n".join([
