@@ -7,11 +7,15 @@ private copy, `list` returns the stored dicts themselves (read them, never chang
 write replaces the whole object. Controllers subscribe with `subscribe(callback)` (called
 synchronously, in order, after each change); HTTP watchers use `watch(...)`, replayed from a
 bounded history (too old → `Gone`). Pods are indexed by namespace and by `spec.nodeName` so 150k
-pods on 5,000 nodes stay cheap to page and to select per node.
+pods on 5,000 nodes stay cheap to page and to select per node; open watches are indexed the same
+way (`watches.Watches`), so a change costs the same with one watch open or a thousand, and the
+history is kept per resource too, so resuming a watch replays only its resource's tail.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -24,7 +28,7 @@ from kubehop.lab.buckets import DEFAULT_INDEXES, Bucket
 from kubehop.lab.paging import ListResult, bisect_after, decode_continue, encode_continue
 from kubehop.lab.selectors import FieldSelector, LabelSelector
 from kubehop.lab.status import AlreadyExists, BadRequest, Conflict, Gone, Invalid, NotFound
-from kubehop.lab.watches import Change, Watch, WatchEvent
+from kubehop.lab.watches import Change, Watch, Watches, WatchEvent
 
 __all__ = ["Change", "ListResult", "Store", "Watch", "WatchEvent", "clone", "format_time"]
 
@@ -62,6 +66,10 @@ def format_time(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _rv_of(change: Change) -> int:
+    return change.rv
+
+
 def _key_of(obj: Obj) -> Key:
     meta = obj.get("metadata") or {}
     return meta.get("namespace") or "", meta.get("name") or ""
@@ -81,7 +89,9 @@ class Store:
         self._rv = 0
         self._history: deque[Change] = deque(maxlen=history_limit)
         self._compacted = 0  # changes with rv <= this are no longer in the history
-        self._watches: set[Watch] = set()
+        # The same changes per resource, so a watch replays only its resource's.
+        self._history_of: dict[str, deque[Change]] = {}
+        self._watches = Watches()
         self._subscribers: list[Callable[[Change], None]] = []
         self._pending: deque[Change] = deque()
         self._dispatching = False
@@ -117,11 +127,17 @@ class Store:
         return len(b.by_ns.get(namespace, {}))
 
     def _record(self, change: Change) -> None:
-        if len(self._history) == self._history.maxlen:
-            self._compacted = self._history[0].rv
-        self._history.append(change)
-        for w in list(self._watches):
-            w.offer(change)
+        history = self._history
+        if len(history) == history.maxlen:
+            oldest = history[0]
+            self._compacted = oldest.rv
+            self._history_of[oldest.resource].popleft()  # also the oldest of its resource
+        history.append(change)
+        mine = self._history_of.get(change.resource)
+        if mine is None:
+            mine = self._history_of[change.resource] = deque()
+        mine.append(change)
+        self._watches.offer(change)
         if not self._subscribers:
             return
         self._pending.append(change)
@@ -152,7 +168,8 @@ class Store:
 
     def peek(self, resource: str, namespace: str, name: str) -> Obj | None:
         """The stored object itself (read-only) or None: cheap existence checks for controllers."""
-        return self._bucket(resource).objects.get((namespace or "", name))
+        b = self._buckets.get(resource)
+        return None if b is None else b.objects.get((namespace or "", name))
 
     def list(
         self,
@@ -245,7 +262,10 @@ class Store:
         Immutable metadata (uid, creationTimestamp) is carried over; generation increases when
         `spec` changed. Returns a copy of what was stored.
         """
-        obj = clone(obj)
+        return self._update(resource, clone(obj))
+
+    def _update(self, resource: str, obj: Obj) -> Obj:
+        """`update` of an object the store may keep (a private copy nobody else holds)."""
         key = _key_of(obj)
         b = self._bucket(resource)
         old = b.objects.get(key)
@@ -279,14 +299,21 @@ class Store:
     ) -> Obj:
         """Read-modify-write: `fn` gets a private copy, changes it in place (or returns a new
         object); the result is stored unless it equals the current object (no new rv then)."""
-        current = self.get(resource, namespace, name)
-        before = clone(current)
+        stored = self._bucket(resource).objects.get((namespace or "", name))
+        if stored is None:
+            raise NotFound(resource, name)
+        current = clone(stored)
         result = fn(current)
         new = current if result is None else result
-        if new == before:
-            return before
-        new.setdefault("metadata", {})["resourceVersion"] = before["metadata"]["resourceVersion"]
-        return self.update(resource, new)
+        # Stored objects are never changed in place, so `stored` is still the state `fn` started
+        # from; and they are plain JSON data (every write stores a msgspec round trip, fixtures
+        # build JSON), so comparing with it is comparing with a fresh copy of it.
+        if new == stored:
+            return current if new is current else clone(stored)
+        new.setdefault("metadata", {})["resourceVersion"] = stored["metadata"]["resourceVersion"]
+        # `current` is ours alone: store it as is; an object `fn` built may share parts with
+        # its caller, so that one is copied.
+        return self._update(resource, new if new is current else clone(new))
 
     def delete(
         self,
@@ -359,9 +386,12 @@ class Store:
         else:
             if rv < self._compacted:
                 raise Gone(f"too old resource version: {rv} ({self._compacted + 1})")
-            for change in self._history:
-                if change.rv > rv:
-                    w.offer(change)
+            # The resource's history is in rv order: replay only its tail after rv (walked
+            # from the right: watches resume near the head).
+            history = self._history_of.get(resource)
+            if history:
+                newer = len(history) - bisect.bisect_right(history, rv, key=_rv_of)
+                self._watches.replay(w, reversed(list(itertools.islice(reversed(history), newer))))
         self._watches.add(w)
         return w
 

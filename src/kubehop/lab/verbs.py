@@ -151,16 +151,27 @@ async def watch(api: ApiServer, request: web.Request, t: Target) -> web.StreamRe
         return response
     await response.prepare(request)
     first = True
+
+    def frame(etype: str, obj: Obj) -> bytes:
+        nonlocal first
+        if kind == "table":
+            obj = tables.table(t.rt.id, [obj], api.now(), table_version=version,
+                               resource_version=obj["metadata"]["resourceVersion"],
+                               include_object=q.get("includeObject", "Metadata"),
+                               with_columns=first)
+            first = False
+        return _encode({"type": etype, "object": obj}) + b"\n"
+
     try:
         async with asyncio.timeout(timeout if timeout and timeout > 0 else None):
             async for etype, obj in w:
-                if kind == "table":
-                    obj = tables.table(t.rt.id, [obj], api.now(), table_version=version,
-                                       resource_version=obj["metadata"]["resourceVersion"],
-                                       include_object=q.get("includeObject", "Metadata"),
-                                       with_columns=first)
-                    first = False
-                await response.write(_encode({"type": etype, "object": obj}) + b"\n")
+                # events queued meanwhile (one store write often makes several) go out with it
+                more = w.pending()
+                if more:
+                    await response.write(b"".join(
+                        [frame(etype, obj), *(frame(e.type, e.object) for e in more)]))
+                else:
+                    await response.write(frame(etype, obj))
     except (TimeoutError, ConnectionResetError, asyncio.CancelledError):
         pass
     finally:

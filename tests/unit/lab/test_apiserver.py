@@ -261,6 +261,39 @@ async def test_watch_stream_from_resource_version(http: tuple[TestClient, ApiSer
     assert err["object"]["code"] == 410
 
 
+async def test_a_node_watch_streams_a_burst_of_changes_in_order(
+    http: tuple[TestClient, ApiServer]
+) -> None:
+    c, api = http
+    rv = api.store.resource_version
+    url = "/api/v1/pods"
+    plain = await c.get(url, params={"watch": "1", "resourceVersion": str(rv),
+                                     "fieldSelector": "spec.nodeName=oldversion2",
+                                     "timeoutSeconds": "5"})
+    table = await c.get(url, params={"watch": "1", "resourceVersion": str(rv),
+                                     "fieldSelector": "spec.nodeName=oldversion2",
+                                     "timeoutSeconds": "5"}, headers={"Accept": TABLE})
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "burst", "namespace": "default"},
+           "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    # written back to back, so the server finds them queued together
+    api.store.create("pods", pod)
+    api.store.mutate("pods", "default", "burst", lambda p: p["spec"].update(
+        nodeName="oldversion2"))
+    api.store.mutate("pods", "default", "burst", lambda p: p["metadata"].update(labels={"a": "b"}))
+    api.store.mutate("pods", "default", "burst", lambda p: p["spec"].update(
+        nodeName="oldversion3"))
+    api.store.delete("pods", "default", "burst")
+    events = [json.loads(await asyncio.wait_for(plain.content.readline(), 5)) for _ in range(3)]
+    assert [(e["type"], e["object"]["spec"]["nodeName"]) for e in events] == [
+        ("ADDED", "oldversion2"), ("MODIFIED", "oldversion2"), ("DELETED", "oldversion3")]
+    rows = [json.loads(await asyncio.wait_for(table.content.readline(), 5)) for _ in range(3)]
+    assert [e["type"] for e in rows] == ["ADDED", "MODIFIED", "DELETED"]
+    assert [bool(e["object"].get("columnDefinitions")) for e in rows] == [True, False, False]
+    plain.close()
+    table.close()
+
+
 @pytest.mark.parametrize(
     ("path", "expect"),
     [

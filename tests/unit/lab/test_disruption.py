@@ -1,18 +1,22 @@
 """The disruption controller's math, checked against disruption.go's rules."""
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubehop.lab.clock import rfc3339
 from kubehop.lab.disruption import (
     DELETION_TIMEOUT,
+    PodTally,
     SelectorError,
+    compile_selector,
     compute_pdb_status,
     labels_match,
+    pods_for_pdb,
     scale_resolver,
     scaled_value,
     sync_pdb,
+    sync_pdb_tally,
 )
 
 NOW = 1714564800.0
@@ -433,3 +437,106 @@ def test_replicaset_of_a_vanished_deployment_falls_back_to_its_own_scale():
         pdb({"maxUnavailable": 1}), pods_ready(2), scale_resolver([rs]), NOW
     )
     assert counts(status) == (4, 3, 2, 0)
+
+
+# --- compiled selectors and tallies (what the controller runs) -------------------------------
+
+selector_cases = [
+    None,
+    {},
+    {"matchLabels": {"app": "web"}},
+    {"matchLabels": {"app": "web", "tier": "front"}},
+    {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web", "db"]}]},
+    {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["db"]}]},
+    {"matchExpressions": [{"key": "tier", "operator": "Exists"}]},
+    {"matchLabels": {"app": "web"},
+     "matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]},
+]
+label_cases = [None, {}, {"app": "web"}, {"app": "db"}, {"app": "web", "tier": "front"},
+               {"tier": "back"}]
+
+
+@pytest.mark.parametrize("selector", selector_cases)
+@pytest.mark.parametrize("labels", label_cases)
+def test_compiled_selector_matches_as_labels_match(selector, labels):
+    assert compile_selector(selector)(labels) is labels_match(selector, labels)
+
+
+def test_invalid_selector_fails_the_sync_even_without_pods():
+    # metav1.LabelSelectorAsSelector fails before any pod is looked at.
+    bad = pdb({"minAvailable": 1}, selector={
+        "matchLabels": {"app": "web"},
+        "matchExpressions": [{"key": "a", "operator": "Near"}]})
+    message = '"Near" is not a valid label selector operator'
+    assert sync_pdb(bad, [], scale_resolver([]), NOW).error == message
+    assert sync_pdb(bad, [pod("x", labels={"app": "db"})], scale_resolver([]), NOW).error == message
+    assert sync_pdb_tally(bad, PodTally(NS), scale_resolver([]), NOW).error == message
+
+
+OWNERS = [
+    ("ReplicaSet", "web-1", "rs-1"),
+    ("ReplicaSet", "web-2", "rs-2"),
+    ("ReplicaSet", "web-1", "stale-uid"),
+    ("DaemonSet", "agent", "ds-1"),
+    None,
+]
+pod_strategy = st.fixed_dictionaries({
+    "ready": st.booleans(),
+    "deleting": st.booleans(),
+    "owned": st.sampled_from(OWNERS),
+    "labels": st.sampled_from([{"app": "web"}, {"app": "web", "tier": "front"}, {"app": "db"}]),
+})
+tally_specs = st.one_of(
+    specs,
+    st.sampled_from([{"maxUnavailable": "half"}, {}, {"minAvailable": "x%"}]),
+)
+
+
+@settings(max_examples=300)
+@given(
+    spec=tally_specs,
+    replicas=st.integers(0, 8),
+    pods=st.lists(pod_strategy, max_size=8),
+    disrupted=st.dictionaries(st.sampled_from([f"p{i}" for i in range(10)]),
+                              st.floats(0, 300), max_size=4),
+    with_second_rs=st.booleans(),
+    with_ds=st.booleans(),
+)
+def test_tally_sync_equals_the_pod_by_pod_sync(
+    spec, replicas, pods, disrupted, with_second_rs, with_ds
+):
+    objs = deployment(replicas, rs=(("web-1", "rs-1"), ("web-2", "rs-2"))
+                      if with_second_rs else (("web-1", "rs-1"),))
+    if with_ds:
+        objs.append(workload("DaemonSet", "agent", "ds-1", 1))
+    resolve = scale_resolver(objs)
+    items = [pod(f"p{i}", ready=p["ready"], deleting=p["deleting"], owned=p["owned"],
+                 labels=p["labels"]) for i, p in enumerate(pods)]
+    status = {"observedGeneration": 1, "disruptionsAllowed": 1,
+              "disruptedPods": {n: rfc3339(NOW - age) for n, age in disrupted.items()}}
+    the_pdb = pdb(spec, status=status)
+    want = sync_pdb(the_pdb, items, resolve, NOW)
+    got = sync_pdb_tally(the_pdb, PodTally.of(NS, pods_for_pdb(the_pdb, items)), resolve, NOW)
+    assert got == want
+
+
+@settings(max_examples=200)
+@given(ops=st.lists(st.tuples(st.integers(0, 5), st.one_of(st.none(), pod_strategy)),
+                    max_size=30))
+def test_tally_kept_pod_by_pod_equals_a_fresh_one(ops):
+    tally, current = PodTally(NS), {}
+    for i, spec in ops:
+        name = f"p{i}"
+        if spec is None:
+            tally.discard(name)
+            current.pop(name, None)
+        else:
+            p = pod(name, ready=spec["ready"], deleting=spec["deleting"], owned=spec["owned"])
+            tally.add(p)
+            current[name] = p
+    fresh = PodTally.of(NS, current.values())
+    assert tally.pods == fresh.pods
+    assert tally.ready == fresh.ready
+    assert {k: set(v) for k, v in tally.refs.items()} == {
+        k: set(v) for k, v in fresh.refs.items()}
+    assert set(tally.unmanaged) == set(fresh.unmanaged)

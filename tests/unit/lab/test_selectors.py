@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from kubehop.lab.selectors import FieldSelector, LabelSelector, SelectorError
+from kubehop.lab.selectors import (
+    FieldSelector,
+    LabelSelector,
+    SelectorError,
+    field_getter,
+    field_value,
+)
 
 LABELS = {"app": "web", "tier": "frontend", "replicas": "3"}
 
@@ -83,3 +89,20 @@ def test_field_selector_rejects_fields_the_resource_does_not_support() -> None:
         FieldSelector.parse("spec.nodeName=n1", "deployments.apps")
     assert FieldSelector.parse("spec.unschedulable=true", "nodes").matches(
         {"metadata": {"name": "n"}, "spec": {"unschedulable": True}})
+
+
+@pytest.mark.parametrize("obj", [
+    {"spec": {"nodeName": "n1"}},
+    {"spec": {"nodeName": ""}},
+    {"spec": {"nodeName": None}},
+    {"spec": {}},
+    {},
+    {"spec": None},
+    {"spec": "text"},
+    {"spec": {"nodeName": True}},
+    {"spec": {"nodeName": 3}},
+    {"spec": {"nodeName": {"nested": 1}}},
+])
+def test_a_field_getter_reads_as_field_value(obj: dict) -> None:
+    assert field_getter("spec.nodeName")(obj) == field_value(obj, "spec.nodeName")
+    assert field_getter("spec")(obj) == field_value(obj, "spec")

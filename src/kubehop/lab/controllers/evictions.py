@@ -129,8 +129,14 @@ class PodDeleter:
             return err.code, err.status(), {}
         if decision.pod_condition is not None:
             condition = decision.pod_condition
-            self.store.mutate("pods", namespace, name,
-                              lambda p: with_pod_condition(p, condition))
+
+            def add_condition(p: Obj) -> None:
+                # `p` is already mutate's private copy: let with_pod_condition copy only the
+                # status it changes, not the whole pod again.
+                p["status"] = with_pod_condition(
+                    {"status": p.get("status") or {}}, condition)["status"]
+
+            self.store.mutate("pods", namespace, name, add_condition)
         try:
             self.delete_pod(namespace, name, by="eviction",
                             grace_seconds=decision.grace_period_seconds)

@@ -75,6 +75,16 @@ class NodeInfo:
     count: int = 0
     score_cpu: int = 0
     score_memory: int = 0
+    # Cordoned or carrying a NoSchedule/NoExecute taint: only then can a pod's tolerations
+    # decide whether it fits (an open node passes `filter_node`'s first two filters for any pod).
+    blocked: bool = False
+    # What those two filters read of the node (nodes with equal gates pass or fail them alike).
+    gate: tuple[Any, ...] = ()
+    # For the last pod requests (cpu, memory, non-zero cpu, non-zero memory) checked here: its
+    # LeastAllocated score if it fits on resources, else -1 (forgotten whenever the node's
+    # usage or allocatable changes). Scores of fitting pods are 0-100.
+    memo_key: tuple[int, int, int, int] | None = None
+    memo_score: int = 0
 
     def refresh(self, node: Obj) -> None:
         self.node = node
@@ -84,6 +94,12 @@ class NodeInfo:
         self.memory = _bytes(str(alloc.get("memory", 0)))
         self.pods = _bytes(str(alloc.get("pods", 110)))
         self.taints = pure.node_taints(node)
+        self.memo_key = None
+        unschedulable = bool((node.get("spec") or {}).get("unschedulable"))
+        gating = tuple((t.get("key"), t.get("value", ""), t.get("value"), t.get("effect"))
+                       for t in self.taints if t.get("effect") in ("NoSchedule", "NoExecute"))
+        self.blocked = unschedulable or bool(gating)
+        self.gate = (unschedulable, gating)
 
     def add(self, usage: tuple[int, int, int, int], sign: int = 1) -> None:
         self.used_cpu += sign * usage[0]
@@ -91,6 +107,7 @@ class NodeInfo:
         self.score_cpu += sign * usage[2]
         self.score_memory += sign * usage[3]
         self.count += sign
+        self.memo_key = None
 
 
 def usage_of(pod: Mapping[str, Any]) -> tuple[int, int, int, int]:
@@ -99,7 +116,10 @@ def usage_of(pod: Mapping[str, Any]) -> tuple[int, int, int, int]:
 
 
 def feasible_nodes_to_find(total: int) -> int:
-    """numFeasibleNodesToFind with the adaptive default percentageOfNodesToScore."""
+    """numFeasibleNodesToFind with the adaptive default percentageOfNodesToScore
+    (kubernetes pkg/scheduler/schedule_one.go): every node below 100 nodes, else
+    max(5, 50 - nodes/125) percent of them, at least 100. The search starts where the previous
+    pod's stopped (nextStartNodeIndex), so successive pods look at different nodes."""
     if total < MIN_FEASIBLE_NODES:
         return total
     percent = max(MIN_FEASIBLE_PERCENT, 50 - total // 125)
@@ -116,6 +136,18 @@ def anti_affinity_terms(pod: Mapping[str, Any]) -> tuple[list[Obj], list[tuple[i
     return required, [(w, t) for w, t in preferred if t.get("topologyKey") == HOSTNAME]
 
 
+def node_affinity_free(pod: Mapping[str, Any]) -> bool:
+    """Whether the NodeAffinity filter passes the pod on every node: no nodeSelector and no
+    required node affinity terms (`scheduler._matches_affinity` is then true for any node;
+    note an empty `nodeSelectorTerms` list matches no node)."""
+    spec = pod.get("spec") or {}
+    if spec.get("nodeSelector"):
+        return False
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution") or {}
+    return required.get("nodeSelectorTerms") is None
+
+
 def _term_matches(term: Obj, pod_ns: str, other: Obj) -> bool:
     meta = other.get("metadata") or {}
     namespaces = term.get("namespaces") or [pod_ns]
@@ -127,25 +159,34 @@ def _term_matches(term: Obj, pod_ns: str, other: Obj) -> bool:
         return False
 
 
+def gate_reason(pod: Obj, info: NodeInfo) -> str | None:
+    """Why NodeUnschedulable or TaintToleration rejects the pod on the node (None: both pass).
+
+    A function of the pod's tolerations and `info.gate` alone (never fails on an open node)."""
+    if not info.blocked:
+        return None
+    tolerations = (pod.get("spec") or {}).get("tolerations") or []
+    if (info.node.get("spec") or {}).get("unschedulable") and not pure._tolerates(
+        tolerations, {"key": pure.UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}
+    ):
+        return "node(s) were unschedulable"
+    for taint in info.taints:
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and not pure._tolerates(
+            tolerations, taint
+        ):
+            return f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
+    return None
+
+
 def filter_node(
     pod: Obj, req: tuple[int, int], info: NodeInfo, required: list[Obj], on_node: list[Obj]
 ) -> tuple[list[str], bool]:
     """`scheduler._filter` on cached node facts: the failing filter's reasons ([] = fits) and
     whether preemption could resolve them. `on_node` is only read when `required` is set."""
     spec = pod.get("spec") or {}
-    tolerations = spec.get("tolerations") or []
     node = info.node
-    if (node.get("spec") or {}).get("unschedulable") and not pure._tolerates(
-        tolerations, {"key": pure.UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}
-    ):
-        return ["node(s) were unschedulable"], False
-    for taint in info.taints:
-        if taint.get("effect") in ("NoSchedule", "NoExecute") and not pure._tolerates(
-            tolerations, taint
-        ):
-            return [
-                f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
-            ], False
+    if (why := gate_reason(pod, info)) is not None:
+        return [why], False
     if (spec.get("nodeSelector") or spec.get("affinity")) and not pure._matches_affinity(
         pod, node
     ):

@@ -18,7 +18,9 @@ from kubehop.lab.controllers.placement import (
     failure_message,
     feasible_nodes_to_find,
     filter_node,
+    gate_reason,
     least_allocated,
+    node_affinity_free,
     pinned_node,
     requests,
     usage_of,
@@ -71,6 +73,7 @@ class Scheduler(Controller):
         super().__init__(rt)
         self.nodes: dict[str, NodeInfo] = {}
         self.names: list[str] = []  # sorted node names
+        self._infos: list[NodeInfo] | None = None  # self.nodes in `names` order (built lazily)
         self.usage: dict[Key, tuple[str, tuple[int, int, int, int]]] = {}
         self.unschedulable: dict[Key, None] = {}
         self.next_start = 0
@@ -93,6 +96,7 @@ class Scheduler(Controller):
         if info is None:
             info = self.nodes[name] = NodeInfo(name, node)
             bisect.insort(self.names, name)
+            self._infos = None
         info.refresh(node)
 
     def _account(self, old: Obj | None, new: Obj | None) -> None:
@@ -119,6 +123,7 @@ class Scheduler(Controller):
             if change.type == "DELETED":
                 if self.nodes.pop(name, None) is not None:
                     self.names.remove(name)
+                    self._infos = None
             elif change.old is None or _schedulable_facts(change.old) != _schedulable_facts(obj):
                 self._node_added(obj)
                 self._room_changed = True
@@ -163,26 +168,83 @@ class Scheduler(Controller):
             self._unschedulable(pod, message)
 
     def place(self, pod: Obj) -> tuple[str | None, str]:
-        """The node to bind to, or None and the FailedScheduling message."""
+        """The node to bind to, or None and the FailedScheduling message.
+
+        Nodes are visited round-robin from where the previous pod stopped, until
+        `feasible_nodes_to_find` of them fit (percentageOfNodesToScore); the best score wins,
+        ties to the first name. A pod without node affinity, nodeSelector or pod anti-affinity
+        on an open node (not cordoned, no NoSchedule/NoExecute taint: `NodeInfo.blocked`) only
+        has the resource filter left, checked inline (its outcome and score memoized on the
+        node until the node's usage changes: `NodeInfo.memo_key`); every other node goes
+        through `filter_node`, which also words the reasons of a node that does not fit.
+        Blocked nodes with equal taints pass or fail a pod alike: checked once per pod.
+        """
         req = requests(pod)
         nz = requests(pod, non_zero=True)
         required, preferred = anti_affinity_terms(pod)
         pinned = pinned_node(pod)
         total = len(self.names)
         if pinned is not None:
-            order = [pinned] if pinned in self.nodes else []
+            order = [self.nodes[pinned]] if pinned in self.nodes else []
             want, start = 1, 0
         else:
-            order, want, start = self.names, feasible_nodes_to_find(total), self.next_start
-        feasible: list[tuple[int, str]] = []
+            if self._infos is None:
+                self._infos = [self.nodes[name] for name in self.names]
+            order, want, start = self._infos, feasible_nodes_to_find(total), self.next_start
+        simple = not required and not preferred and node_affinity_free(pod)
+        req_cpu, req_mem = req
+        nz_cpu, nz_mem = nz
+        memo_key = (req_cpu, req_mem, nz_cpu, nz_mem)
+        best_score, best_name = -1, ""  # scores are >= 0 on the simple path
+        found = 0
+        best_general: tuple[int, str] | None = None
+        gates: dict[tuple[Any, ...], str | None] = {}  # NodeInfo.gate → gate_reason
         reasons: dict[str, int] = {}
         resolvable: list[bool] = []
         n = len(order)
         processed = 0
-        for i in range(n):
-            name = order[(start + i) % n]
-            info = self.nodes[name]
+        start = start % n if n else 0
+        for info in order[start:] + order[:start] if start else order:
             processed += 1
+            if info.blocked:
+                gate = info.gate
+                if gate in gates:
+                    why = gates[gate]
+                else:
+                    why = gates[gate] = gate_reason(pod, info)
+                if why is not None:  # what filter_node would answer, worded alike
+                    resolvable.append(False)
+                    reasons[why] = reasons.get(why, 0) + 1
+                    continue
+            elif simple:
+                if info.memo_key == memo_key:
+                    score = info.memo_score
+                else:
+                    score = -1
+                    if info.count < info.pods and (
+                        req_cpu <= 0 or req_cpu <= info.cpu - info.used_cpu
+                    ) and (req_mem <= 0 or req_mem <= info.memory - info.used_memory):
+                        # NodeResourcesFit LeastAllocated (`least_allocated`, inlined)
+                        score = 0
+                        cap = info.cpu
+                        used = info.score_cpu + nz_cpu
+                        if cap and used <= cap:
+                            score += (cap - used) * 100 // cap
+                        cap = info.memory
+                        used = info.score_memory + nz_mem
+                        if cap and used <= cap:
+                            score += (cap - used) * 100 // cap
+                        score //= 2
+                    info.memo_key, info.memo_score = memo_key, score
+                if score >= 0:
+                    if score > best_score or (score == best_score and info.name < best_name):
+                        best_score, best_name = score, info.name
+                    found += 1
+                    if found >= want:
+                        break
+                    continue
+                # does not fit: filter_node words the reasons
+            name = info.name
             on_node = self._pods_on(name) if required or preferred else []
             failed, can = filter_node(pod, req, info, required, on_node)
             if failed:
@@ -191,14 +253,21 @@ class Scheduler(Controller):
                     reasons[r] = reasons.get(r, 0) + 1
                 continue
             # NodeResourcesFit (weight 1) + InterPodAffinity (weight 2, normalized 0-100).
-            score = least_allocated(info, nz) - 2 * anti_affinity_penalty(pod, preferred, on_node)
-            feasible.append((-score, name))
-            if len(feasible) >= want:
+            score = least_allocated(info, nz)
+            if preferred:
+                score -= 2 * anti_affinity_penalty(pod, preferred, on_node)
+            key = (-score, name)
+            if best_general is None or key < best_general:
+                best_general = key
+            found += 1
+            if found >= want:
                 break
         if pinned is None and n:
             self.next_start = (start + processed) % n
-        if feasible:
-            return min(feasible)[1], ""
+        if best_name and (best_general is None or (-best_score, best_name) < best_general):
+            return best_name, ""
+        if best_general is not None:
+            return best_general[1], ""
         if pinned is not None:
             other = total - len(order)
             if other:

@@ -18,7 +18,6 @@ from kubehop.lab.controllers.evictions import PodDeleter
 from kubehop.lab.controllers.pods import (
     deletion_rank,
     is_active,
-    is_available,
     owner_ref,
     pod_from_template,
     random_suffix,
@@ -52,9 +51,10 @@ def pod_state(pod: Obj | None) -> tuple[Any, ...]:
 def write_status(rt: Runtime, resource: str, obj: Obj, status: Obj) -> None:
     """Store `status` unless it equals the current one; condition times move only on change."""
     old = obj.get("status") or {}
-    previous = {c.get("type"): c for c in old.get("conditions") or ()}
-    now = rt.clock.timestamp()
-    for c in status.get("conditions") or ():
+    conditions = status.get("conditions") or ()
+    previous = {c.get("type"): c for c in old.get("conditions") or ()} if conditions else {}
+    now = rt.clock.timestamp() if conditions else ""
+    for c in conditions:
         prev = previous.get(c.get("type")) or {}
         same = prev.get("status") == c.get("status")
         if resource == "deployments.apps":
@@ -79,14 +79,48 @@ def create_pod(rt: Runtime, pod: Obj, prefix: str) -> Obj | None:
     return None
 
 
+def _labels(obj: Obj | None) -> Any:
+    return ((obj or {}).get("metadata") or {}).get("labels")
+
+
+class _Counts:
+    """A ReplicaSet's pods as its status counts them, kept pod change by pod change."""
+
+    __slots__ = ("active", "labeled", "labels", "ready")
+
+    def __init__(self, labels: dict[str, Any]) -> None:
+        self.labels = labels  # the template labels `labeled` is counted against
+        self.active = 0  # controller.IsPodActive
+        self.ready = 0  # active and Ready (then also available: active pods are not deleting)
+        self.labeled = 0  # active and carrying every template label
+
+    def add(self, pod: Obj, sign: int = 1) -> None:
+        if not is_active(pod):
+            return
+        self.active += sign
+        self.ready += sign * is_pod_ready(pod)
+        mine = pod["metadata"].get("labels") or {}
+        for k, v in self.labels.items():
+            if mine.get(k) != v:
+                break
+        else:
+            self.labeled += sign
+
+
 class ReplicaSets(Controller):
-    """Keeps each ReplicaSet's active pod count at spec.replicas."""
+    """Keeps each ReplicaSet's active pod count at spec.replicas.
+
+    Each ReplicaSet's counts (active, Ready, fully labeled pods) are taken once by walking its
+    pods, then kept exact from every pod change (the store delivers each change, with the
+    state before it, synchronously and in order), so a sync is O(1) unless it deletes pods.
+    """
 
     resources = ("replicasets.apps", "pods")
 
     def __init__(self, rt: Runtime, deleter: PodDeleter) -> None:
         super().__init__(rt)
         self.deleter = deleter
+        self.counts: dict[str, _Counts] = {}  # ReplicaSet uid → counts of the pods it controls
 
     def resync(self) -> None:
         for rs in self.store.iter("replicasets.apps"):
@@ -96,54 +130,74 @@ class ReplicaSets(Controller):
         if change.resource == "replicasets.apps":
             if change.type != "DELETED":
                 self.mark(key_of(change.object))
+            else:
+                self.counts.pop(change.object["metadata"].get("uid", ""), None)
             return
         new = None if change.type == "DELETED" else change.object
-        if change.type == "MODIFIED" and pod_state(change.old) == pod_state(new):
+        old = change.object if change.type == "DELETED" and change.old is None else change.old
+        if self.counts:
+            for pod, sign in ((old, -1), (new, 1)):
+                uid = controller_uid(pod)
+                if pod is not None and uid is not None and (
+                        counts := self.counts.get(uid)) is not None:
+                    counts.add(pod, sign)
+        if change.type == "MODIFIED" and pod_state(change.old) == pod_state(new) and (
+                _labels(change.old) == _labels(new)):
             return
         for obj in (change.old, new):
             if (key := owner_key(obj, "ReplicaSet")) is not None:
                 self.mark(key)
 
+    def _counts(self, rs: Obj) -> _Counts:
+        uid = rs["metadata"]["uid"]
+        labels = ((rs.get("spec") or {}).get("template") or {}).get("metadata", {}).get(
+            "labels") or {}
+        counts = self.counts.get(uid)
+        if counts is None or counts.labels != labels:
+            counts = self.counts[uid] = _Counts(dict(labels))
+            for pod in self.rt.owned("pods", uid):
+                counts.add(pod)
+        return counts
+
     def sync(self, key: Key) -> None:
         rs = self.store.peek("replicasets.apps", *key)
         if rs is None or rs["metadata"].get("deletionTimestamp"):
             return
-        pods = self.rt.owned("pods", rs["metadata"]["uid"])
-        active = [p for p in pods if is_active(p)]
+        counts = self._counts(rs)
         want = int((rs.get("spec") or {}).get("replicas", 1))
-        if len(active) < want:
+        if counts.active < want:
             template = (rs.get("spec") or {}).get("template") or {}
-            for _ in range(want - len(active)):
+            for _ in range(want - counts.active):
                 pod = pod_from_template(template, key[0], "", rs,
                                         created=self.rt.clock.timestamp(),
                                         generate_name=f"{key[1]}-")
-                if (made := create_pod(self.rt, pod, f"{key[1]}-")) is not None:
-                    active.append(made)
-        elif len(active) > want:
+                create_pod(self.rt, pod, f"{key[1]}-")  # counted as the store reports it
+        elif counts.active > want:
+            active = [p for p in self.rt.owned("pods", rs["metadata"]["uid"]) if is_active(p)]
             for pod in sorted(active, key=deletion_rank)[: len(active) - want]:
                 try:
                     self.deleter.delete_pod(*key_of(pod), by="controller")
                 except StatusError:
                     continue
-            active = [p for p in self.rt.owned("pods", rs["metadata"]["uid"]) if is_active(p)]
-        labels = ((rs.get("spec") or {}).get("template") or {}).get("metadata", {}).get(
-            "labels") or {}
         status = {
-            "replicas": len(active),
-            "fullyLabeledReplicas": sum(
-                all((p["metadata"].get("labels") or {}).get(k) == v for k, v in labels.items())
-                for p in active),
-            "readyReplicas": sum(is_pod_ready(p) for p in active),
-            "availableReplicas": sum(is_available(p) for p in active),
+            "replicas": counts.active,
+            "fullyLabeledReplicas": counts.labeled,
+            "readyReplicas": counts.ready,
+            "availableReplicas": counts.ready,  # is_available: Ready and not being deleted
             "observedGeneration": rs["metadata"].get("generation", 1),
         }
         write_status(self.rt, "replicasets.apps", rs, status)
 
 
 def _without_hash(template: Obj) -> Obj:
-    t = copy.deepcopy(template)
-    (t.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
-    return t
+    """The template without its pod-template-hash label, for comparisons only (shares the
+    unchanged parts with `template`)."""
+    meta = template.get("metadata")
+    labels = (meta or {}).get("labels")
+    if not labels or HASH_LABEL not in labels:
+        return template
+    return {**template, "metadata": {**meta, "labels": {
+        k: v for k, v in labels.items() if k != HASH_LABEL}}}
 
 
 def _replicas(obj: Obj) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from kubehop.lab.clock import rfc3339
+from kubehop.lab.controllers.disruption import PDB, Disruption
+from kubehop.lab.disruption import PodTally, lookup_resolver, pods_for_pdb, sync_pdb
 from kubehop.lab.fixtures import PdbSpec, WorkloadSpec
 from tests.unit.lab.controllers.conftest import TIME_SCALE, Factory, small_spec
 
@@ -85,3 +87,52 @@ async def test_disrupted_pods_entry_expires_after_two_minutes(make_lab: Factory)
     await lab.settle(horizon=None)
     assert counts(lab) == (3, 2, 3, 1)
     assert "disruptedPods" not in lab.pdb_status("web", "frontend")
+
+
+def assert_tallies_match_the_store(lab) -> None:
+    """Every PDB's incremental tally is what counting its pods afresh gives, and its status is
+    what the pod-by-pod sync computes over the store."""
+    ctl = next(c for c in lab.ctl.runtime.controllers if isinstance(c, Disruption))
+    pdbs = list(lab.store.iter(PDB))
+    assert set(ctl.tallies) == {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pdbs}
+    for pdb in pdbs:
+        ns = pdb["metadata"]["namespace"]
+        pods = list(lab.store.iter("pods", ns))
+        tally, fresh = ctl.tallies[(ns, pdb["metadata"]["name"])], PodTally.of(
+            ns, pods_for_pdb(pdb, pods))
+        assert (tally.pods, tally.ready, set(tally.unmanaged)) == (
+            fresh.pods, fresh.ready, set(fresh.unmanaged))
+        assert {k: set(v) for k, v in tally.refs.items()} == {
+            k: set(v) for k, v in fresh.refs.items()}
+        full = sync_pdb(pdb, pods, lookup_resolver(ctl._lookup), lab.clock.wall())
+        assert not full.changed, (pdb["status"], full.status)
+
+
+async def test_tallies_follow_every_kind_of_pod_change(make_lab: Factory):
+    spec = small_spec(workloads=(
+        WorkloadSpec("Deployment", "web", "frontend", replicas=4,
+                     pdb=PdbSpec(max_unavailable=1)),
+        WorkloadSpec("StatefulSet", "web", "db", replicas=2, pdb=PdbSpec(min_available=1)),
+    ))
+    lab = await make_lab(spec)
+    await lab.settle()
+    assert_tallies_match_the_store(lab)
+    a, b, c, *_ = sorted(p["metadata"]["name"] for p in lab.pods("web")
+                         if p["metadata"]["name"].startswith("frontend-"))
+    lab.ctl.kubelet.set_ready("web", a, False)  # Ready → not Ready
+    lab.ctl.delete_pod("web", b)  # deleting, then gone and replaced
+    # Relabelled out of the PDB (and out of its ReplicaSet's template labels).
+    lab.store.mutate("pods", "web", c, lambda p: p["metadata"]["labels"].update(app="moved"))
+    await lab.settle()
+    assert_tallies_match_the_store(lab)
+    # Orphaned: no controller any more, an unmanaged pod of the PDB.
+    lab.store.mutate("pods", "web", c, lambda p: p["metadata"].update(
+        labels=dict(p["metadata"]["labels"], app="frontend"), ownerReferences=[]))
+    lab.store.mutate("deployments.apps", "web", "frontend", lambda d: d["spec"].update(replicas=2))
+    await lab.settle()
+    assert_tallies_match_the_store(lab)
+    lab.store.mutate("poddisruptionbudgets.policy", "web", "frontend", lambda p: p["spec"].update(
+        selector={"matchExpressions": [{"key": "app", "operator": "In",
+                                        "values": ["frontend", "db"]}]}))
+    await lab.settle()
+    assert_tallies_match_the_store(lab)

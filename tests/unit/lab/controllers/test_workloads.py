@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
 from kubehop.lab import objects as o
 from kubehop.lab.controllers import Timing
+from kubehop.lab.controllers.pods import is_active
+from kubehop.lab.controllers.workloads import ReplicaSets
+from kubehop.lab.disruption import is_pod_ready
 from kubehop.lab.fixtures import WorkloadSpec
 from tests.unit.lab.controllers.conftest import Factory, small_spec
 
@@ -220,3 +225,66 @@ async def test_statefulset_rolls_from_the_highest_ordinal(make_lab: Factory):
     assert order == ["pg-2", "pg-1", "pg-0"]
     assert {p["spec"]["containers"][0]["image"] for p in lab.pods("db")} == {
         "ghcr.io/cloudnative-pg/postgresql:17.0"}
+
+
+def assert_replicaset_counts_match_the_store(lab) -> None:
+    """The ReplicaSet controller's incremental counts equal a fresh walk of each set's pods."""
+    ctl = next(c for c in lab.ctl.runtime.controllers if isinstance(c, ReplicaSets))
+    checked = 0
+    for rs in lab.store.iter("replicasets.apps"):
+        uid = rs["metadata"]["uid"]
+        counts = ctl.counts.get(uid)
+        if counts is None:
+            continue
+        labels = rs["spec"]["template"]["metadata"].get("labels") or {}
+        active = [p for p in lab.ctl.runtime.owned("pods", uid) if is_active(p)]
+        walked = (len(active), sum(is_pod_ready(p) for p in active),
+                  sum(all(p["metadata"].get("labels", {}).get(k) == v for k, v in labels.items())
+                      for p in active))
+        assert (counts.active, counts.ready, counts.labeled) == walked
+        status = rs["status"]
+        assert (status["replicas"], status["readyReplicas"], status["availableReplicas"],
+                status["fullyLabeledReplicas"]) == (walked[0], walked[1], walked[1], walked[2])
+        checked += 1
+    assert checked
+
+
+async def test_replicaset_counts_follow_every_kind_of_pod_change(make_lab: Factory):
+    lab = await make_lab(small_spec(workloads=(
+        WorkloadSpec("Deployment", "web", "frontend", replicas=4),)))
+    await lab.settle()
+    assert_replicaset_counts_match_the_store(lab)
+    a, b, c, d = sorted(p["metadata"]["name"] for p in lab.pods("web"))
+    lab.ctl.kubelet.set_ready("web", a, False)
+    lab.ctl.delete_pod("web", b)
+    lab.store.mutate("pods", "web", c, lambda p: p["metadata"]["labels"].update(app="moved"))
+    await lab.settle()
+    assert_replicaset_counts_match_the_store(lab)
+    lab.store.mutate("pods", "web", c, lambda p: p["metadata"].update(ownerReferences=[]))
+    lab.store.mutate("pods", "web", d, lambda p: p["status"].update(phase="Failed"))
+    await lab.settle()
+    assert_replicaset_counts_match_the_store(lab)
+    # A new template (labels too): the rollout's new ReplicaSet and the scaled-down old one.
+    lab.store.mutate("deployments.apps", "web", "frontend", lambda dep: dep["spec"][
+        "template"]["metadata"]["labels"].update(track="canary"))
+    lab.store.mutate("deployments.apps", "web", "frontend",
+                     lambda dep: dep["spec"].update(replicas=2))
+    await lab.settle()
+    assert_replicaset_counts_match_the_store(lab)
+    # A ReplicaSet of its own whose template labels are edited: counted afresh.
+    template = copy.deepcopy(next(iter(lab.store.iter("replicasets.apps", "web")))["spec"][
+        "template"])
+    template["metadata"]["labels"] = {"app": "solo"}
+    lab.store.create("replicasets.apps", {
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "solo", "namespace": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "solo"}},
+                 "template": template}})
+    await lab.settle()
+    assert_replicaset_counts_match_the_store(lab)
+    lab.store.mutate("replicasets.apps", "web", "solo", lambda r: r["spec"]["template"][
+        "metadata"]["labels"].update(extra="x"))
+    await lab.settle()
+    assert_replicaset_counts_match_the_store(lab)
+    assert lab.store.get("replicasets.apps", "web", "solo")["status"][
+        "fullyLabeledReplicas"] == 0
