@@ -315,13 +315,16 @@ def _cannot_drain(node: str, short: Vec) -> str:
 
 
 def build_waves(nodes: Iterable[str], limit: int, index: WorkloadIndex,
-                scan: int = 64) -> list[list[str]]:
+                scan: int | None = None) -> list[list[str]]:
     """Group `nodes` (in order) into waves of at most `limit` that respect PDBs and capacity.
 
     Greedy: each wave takes the next nodes that fit; a node that does not fit waits for a later
-    wave. The scan stops after `scan` consecutive misfits (bounded work on 5,000 nodes); a node
-    that fits no wave alone raises ValueError naming it.
+    wave. The scan stops after `scan` consecutive misfits (bounded work on 5,000 nodes; default
+    twice the wave size, at least 64: the scheduler puts a Deployment's pods on neighbouring
+    nodes, so a wave full for one PDB must look past them — 64 left the waves of a 1,000-node
+    lab half full); a node that fits no wave alone raises ValueError naming it.
     """
+    scan = max(64, 2 * limit) if scan is None else scan
     pending = list(nodes)
     waves: list[list[str]] = []
     if limit == 1:  # one node per wave: only capacity can stand in the way
