@@ -112,12 +112,10 @@ class PlanBuilder:
                                description="barrier: everything before it is done"))
         self._gate = gate_id
 
-    def add(self, node: str, kind: StepKind, description: str, *,
-            commands: tuple[Command, ...] = (), expect: Mapping[str, ExpectValue] | None = None,
-            params: Mapping[str, ParamValue] | None = None, reason: str | None = None,
-            tag: str = "") -> Step:
-        """A step of `node` in the open wave (or, with no wave open, a prepare step); `tag`
-        tells apart two steps of one kind on one node in one hop."""
+    def _place(self, node: str) -> tuple[int, tuple[str, ...]]:
+        """The wave of `node`'s next step (the open wave, or the hop's prepare wave) and what
+        it waits for: the node's previous step, and the wave's gate if it is the node's first
+        step there."""
         if self._wave is not None:
             first = node not in self._in_wave
             self._in_wave.add(node)
@@ -131,7 +129,15 @@ class PlanBuilder:
             wave = self._prep.index
         tail = self._tail.get(node)
         gate = self._gate if first else None
-        after = (gate, tail) if gate and tail else (gate,) if gate else (tail,) if tail else ()
+        return wave, tuple(x for x in (gate, tail) if x)
+
+    def add(self, node: str, kind: StepKind, description: str, *,
+            commands: tuple[Command, ...] = (), expect: Mapping[str, ExpectValue] | None = None,
+            params: Mapping[str, ParamValue] | None = None, reason: str | None = None,
+            tag: str = "") -> Step:
+        """A step of `node` in the open wave (or, with no wave open, a prepare step); `tag`
+        tells apart two steps of one kind on one node in one hop."""
+        wave, after = self._place(node)
         step_id = f"{self._prefix}/{node}/{kind}{tag}"
         step = make_step(step_id, kind, node, self._hop, after, commands,
                          _EMPTY if expect is None else expect, params or _EMPTY, wave, reason,
@@ -150,21 +156,7 @@ class PlanBuilder:
         suffixes, rows, drains = recipe[:3]
         if not rows:
             return
-        if self._wave is not None:
-            first = node not in self._in_wave
-            self._in_wave.add(node)
-            wave = self._wave.index
-        else:
-            if self._prep is None:
-                self._prep = Wave(len(self.waves), self._hop, "prepare", ())
-                self.waves.append(self._prep)
-            self._prep_nodes[node] = None
-            first = node not in self._tail
-            wave = self._prep.index
-        tail = self._tail.get(node)
-        gate = self._gate if first else None
-        after = (gate, tail) if gate and tail else (gate,) if gate else (
-            (tail,) if tail else ())
+        wave, after = self._place(node)
         base = f"{self._prefix}/{node}/"
         ids = [base + suffix for suffix in suffixes]
         if not self._ids.isdisjoint(ids):

@@ -11,14 +11,7 @@ from kubehop.lab.selectors import FieldSelector, LabelSelector
 from kubehop.lab.status import Gone
 from kubehop.lab.store import Change, Store
 from kubehop.lab.watches import Watch
-
-
-def pod(ns: str, name: str, node: str = "", labels: dict[str, str] | None = None,
-        phase: str = "Running") -> dict:
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": ns, "labels": labels or {}},
-            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "i"}]},
-            "status": {"phase": phase}}
+from tests.unit.lab.test_store import pod
 
 
 def drain(w: Watch) -> list[tuple[str, str, str]]:

@@ -79,14 +79,20 @@ def pending_pod(spec: dict) -> dict:
     return pod
 
 
-@settings(max_examples=150, deadline=None)
-@given(node_specs, st.lists(st.tuples(st.integers(0, 5), requests), max_size=12), pending)
-def test_incremental_placement_equals_the_pure_scheduler(nodes, bound, spec):
-    store = build(nodes, bound)
+def attached(store) -> tuple[Runtime, Scheduler]:
+    """A scheduler attached to `store` (the caller detaches the runtime)."""
     rt = Runtime(store, LabClock(1.0), Timing())
     scheduler = Scheduler(rt)
     rt.add(scheduler)
     rt.attach()
+    return rt, scheduler
+
+
+@settings(max_examples=150, deadline=None)
+@given(node_specs, st.lists(st.tuples(st.integers(0, 5), requests), max_size=12), pending)
+def test_incremental_placement_equals_the_pure_scheduler(nodes, bound, spec):
+    store = build(nodes, bound)
+    rt, scheduler = attached(store)
     pod = pending_pod(spec)
     node, message = scheduler.place(pod)
     want = pure.schedule(pod, store.list("nodes").items, store.list("pods").items)
@@ -97,10 +103,7 @@ def test_incremental_placement_equals_the_pure_scheduler(nodes, bound, spec):
 def test_pinned_pods_only_consider_their_node():
     store = build([{"cpu": "1", "memory": "1Gi", "pods": "110", "unschedulable": True,
                     "ready": True, "tainted": False, "zone": "a"}] * 3, [])
-    rt = Runtime(store, LabClock(1.0), Timing())
-    scheduler = Scheduler(rt)
-    rt.add(scheduler)
-    rt.attach()
+    _rt, scheduler = attached(store)
     pod = pending_pod({"requests": {"cpu": "2"}, "tolerate": "unschedulable", "zone": None,
                        "never": False})
     pod["spec"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
@@ -178,10 +181,7 @@ anti = st.sampled_from([None, "required", "preferred"])
        st.lists(st.tuples(pending, anti, st.integers(0, 3)), min_size=1, max_size=12))
 def test_fast_placement_equals_the_filter_node_loop_while_sampling(nodes, bound, pods):
     store = build(nodes, bound)
-    rt = Runtime(store, LabClock(1.0), Timing())
-    scheduler = Scheduler(rt)
-    rt.add(scheduler)
-    rt.attach()
+    rt, scheduler = attached(store)
     for i, (spec, affinity, app) in enumerate(pods):
         pod = pending_pod(spec)
         pod["metadata"]["name"] = f"new{i}"
