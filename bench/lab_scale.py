@@ -14,6 +14,7 @@ import time
 
 import msgspec
 
+import netguard  # noqa: F401  (nothing leaves loopback)
 from kubehop.lab.fixtures import ClusterSpec, NodeSpec, WorkloadSpec, populate
 from kubehop.lab.store import Store
 

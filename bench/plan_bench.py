@@ -16,6 +16,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import netguard  # noqa: F401  (nothing leaves loopback)
 from kubehop.core.planner import plan_upgrade
 from kubehop.data import load_release_data
 from kubehop.model.cluster import (

@@ -35,6 +35,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import netguard  # noqa: F401  (nothing leaves loopback)
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.lab_transport import LabTransport

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import netguard  # noqa: F401  (nothing leaves loopback)
 from kubehop.core.drain import DrainOptions
 from kubehop.lab.lab import Lab
 from kubehop.shell.drain import drain_node, uncordon_node

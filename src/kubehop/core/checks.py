@@ -39,6 +39,7 @@ def run_checks(state: ClusterState, release_data: ReleaseData, today: date,
     findings: list[Finding] = []
     findings += evaluate_skew(state.components())
     findings += unreachable_apiservers(state)
+    findings += inventory_fallbacks(state)
     findings += support_findings(current, release_data, today)
     if target is not None:
         findings += target_findings(current, target, target_version, release_data, today)
@@ -102,6 +103,18 @@ def unreachable_apiservers(state: ClusterState) -> list[Finding]:
 
 
 # --- support -------------------------------------------------------------------------------
+def inventory_fallbacks(state: ClusterState) -> list[Finding]:
+    """Nodes the SSH inventory does not name, reached at their InternalIP: said once per node,
+    so an inventory gap shows instead of a silent connection to an address nobody chose."""
+    return [Finding(
+        "node.inventory-fallback", Severity.WARNING, f"node/{node}",
+        f"node {node} is not in the SSH inventory: kubehop reaches it at its InternalIP "
+        f"{address} (port and user from the inventory's defaults or ~/.ssh/config)",
+        f"add {node} to the SSH inventory (nodes: {{{node}: {{host: ...}}}}) unless "
+        f"{address} is the address to use",
+    ) for node, address in state.address_fallbacks]
+
+
 
 
 def support_findings(current: KubeVersion | None, data: ReleaseData,

@@ -21,6 +21,7 @@ import msgspec
 
 from kubehop.lab import objects as o
 from kubehop.lab import objects_apps as apps
+from kubehop.lab.addresses import LOAD_BALANCER_ENDPOINT, node_ip
 from kubehop.lab.fixtures_apis import annotate_applied, helm_release_secret
 from kubehop.lab.fixtures_cnpg import cnpg_cluster
 from kubehop.lab.store import Store, format_time
@@ -29,7 +30,6 @@ Obj = dict[str, Any]
 _encode = msgspec.json.Encoder().encode
 CONTROL_PLANE_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
-LOAD_BALANCER_ENDPOINT = "10.0.0.5:6443"  # kubeadm's controlPlaneEndpoint when load_balancer
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +293,7 @@ def _nodes(b: _Builder) -> None:
                 kube_proxy_version=ns.kube_proxy_version, os_image=ns.os_image,
                 kernel_version=ns.kernel_version, container_runtime=ns.container_runtime,
                 architecture=ns.architecture,
-                internal_ip=f"10.0.{i // 250}.{10 + i % 250}",
+                internal_ip=node_ip(i),
                 pod_cidr=f"10.{64 + i // 256}.{i % 256}.0/24",
                 cpu=ns.cpu, memory=ns.memory, pods=ns.pods, ready=ns.ready,
                 unschedulable=ns.unschedulable, created=b.created,

@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kubehop.lab.addresses import DEFAULT_NODE_IP
+
 Obj = dict[str, Any]
 
 EPOCH = "2024-01-01T00:00:00Z"
@@ -115,7 +117,7 @@ def node(
     kernel_version: str = "5.15.0-105-generic",
     container_runtime: str = "containerd://1.7.13",
     architecture: str = "amd64",
-    internal_ip: str = "10.0.0.10",
+    internal_ip: str = DEFAULT_NODE_IP,
     pod_cidr: str = "10.244.0.0/24",
     cpu: str = "4",
     memory: str = "8Gi",

@@ -258,3 +258,5 @@ class ClusterState:
             ))
         return ClusterComponents(apiservers=apiservers, nodes=tuple(nodes), kubectl=self.kubectl,
                                  load_balanced=self.load_balanced)
+    # (node, InternalIP) of nodes the SSH inventory does not name, reached at that address
+    address_fallbacks: tuple[tuple[str, str], ...] = ()

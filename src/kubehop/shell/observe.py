@@ -178,7 +178,11 @@ async def observe(client: KubeClient, *, workloads: bool, node_runner: NodeRunne
     unreadable = tuple(info.endpoint for info, uses in answers if apis and uses is None)
 
     errors: dict[str, str] = {}
+    fallbacks: list[tuple[str, str]] = []
     if node_runner is not None:
+        prepare = getattr(node_runner, "prepare", None)
+        if callable(prepare):  # nodes the SSH inventory does not name: at their InternalIP
+            fallbacks = prepare(nodes)
         facts, errors = await gather_node_facts(node_runner, nodes)
         nodes = [_with_packages(n, facts.get(n.name)) for n in nodes]
 
@@ -203,6 +207,7 @@ async def observe(client: KubeClient, *, workloads: bool, node_runner: NodeRunne
         apis_observed=apis,
         nodes_observed=node_runner is not None,
         node_errors=tuple(sorted(errors.items())),
+        address_fallbacks=tuple(sorted(fallbacks)),
     )
     if apis:
         manifests: list[ManifestObject] = tasks["applied"].result() + tasks["helm"].result()

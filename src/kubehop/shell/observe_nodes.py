@@ -43,13 +43,11 @@ class TransportRunner:
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
 
-    def prepare(self, nodes: Iterable[NodeState]) -> None:
-        """Reach nodes the inventory does not name at their InternalIP."""
-        addresses = getattr(self.transport, "addresses", None)
-        if isinstance(addresses, dict):
-            for n in nodes:
-                if n.internal_ip:
-                    addresses.setdefault(n.name, n.internal_ip)
+    def prepare(self, nodes: Iterable[NodeState]) -> list[tuple[str, str]]:
+        """Reach nodes the inventory does not name at their InternalIP; returns those
+        (node, InternalIP) pairs."""
+        reach = getattr(self.transport, "reach_unlisted", None)
+        return reach((n.name, n.internal_ip) for n in nodes) if callable(reach) else []
 
     async def run(self, node: str, command: str) -> tuple[int, str, str]:
         result = await self.transport.run(node, command, timeout=TIMEOUT)
@@ -145,9 +143,6 @@ async def gather_node_facts(
 ) -> tuple[Mapping[str, NodePackages], Mapping[str, str]]:
     """(node → packages, node → why it could not be asked) for every node."""
     nodes = list(nodes)
-    prepare = getattr(runner, "prepare", None)
-    if callable(prepare):
-        prepare(nodes)
     gate = asyncio.Semaphore(concurrency)
     facts: dict[str, NodePackages] = {}
     errors: dict[str, str] = {}

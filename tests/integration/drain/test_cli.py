@@ -7,6 +7,8 @@ import asyncio
 import json
 import sys
 
+from kubehop_netguard import guarded_env
+
 from kubehop.lab.history import check_history
 from tests.integration.drain.conftest import node_schedulable, scenario, start_labs
 
@@ -15,7 +17,7 @@ async def kubehop(lab, *args: str, timeout: float = 60) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kubehop", "--kubeconfig", str(lab.kubeconfig_path), *args,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+        stderr=asyncio.subprocess.PIPE, env=guarded_env({"PATH": "/usr/bin:/bin", "NO_COLOR": "1"}))
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode(), err.decode()
 

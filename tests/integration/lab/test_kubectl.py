@@ -13,9 +13,9 @@ from tests.integration.lab.conftest import Kubectl, LabThread, table_rows
 pytestmark = pytest.mark.kubectl
 
 NODES = {
-    "oldversion1": {"ROLES": "control-plane", "INTERNAL-IP": "10.0.0.10"},
-    "oldversion2": {"ROLES": "<none>", "INTERNAL-IP": "10.0.0.11"},
-    "oldversion3": {"ROLES": "<none>", "INTERNAL-IP": "10.0.0.12"},
+    "oldversion1": {"ROLES": "control-plane", "INTERNAL-IP": "127.77.0.10"},
+    "oldversion2": {"ROLES": "<none>", "INTERNAL-IP": "127.77.0.11"},
+    "oldversion3": {"ROLES": "<none>", "INTERNAL-IP": "127.77.0.12"},
 }
 
 
@@ -54,7 +54,7 @@ def test_get_pods_all_namespaces_wide(kubectl: Kubectl) -> None:
     assert api["READY"] == "1/1"
     assert api["STATUS"] == "Running"
     assert api["RESTARTS"] == "0"
-    assert api["IP"] == "10.0.0.10"
+    assert api["IP"] == "127.77.0.10"
     assert api["NODE"] == "oldversion1"
     assert api["NOMINATED NODE"] == "<none>"
     assert {r["NAMESPACE"] for r in rows} >= {"kube-system", "web", "db", "monitoring", "default"}

@@ -150,7 +150,7 @@ def test_ha_has_three_control_planes_a_load_balancer_and_older_kubelets():
                   if p["metadata"]["name"].startswith("kube-apiserver-")]
     assert len(apiservers) == 3
     config = store.get("configmaps", "kube-system", "kubeadm-config")["data"]
-    assert 'controlPlaneEndpoint: "10.0.0.5:6443"' in config["ClusterConfiguration"]
+    assert 'controlPlaneEndpoint: "127.77.0.5:6443"' in config["ClusterConfiguration"]
     legacy = next(n for n in sc.nodes if n.name == "legacy")
     assert (legacy.repo.minor, legacy.packages.kubeadm) == ("1.27", "1.27.16-1.1")
 

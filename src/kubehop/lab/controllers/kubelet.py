@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 
 from kubehop.lab import objects
+from kubehop.lab.addresses import FALLBACK_HOST_IP
 from kubehop.lab.clock import parse_rfc3339
 from kubehop.lab.controllers.recorder import node_ready
 from kubehop.lab.controllers.runtime import Controller, Key, Obj, Runtime, key_of
@@ -143,7 +144,7 @@ class Kubelet(Controller):
         for a in (node.get("status") or {}).get("addresses") or ():
             if a.get("type") == "InternalIP":
                 return a["address"]
-        return "10.0.0.1"
+        return FALLBACK_HOST_IP
 
     def _pod_ip(self, node_name: str, pod: Obj) -> str:
         if (pod.get("spec") or {}).get("hostNetwork"):

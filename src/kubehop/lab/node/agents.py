@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kubehop.data import load_release_data
+from kubehop.lab.addresses import DEFAULT_NODE_IP
 from kubehop.lab.clock import LabClock
 from kubehop.lab.node import manifests as mf
 from kubehop.lab.node.cluster import Cluster
@@ -146,8 +147,8 @@ class NodeAgents:
         for n in self.store.iter("nodes"):
             if "node-role.kubernetes.io/control-plane" in (n["metadata"].get("labels") or {}):
                 return next((a["address"] for a in n["status"].get("addresses", [])
-                             if a.get("type") == "InternalIP"), "10.0.0.10")
-        return "10.0.0.10"
+                             if a.get("type") == "InternalIP"), DEFAULT_NODE_IP)
+        return DEFAULT_NODE_IP
 
     @classmethod
     async def start(cls, store: Store, history: HistoryLike | None, clock: LabClock, timing: Any,

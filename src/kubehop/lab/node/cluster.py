@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
+from kubehop.lab.addresses import DEFAULT_NODE_IP
 from kubehop.model.versions import image_kube_version
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class Cluster:
         if host is not None and host.setup.control_plane:
             return host.setup.internal_ip
         cps = self.control_planes()
-        return cps[0].setup.internal_ip if cps else "10.0.0.10"
+        return cps[0].setup.internal_ip if cps else DEFAULT_NODE_IP
 
     def notify(self, node: str) -> None:
         for listener in list(self.listeners):

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubehop.lab.addresses import DEFAULT_NODE_IP
 from kubehop.lab.store import Store
 from kubehop.model.errors import VersionError
 from kubehop.model.versions import parse_deb_version, parse_kube_version
@@ -36,7 +37,7 @@ class NodeSetup:
     repo_minor: str | None = None  # default: the kubeadm package's minor
     repo_legacy: bool = False  # the shut-down apt.kubernetes.io / yum.kubernetes.io repository
     holds: tuple[str, ...] = KUBE_PACKAGES
-    internal_ip: str = "10.0.0.10"
+    internal_ip: str = DEFAULT_NODE_IP
 
     @property
     def control_plane(self) -> bool:
@@ -108,7 +109,7 @@ def setups_from_store(store: Store, overrides: Iterable[NodeSetup] = ()) -> list
                              if k.startswith("node-role.kubernetes.io/")))
         info = node.get("status", {}).get("nodeInfo", {})
         ip = next((a["address"] for a in node.get("status", {}).get("addresses", [])
-                   if a.get("type") == "InternalIP"), "10.0.0.10")
+                   if a.get("type") == "InternalIP"), DEFAULT_NODE_IP)
         kubelet = info.get("kubeletVersion") or "v1.28.9"
         try:
             plain = parse_kube_version(kubelet).plain

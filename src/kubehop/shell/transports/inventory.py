@@ -96,6 +96,10 @@ class Inventory:
     defaults: NodeEntry = NodeEntry()
     nodes: Mapping[str, NodeEntry] = field(default_factory=dict)
 
+    def names_host(self, node: str) -> bool:
+        """Whether the inventory (the node's entry or `defaults`) gives `node` a host."""
+        return bool(self.nodes.get(node, NodeEntry()).over(self.defaults).host)
+
     def endpoint(self, node: str, address: str | None = None) -> Endpoint:
         """Where `node` is reached; `address` (its InternalIP) when the inventory names no host."""
         entry = self.nodes.get(node, NodeEntry()).over(self.defaults)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,17 @@ class SSHTransport(Transport):
     def endpoint(self, node: str) -> Endpoint:
         """Where `node` is reached."""
         return self.inventory.endpoint(node, self.addresses.get(node))
+
+    def reach_unlisted(self, addresses: Iterable[tuple[str, str | None]]
+                       ) -> list[tuple[str, str]]:
+        """Reach each node the inventory gives no host at the address given (its InternalIP);
+        returns those (node, address) pairs so the caller says so: an inventory gap must not
+        become a silent connection to an address nobody chose."""
+        fallbacks: list[tuple[str, str]] = []
+        for node, address in addresses:
+            if address and not self.inventory.names_host(node):
+                fallbacks.append((node, self.addresses.setdefault(node, address)))
+        return fallbacks
 
     # --- connections -------------------------------------------------------------------------
 

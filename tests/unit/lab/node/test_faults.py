@@ -133,8 +133,8 @@ async def test_kubeadm_apply_times_out_on_a_crashing_apiserver_and_rolls_back(la
     assert lab.agents.clock.now() - t0 >= 300  # kubeadm's 5 minutes, in lab time
     assert r.stderr == (
         f"[upgrade/apply] FATAL: {ROLLED_BACK}failed to obtain static Pod hash for component "
-        "kube-apiserver on Node oldversion1: Get \"https://10.0.0.10:6443/api/v1/namespaces/"
-        "kube-system/pods/kube-apiserver-oldversion1?timeout=10s\": dial tcp 10.0.0.10:6443: "
+        "kube-apiserver on Node oldversion1: Get \"https://127.77.0.10:6443/api/v1/namespaces/"
+        "kube-system/pods/kube-apiserver-oldversion1?timeout=10s\": dial tcp 127.77.0.10:6443: "
         "connect: connection refused\n"
         "To see the stack trace of this error execute with --v=5 or higher\n")
     assert 'Component "etcd" upgraded successfully!' in r.stdout

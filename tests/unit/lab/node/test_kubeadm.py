@@ -145,7 +145,7 @@ async def test_plan_without_an_answering_apiserver(lab):
     assert not lab.agents.apiserver_available(N)
     r = await lab.sh(N, "sudo kubeadm upgrade plan")
     assert r.exit_code == 1
-    assert "dial tcp 10.0.0.10:6443: connect: connection refused" in r.stderr
+    assert "dial tcp 127.77.0.10:6443: connect: connection refused" in r.stderr
 
 
 async def test_config_images_list(lab):

@@ -62,7 +62,7 @@ async def test_a_manifest_edit_restarts_the_static_pod(lab):
     changes = []
     lab.agents.on_apiserver_change(changes.append)
     text = render_static_pod("kube-apiserver", "registry.k8s.io/kube-apiserver:v1.28.15", CP,
-                             "10.0.0.10")
+                             "127.77.0.10")
     r = await lab.agents.run(CP, f"sudo tee {MANIFEST}", stdin=text)
     assert r.exit_code == 0
     assert not lab.agents.apiserver_available(CP)
