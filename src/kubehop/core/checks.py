@@ -102,7 +102,6 @@ def unreachable_apiservers(state: ClusterState) -> list[Finding]:
     return out
 
 
-# --- support -------------------------------------------------------------------------------
 def inventory_fallbacks(state: ClusterState) -> list[Finding]:
     """Nodes the SSH inventory does not name, reached at their InternalIP: said once per node,
     so an inventory gap shows instead of a silent connection to an address nobody chose."""
@@ -115,6 +114,7 @@ def inventory_fallbacks(state: ClusterState) -> list[Finding]:
     ) for node, address in state.address_fallbacks]
 
 
+# --- support -------------------------------------------------------------------------------
 
 
 def support_findings(current: KubeVersion | None, data: ReleaseData,
