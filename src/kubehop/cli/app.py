@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from dataclasses import dataclass
 
 import click
@@ -86,30 +87,76 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _verbose(args: list[str]) -> bool:
+    """Whether `-v` (`-vv`, `--verbose`) was given: read from the arguments, since an error may
+    come before click has parsed them (no command takes a `-v` of its own)."""
+    for arg in args:
+        if arg == "--":
+            return False
+        if arg == "--verbose" or (arg.startswith("-v") and set(arg[1:]) == {"v"}):
+            return True
+    return False
+
+
+def leaf_error(error: BaseException) -> BaseException:
+    """The error to report for `error`: an exception group (asyncio.TaskGroup) is reported by
+    its first KubehopError, else its first member, so that an unreachable API server is one
+    line, not "unhandled errors in a TaskGroup"."""
+    while isinstance(error, BaseExceptionGroup):
+        members = list(error.exceptions)
+        flat: list[BaseException] = []
+        while members:
+            e = members.pop(0)
+            if isinstance(e, BaseExceptionGroup):
+                members[:0] = list(e.exceptions)
+            else:
+                flat.append(e)
+        error = next((e for e in flat if isinstance(e, KubehopError | KeyboardInterrupt)),
+                     flat[0])
+    return error
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code for an error; the same with or without `-v`."""
+    if isinstance(error, click.Abort | KeyboardInterrupt):
+        return 130
+    if isinstance(error, click.ClickException):
+        return 2 if isinstance(error, click.UsageError) else error.exit_code
+    if isinstance(error, KubehopError):
+        return error.exit_code
+    return 1
+
+
+def report(error: BaseException, verbose: bool = False) -> str | None:
+    """The one line that tells the user about `error` (None: click has its own output)."""
+    if isinstance(error, click.Abort):
+        return "kubehop: aborted"
+    if isinstance(error, KeyboardInterrupt):
+        return "kubehop: interrupted"
+    if isinstance(error, click.ClickException):
+        return None
+    if isinstance(error, KubehopError):
+        return f"kubehop: {error}"
+    hint = "" if verbose else " (run with -v for details)"
+    return f"kubehop: internal error: {type(error).__name__}: {error}{hint}"
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the group, turn every KubehopError into one line and an exit code."""
-    verbose = any(a in ("-v", "-vv", "--verbose") for a in (argv or sys.argv[1:]))
+    """Entry point: run the group, turn every error into one line and an exit code (`-v` adds
+    the traceback above that line; the exit code stays the same)."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        rv = cli.main(args=argv, prog_name="kubehop", standalone_mode=False)
-    except click.Abort:
-        click.echo("kubehop: aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(2 if isinstance(e, click.UsageError) else e.exit_code)
-    except KubehopError as e:
-        if verbose:
-            raise
-        click.echo(f"kubehop: {e}", err=True)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        click.echo("kubehop: interrupted", err=True)
-        sys.exit(130)
-    except Exception as e:  # the last line of defence: never a traceback without -v
-        if verbose:
-            raise
-        click.echo(f"kubehop: internal error: {type(e).__name__}: {e} (run with -v for details)",
-                   err=True)
-        sys.exit(1)
+        rv = cli.main(args=args, prog_name="kubehop", standalone_mode=False)
+    except (Exception, KeyboardInterrupt) as raised:
+        error = leaf_error(raised)
+        verbose = _verbose(args)
+        if verbose and not isinstance(error, click.ClickException | click.Abort):
+            traceback.print_exception(raised, file=sys.stderr)
+        if isinstance(error, click.ClickException):
+            error.show()
+        line = report(error, verbose)
+        if line is not None:
+            click.echo(line, err=True)
+        sys.exit(exit_code(error))
     # With standalone_mode=False click returns the code of `ctx.exit(code)`.
     sys.exit(rv if isinstance(rv, int) else 0)

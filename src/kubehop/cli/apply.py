@@ -20,9 +20,9 @@ from typing import Any
 
 import click
 
-from kubehop.cli.context import global_options, run
+from kubehop.cli.context import accept_new_host_keys, global_options, host_key_option, run
 from kubehop.cli.drain import parse_duration
-from kubehop.cli.output import MACHINE_FORMATS, emit
+from kubehop.cli.output import MACHINE_FORMATS, emit, json_stdout
 from kubehop.cli.plan import options_from, plan_options, read_document
 from kubehop.model.errors import OperationError, UsageError
 from kubehop.model.plan import Plan
@@ -36,7 +36,7 @@ def _confirm(yes: bool) -> Any:
             raise UsageError("refusing to change the cluster without confirmation: pass --yes "
                              "(standard input is not a terminal)")
         if not click.confirm(question, default=False, err=True):
-            raise click.Abort()
+            raise OperationError("not confirmed: nothing changed")
     return ask
 
 
@@ -47,9 +47,7 @@ def apply_options(f: Any) -> Any:
         click.option("--dry-run", is_flag=True,
                      help="Show what would run next (checked against the cluster); change "
                           "nothing."),
-        click.option("--accept-new-host-keys", is_flag=True,
-                     help="Trust SSH host keys not in known_hosts yet (OpenSSH accept-new); a "
-                          "changed key is always refused."),
+        host_key_option,
         click.option("--parallel", type=click.IntRange(1, 10_000), default=256,
                      show_default=True, help="Steps running at once (nodes of a wave)."),
         click.option("--ready-timeout", default="10m", show_default=True, metavar="D",
@@ -70,7 +68,7 @@ def _settings(params: dict[str, Any]) -> Any:
     step = parse_duration(params["step_timeout"], "--step-timeout")
     return ApplySettings(
         yes=params["yes"], dry_run=params["dry_run"],
-        accept_new_host_keys=params["accept_new_host_keys"],
+        accept_new_host_keys=accept_new_host_keys(),
         executor=ExecutorOptions(
             parallel=params["parallel"], command_timeout=step, gate_timeout=step,
             verify_timeout=min(step, 300.0),
@@ -100,18 +98,22 @@ def apply(plan_file: str | None, abandon: bool, **params: Any) -> None:
         if plan_file:
             raise UsageError("--abandon takes no PLAN_FILE: it gives up the cluster's "
                              "unfinished run")
-        run(abandon_run(settings))
+        with json_stdout(settings.log_format):
+            run(abandon_run(settings))
         return
     if plan_file is None:
-        run(_resume(settings))
+        with json_stdout(settings.log_format):
+            run(_resume(settings))
         return
     plan = Plan.from_dict(read_document(plan_file, "plan file"))
-    run(apply_plan(plan, settings, plan_path=plan_file, confirm=_confirm(settings.yes)))
+    with json_stdout(settings.log_format):
+        run(apply_plan(plan, settings, plan_path=plan_file, confirm=_confirm(settings.yes)))
 
 
 async def _resume(settings: Any) -> None:
     from kubehop.cli.apply_run import apply_plan, cluster_identity, saved_plan_path
     from kubehop.cli.context import connect
+    from kubehop.model.journal import RunStatus
     from kubehop.shell.journal import Journal
 
     client = await connect()
@@ -122,7 +124,16 @@ async def _resume(settings: Any) -> None:
     with Journal.open() as journal:
         state = journal.latest(cluster, unfinished=True)
         if state is None:
-            raise UsageError("no unfinished run on this cluster: give a PLAN_FILE "
+            last = journal.latest(cluster)
+            if last is not None and last.status is RunStatus.SUCCEEDED:
+                # e.g. the process was killed after the run's last record: nothing to resume
+                click.echo(f"Nothing to resume: the last run on this cluster, {last.run.id} "
+                           f"({last.run.from_version} → {last.run.to_version}), finished "
+                           "successfully.")
+                return
+            why = (f"the last run, {last.run.id}, was {last.status}" if last is not None
+                   else "none was recorded")
+            raise UsageError(f"no unfinished run on this cluster ({why}): give a PLAN_FILE "
                              "(kubehop plan --to VERSION -o json --out FILE)")
         plan = journal.plan_of(state.run.id)
     path = saved_plan_path(state.run.id)
@@ -151,8 +162,9 @@ def upgrade(to: str, max_unavailable: str, worker_strategy: str, drain_policy: s
     options = options_from(max_unavailable, worker_strategy, drain_policy,
                            allow_unknown_version, ignore_findings)
     settings = _settings(params)
-    run(upgrade_flow(to, options, settings, release_data=release_data, today=today,
-                     confirm=_confirm(settings.yes)))
+    with json_stdout(settings.log_format):
+        run(upgrade_flow(to, options, settings, release_data=release_data, today=today,
+                         confirm=_confirm(settings.yes)))
 
 
 @click.command("status")

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from kubehop.shell.executor_events import ProgressEvent
 
 NODE_LINES = 8
+WAITING_EVERY = 30.0  # seconds between the plain lines of a step still waiting
 _MARKS = {"step-succeeded": "✓", "step-skipped": "=", "step-failed": "✗"}
 
 
@@ -48,7 +49,10 @@ class JsonEvents:
         self.file = file
 
     def __call__(self, event: ProgressEvent) -> None:
-        click.echo(json.dumps(event.to_dict(), ensure_ascii=False), file=self.file)
+        from kubehop.cli.output import machine_stdout
+
+        click.echo(json.dumps(event.to_dict(), ensure_ascii=False),
+                   file=self.file or machine_stdout())
 
     def __enter__(self) -> JsonEvents:
         return self
@@ -58,9 +62,29 @@ class JsonEvents:
 
 
 class PlainLines(JsonEvents):
-    """`format_line` for each event."""
+    """`format_line` for each event; for a step that has been waiting WAITING_EVERY seconds,
+    what it waits for, again every WAITING_EVERY seconds (never minutes of silence)."""
+
+    def __init__(self, file: IO[str] | None = None) -> None:
+        super().__init__(file)
+        self._started: dict[str, float] = {}  # step → run time it started
+        self._said: dict[str, float] = {}  # step → run time of its last waiting line
 
     def __call__(self, event: ProgressEvent) -> None:
+        step = event.step
+        if step and event.kind == "step-started":
+            self._started[step] = self._said[step] = event.elapsed
+        elif step and event.kind == "step-waiting":
+            started = self._started.setdefault(step, event.elapsed)
+            said = self._said.setdefault(step, event.elapsed)
+            if event.elapsed - said >= WAITING_EVERY:
+                self._said[step] = event.elapsed
+                click.echo(f"[{event.done}/{event.total}] … {step} "
+                           f"({event.elapsed - started:.0f} s): {event.message}", file=self.file)
+            return
+        elif step and event.kind in _MARKS:
+            self._started.pop(step, None)
+            self._said.pop(step, None)
         line = format_line(event)
         if line is not None:
             click.echo(line, file=self.file)

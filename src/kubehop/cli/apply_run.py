@@ -11,15 +11,22 @@ Which plans may run (the fingerprint rule):
 - while another run of the cluster is unfinished, a new plan is refused: that run's nodes may be
   cordoned, and a new plan would take them for cordoned by hand. Resume it, or abandon it
   (`kubehop apply --abandon`).
+
+A plan file is not a root shell: before anything is recorded or run, and on every resume, the
+plan is checked against what the planner gives this cluster (`core.plan_verify`: each step's
+kind, commands, expect and dependencies, then a re-simulation on the observed state); any
+difference is refused with exit 2 naming the first differing step and field. A new run records
+the state it was checked against, so a resume checks the plan against the planner again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +34,8 @@ import click
 
 from kubehop.cli.context import connect, global_options
 from kubehop.cli.output import warn
-from kubehop.model.errors import OperationError
-from kubehop.model.journal import RunState, RunStatus, plan_digest, run_id
+from kubehop.model.errors import OperationError, UsageError
+from kubehop.model.journal import RunState, RunStatus, StepStatus, plan_digest, run_id
 from kubehop.model.plan import Plan
 
 if TYPE_CHECKING:
@@ -127,6 +134,39 @@ async def check_fingerprint(plan: Plan, observed: ClusterState | None) -> None:
         f"{plan.to_version} -o json --out FILE`")
 
 
+def verify_before_running(plan: Plan, observed: ClusterState, journal: Journal,
+                          state: RunState | None) -> ClusterState | None:
+    """Refuse (exit 2) a plan that is not what kubehop plans for this cluster; the state to
+    record with a new run (None on a resume)."""
+    from kubehop.core.plan_verify import verify_plan
+    from kubehop.data.loader import load_release_data
+
+    data = load_release_data(os.environ.get("KUBEHOP_RELEASE_DATA") or None)
+    if state is None:
+        baseline: ClusterState | None = observed
+    else:
+        baseline = journal.baseline_of(state.run.id)
+        if baseline is None:
+            warn(f"run {state.run.id} was recorded without the state its plan was made from "
+                 f"(an older kubehop): its steps are checked against the cluster only, not "
+                 f"against the planner")
+    begun = state.ids(*StepStatus) if state else set()
+    mismatch = verify_plan(plan, observed, data, baseline=baseline,
+                           done=state.done if state else (), started=begun)
+    if mismatch is None:
+        if state is not None:
+            return None
+        # Pods churn and the planner's steps do not depend on them (see `plan_verify`).
+        return replace(observed, pods=(), pdbs=(), databases=(), manifests=(),
+                       deprecated_api_uses=(), workloads_observed=False)
+    if state is None:
+        raise UsageError(f"refusing the plan: {mismatch}; it is not what kubehop plans for "
+                         f"this cluster: plan again with `kubehop plan --to "
+                         f"{plan.to_version} -o json --out FILE`")
+    raise UsageError(f"refusing to resume run {state.run.id}: {mismatch}; give it up with "
+                     f"`kubehop apply --abandon`, then plan again")
+
+
 def refuse_other_run(journal: Journal, cluster: str, rid: str) -> None:
     other = journal.latest(cluster, unfinished=True)
     if other is not None and other.run.id != rid:
@@ -197,12 +237,20 @@ async def apply_plan(plan: Plan, settings: ApplySettings, *, plan_path: str | No
         if state is not None and state.status is RunStatus.ABANDONED:
             raise OperationError(f"run {rid} of this plan was abandoned; plan again")
         refuse_other_run(journal, cluster, rid)
+        if observed is None or not observed.workloads_observed:
+            from kubehop.cli.versions import observe_cluster
+
+            observed = await observe_cluster(workloads=True, node_facts=True)
         if state is None:
             await check_fingerprint(plan, observed)
+        baseline = verify_before_running(plan, observed, journal, state)
         click.echo(_summary_line(plan, state), err=settings.log_format == "json")
         if settings.dry_run:
             from kubehop.cli.apply_dry import dry_run
 
+            click.echo("Plan checked: its steps are the planner's for this cluster, and "
+                       "replayed on the cluster as observed now they break no invariant.",
+                       err=settings.log_format == "json")
             await dry_run(client, plan, state, settings)
             return
         if confirm is not None:
@@ -210,14 +258,15 @@ async def apply_plan(plan: Plan, settings: ApplySettings, *, plan_path: str | No
         if plan_path is None:
             plan_path = str(save_plan(plan, rid))
         await _execute(client, journal, cluster, plan, settings,
-                       resume=f"kubehop apply {plan_path}")
+                       resume=f"kubehop apply {plan_path}", baseline=baseline)
     finally:
         journal.close()
         await client.close()
 
 
 async def _execute(client: KubeClient, journal: Journal, cluster: str, plan: Plan,
-                   settings: ApplySettings, *, resume: str) -> None:
+                   settings: ApplySettings, *, resume: str,
+                   baseline: ClusterState | None = None) -> None:
     from kubehop.cli.apply_progress import make_reporter
     from kubehop.shell.executor import Executor, RunHalted
     from kubehop.shell.executor_cluster import KubeCluster
@@ -236,7 +285,7 @@ async def _execute(client: KubeClient, journal: Journal, cluster: str, plan: Pla
         async with LeaseLock(client, rid) as lock:
             if lock.taken_over:
                 warn(f"took over the upgrade lock ({lock.taken_over})")
-            state = journal.begin(cluster, plan)
+            state = journal.begin(cluster, plan, baseline)
             await kube.start()
             nodes = await kube.nodes()
             for node, address in transport.reach_unlisted((n.name, n.internal_ip)
@@ -246,7 +295,7 @@ async def _execute(client: KubeClient, journal: Journal, cluster: str, plan: Pla
             checker = ExpectChecker(kube, NodeFacts(transport))
             runner = StepRunner(kube, transport, checker, HealthGates(kube), settings.executor)
             executor = Executor(plan, journal, state, runner, on_event=reporter,
-                                lock_lost=lock.lost, resume=resume)
+                                lock=lock, resume=resume)
             if hasattr(reporter, "wave_sizes"):
                 sizes: dict[int, int] = {}
                 for s in plan.steps:
@@ -267,9 +316,11 @@ async def _execute(client: KubeClient, journal: Journal, cluster: str, plan: Pla
 def _print_report(halted: Any, log_format: str) -> None:
     import json
 
+    from kubehop.cli.output import machine_stdout
+
     if log_format == "json":
         click.echo(json.dumps({"event": "halt-report", **halted.report.to_dict()},
-                              ensure_ascii=False))
+                              ensure_ascii=False), file=machine_stdout())
     else:
         for line in halted.report.lines():
             click.echo(line, err=True)

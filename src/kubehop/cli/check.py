@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.text import Text
 
-from kubehop.cli.context import run
+from kubehop.cli.context import host_key_option, run
 from kubehop.cli.output import MACHINE_FORMATS, emit, make_console, styled
 from kubehop.cli.releases import (
     load_release_data_checked,
@@ -18,7 +18,7 @@ from kubehop.cli.releases import (
     resolve_today,
     today_option,
 )
-from kubehop.cli.versions import observe_cluster
+from kubehop.cli.versions import observe_with_ssh
 from kubehop.core.checks import run_checks
 from kubehop.model.errors import UsageError, VersionError
 from kubehop.model.findings import Finding, Severity
@@ -46,6 +46,18 @@ def parse_target(text: str | None) -> KubeVersion | MinorVersion | None:
     except VersionError:
         raise UsageError(f"bad --to {text!r}: expected a minor like 1.29 or a version like "
                          "v1.29.15") from None
+
+
+def with_host_keys(findings: list[Finding], changed: dict[str, str]) -> list[Finding]:
+    """`findings` with each node whose host key changed reported as blocking (`upgrade`
+    refuses to connect to it) instead of as a node whose packages could not be read."""
+    if not changed:
+        return findings
+    from kubehop.shell.inventory_check import host_key_findings
+
+    subjects = {f"node/{node}" for node in changed}
+    kept = [f for f in findings if not (f.id == "packages.unreadable" and f.subject in subjects)]
+    return host_key_findings(changed) + kept
 
 
 def check_document(findings: list[Finding]) -> dict[str, Any]:
@@ -82,6 +94,7 @@ def print_findings(findings: list[Finding]) -> None:
               show_default=True, help="Output format.")
 @today_option
 @release_data_option
+@host_key_option
 @click.pass_context
 def check(ctx: click.Context, to: str | None, output: str, today: str | None,
           release_data: str | None) -> None:
@@ -95,9 +108,10 @@ def check(ctx: click.Context, to: str | None, output: str, today: str | None,
     """
     target = parse_target(to)
     day = resolve_today(today)
-    data = load_release_data_checked(release_data, day)
-    state = run(observe_cluster(workloads=True, apis=target is not None, node_facts=True))
-    findings = run_checks(state, data, day, target)
+    data = load_release_data_checked(release_data, day, warn_stale=False)  # data.stale
+    state, changed_keys = run(observe_with_ssh(workloads=True, apis=target is not None,
+                                               node_facts=True))
+    findings = with_host_keys(run_checks(state, data, day, target), changed_keys)
     if output in MACHINE_FORMATS:
         emit(check_document(findings), output)
     else:

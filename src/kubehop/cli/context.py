@@ -7,7 +7,7 @@ that `kubehop --help`, `releases` and `plan -o script` stay fast.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -17,6 +17,30 @@ if TYPE_CHECKING:
     from kubehop.shell.kube.client import KubeClient
 
 T = TypeVar("T")
+_F = TypeVar("_F", bound=Callable[..., Any])
+_ACCEPT_NEW = "kubehop.accept_new_host_keys"
+
+
+def _remember_accept_new(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.find_root().meta[_ACCEPT_NEW] = True
+    return value
+
+
+def host_key_option(f: _F) -> _F:
+    """`--accept-new-host-keys`, for every command that connects to nodes over SSH; read back
+    with `accept_new_host_keys()` wherever that command opens its transport."""
+    return click.option(
+        "--accept-new-host-keys", is_flag=True, expose_value=False,
+        callback=_remember_accept_new,
+        help="Trust SSH host keys not in known_hosts yet (OpenSSH accept-new); a changed key "
+             "is always refused.")(f)
+
+
+def accept_new_host_keys() -> bool:
+    """Whether this command was given `--accept-new-host-keys`."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().meta.get(_ACCEPT_NEW))
 
 
 def global_options() -> GlobalOptions:

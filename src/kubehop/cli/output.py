@@ -7,9 +7,11 @@ tables; `NO_COLOR` (https://no-color.org) turns colour off, and so does a pipe.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from enum import Enum
 from typing import IO, Any
@@ -112,3 +114,26 @@ def styled(text: str, styles: Mapping[str, str]) -> Text:
 def warn(message: str) -> None:
     """One warning line on standard error; never changes the exit code."""
     click.echo(f"kubehop: warning: {message}", err=True)
+
+
+_machine_stdout: list[IO[str]] = []  # the real standard output while `json_stdout` is active
+
+
+@contextlib.contextmanager
+def json_stdout(log_format: str) -> Iterator[None]:
+    """With `--log-format json`, keep standard output pure JSON: text for people written inside
+    (plans, dry runs, summaries) goes to standard error; JSON writers use `machine_stdout()`."""
+    if log_format != "json":
+        yield
+        return
+    _machine_stdout.append(sys.stdout)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _machine_stdout.pop()
+
+
+def machine_stdout() -> IO[str]:
+    """Where JSON lines go: standard output, even inside `json_stdout`."""
+    return _machine_stdout[-1] if _machine_stdout else sys.stdout

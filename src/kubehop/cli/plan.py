@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from kubehop.cli.output import MACHINE_FORMATS, format_machine
+from kubehop.cli.context import host_key_option
+from kubehop.cli.output import MACHINE_FORMATS, format_machine, warn
 from kubehop.cli.plan_render import format_script, format_text
 from kubehop.cli.releases import (
     load_release_data_checked,
@@ -23,13 +24,22 @@ from kubehop.cli.releases import (
 )
 from kubehop.core.checks import run_checks
 from kubehop.core.planner import plan_upgrade
-from kubehop.core.planner_target import check_installed_by_kubeadm, resolve_target
+from kubehop.core.planner_target import (
+    check_installed_by_kubeadm,
+    refuse_blocking_findings,
+    resolve_target,
+)
 from kubehop.model.cluster import ClusterState
 from kubehop.model.cluster_codec import state_from_dict
-from kubehop.model.errors import OperationError, UsageError
+from kubehop.model.errors import FindingsError, OperationError, UsageError
+from kubehop.model.findings import Finding, Severity
 from kubehop.model.plan import DRAIN_POLICIES, WORKER_STRATEGIES, Plan, PlanOptions
 
 OUTPUTS = ("text", *MACHINE_FORMATS, "script")
+# The areas finding ids are namespaced by (DESIGN.md, `check -o json`), plus `host.*` and
+# `node.*`.
+FINDING_AREAS = ("skew", "support", "drift", "packages", "apis", "drain", "capacity", "install",
+                 "cni", "data", "host", "node")
 
 
 def read_document(path: str, what: str) -> Any:
@@ -96,7 +106,33 @@ def make_plan(state: ClusterState, to: str, options: PlanOptions, release_data: 
     cluster = check_installed_by_kubeadm(state)
     final, _ = resolve_target(to, cluster, data, options, [])
     findings = run_checks(state, data, day, final)
+    refuse_findings(findings, options)
     return plan_upgrade(state, to, data, options, findings)
+
+
+def check_ignore_ids(ids: tuple[str, ...]) -> None:
+    """`--ignore-finding` ids must look like finding ids (`area.name`); UsageError otherwise."""
+    for finding_id in ids:
+        area, dot, name = finding_id.partition(".")
+        if not (dot and name and area in FINDING_AREAS):
+            raise UsageError(
+                f"unknown finding id {finding_id!r} for --ignore-finding: ids look like "
+                f"skew.kubelet-too-old, with an area of {', '.join(FINDING_AREAS)} "
+                "(`kubehop check` lists this cluster's)")
+
+
+def refuse_findings(findings: list[Finding], options: PlanOptions) -> None:
+    """Warn about `--ignore-finding` ids that match no blocking finding (nothing is ignored
+    silently), then refuse (FindingsError, exit 1) while blocking findings remain."""
+    blocking = sorted({f.id for f in findings if f.severity is Severity.BLOCKING})
+    for finding_id in options.ignore_findings:
+        if finding_id not in blocking:
+            warn(f"--ignore-finding {finding_id}: no such blocking finding on this cluster, "
+                 f"nothing ignored (blocking: {', '.join(blocking) or 'none'})")
+    try:
+        refuse_blocking_findings(findings, options)
+    except UsageError as e:  # the core says why; the exit code says "the cluster", not "flags"
+        raise FindingsError(str(e)) from None
 
 
 def plan_options(f: Any) -> Any:
@@ -130,6 +166,7 @@ def plan_options(f: Any) -> Any:
 
 def options_from(max_unavailable: str, worker_strategy: str, drain_policy: str,
                  allow_unknown_version: bool, ignore_findings: tuple[str, ...]) -> PlanOptions:
+    check_ignore_ids(ignore_findings)
     text = max_unavailable.strip()
     value: int | str = int(text) if text.isascii() and text.isdigit() else text
     return PlanOptions(max_unavailable=value, worker_strategy=worker_strategy,
@@ -150,6 +187,7 @@ def observe_for_plan() -> ClusterState:
 @click.option("-o", "--output", type=click.Choice(OUTPUTS), default="text", show_default=True,
               help="text for people, json/yaml for `kubehop apply`, script: a bash runbook.")
 @click.option("--out", metavar="FILE", help="Write the plan to FILE instead of standard output.")
+@host_key_option
 def plan(to: str, max_unavailable: str, worker_strategy: str, drain_policy: str,
          allow_unknown_version: bool, ignore_findings: tuple[str, ...], from_state: str | None,
          today: str | None, release_data: str | None, output: str, out: str | None) -> None:

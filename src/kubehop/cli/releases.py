@@ -60,11 +60,17 @@ def resolve_today(text: str | None) -> date:
     raise UsageError(f"bad --today {text!r}: expected a date like 2026-11-25")
 
 
-def load_release_data_checked(path: str | None, today: date) -> ReleaseData:
-    """Load release data (shipped or `path`) and warn on standard error when it is stale."""
+def load_release_data_checked(path: str | None, today: date, *,
+                              warn_stale: bool = True) -> ReleaseData:
+    """Load release data (shipped or `path`) and warn on standard error when it is stale, once
+    per command (`upgrade` loads it again to check its plan); `warn_stale=False` for commands
+    that report it otherwise (`check`: the `data.stale` finding)."""
     data = load_release_data(path)
     message = staleness_warning(data, today)
-    if message:
+    ctx = click.get_current_context(silent=True)
+    warned: set[str] = ctx.find_root().meta.setdefault("kubehop.warned", set()) if ctx else set()
+    if message and warn_stale and message not in warned:
+        warned.add(message)
         warn(message)
     return data
 

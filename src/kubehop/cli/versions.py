@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kubehop.cli.context import connect, global_options, run
+from kubehop.cli.context import accept_new_host_keys, connect, global_options, run
 from kubehop.cli.output import MACHINE_FORMATS, NONE, emit, warn
 from kubehop.model.cluster import ClusterState, NodeState
 from kubehop.model.versions import KubeVersion, parse_image_ref
 
 if TYPE_CHECKING:
-    from kubehop.shell.observe_nodes import NodeRunner
+    from kubehop.shell.inventory_check import HostKeyWatch
 
 def _v(version: KubeVersion | None) -> str | None:
     return version.full if version is not None else None
@@ -52,7 +52,8 @@ def node_document(n: NodeState) -> dict[str, Any]:
 def versions_document(state: ClusterState) -> dict[str, Any]:
     """The machine-readable shape of `versions -o json|yaml` (DESIGN: machine-readable output)."""
     return {
-        "apiservers": [{"endpoint": a.endpoint, "node": a.node, "version": _v(a.version)}
+        "apiservers": [{"endpoint": a.endpoint, "node": a.node, "version": _v(a.version),
+                        "readVia": a.read_via}
                        for a in state.apiservers],
         "nodes": [node_document(n) for n in state.nodes],
         "addons": {
@@ -126,24 +127,40 @@ async def observe_cluster(*, workloads: bool, apis: bool = False,
                           node_facts: bool = False) -> ClusterState:
     """Connect with the global options and observe; node facts over SSH when asked and an
     inventory is given."""
+    state, _ = await observe_with_ssh(workloads=workloads, apis=apis, node_facts=node_facts)
+    return state
+
+
+async def observe_with_ssh(*, workloads: bool, apis: bool = False, node_facts: bool = False
+                           ) -> tuple[ClusterState, dict[str, str]]:
+    """`observe_cluster`, and the nodes whose SSH host key changed (node → why). Warns about
+    inventory entries naming no node of the cluster; honours `--accept-new-host-keys`."""
     from kubehop.shell.observe import observe
 
     client = await connect()
-    runner: NodeRunner | None = None
+    watch: HostKeyWatch | None = None
     transport = None
     try:
         inventory = global_options().ssh_inventory
         if node_facts and inventory:
-            from kubehop.shell.observe_nodes import TransportRunner
+            from kubehop.shell.inventory_check import HostKeyWatch
             from kubehop.shell.transports.ssh import SSHTransport
 
-            transport = SSHTransport.from_file(inventory)
-            runner = TransportRunner(transport)
-        return await observe(client, workloads=workloads, apis=apis, node_runner=runner)
+            transport = SSHTransport.from_file(inventory,
+                                               accept_new_host_keys=accept_new_host_keys())
+            watch = HostKeyWatch(transport)
+        state = await observe(client, workloads=workloads, apis=apis, node_runner=watch)
     finally:
         if transport is not None:
             await transport.close()
         await client.close()
+    if transport is not None:
+        from kubehop.shell.inventory_check import entries_without_node
+
+        for name in entries_without_node(transport.inventory.nodes, (n.name for n in state.nodes)):
+            warn(f"SSH inventory {inventory} lists {name}, which is no node of this cluster: "
+                 "remove the entry, or fix its name to match `kubectl get nodes`")
+    return state, dict(watch.changed) if watch else {}
 
 
 @click.command("versions")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 
-from kubehop.core import checks_apis, checks_nodes, checks_workloads
+from kubehop.core import checks_apis, checks_host, checks_nodes, checks_workloads
 from kubehop.core.checks_common import grouped, package_kube_version
 from kubehop.core.skew import evaluate_skew
 from kubehop.core.support import (
@@ -49,6 +49,9 @@ def run_checks(state: ClusterState, release_data: ReleaseData, today: date,
     findings += drift_findings(state, current)
     findings += checks_nodes.install_findings(state)
     findings += checks_nodes.package_findings(state)
+    findings += checks_nodes.key_findings(state, today)
+    findings += checks_nodes.trial_findings(state, target_version)
+    findings += checks_host.host_findings(state, release_data, current, target)
     if state.workloads_observed:
         findings += checks_workloads.drain_findings(state)
         findings += checks_workloads.capacity_findings(state)
@@ -86,16 +89,28 @@ def resolve_target(target: KubeVersion | MinorVersion | None,
 
 
 def unreachable_apiservers(state: ClusterState) -> list[Finding]:
-    """Apiservers that did not answer `/version`: the skew rules could not count them."""
+    """Apiservers that could not be read at all (the skew rules could not count them), and
+    those whose address did not answer from here, read from their mirror pod instead."""
     out = []
     for a in state.apiservers:
-        if a.error is None:
-            continue
         where = f" on node {a.node}" if a.node else ""
+        mirror = a.read_via == "mirror-pod"
+        if a.error is None:
+            if mirror:
+                out.append(Finding(
+                    "skew.apiserver-read-from-mirror-pod", Severity.INFO,
+                    f"apiserver/{a.endpoint}",
+                    f"kube-apiserver {a.endpoint}{where} did not answer from here "
+                    f"({a.address_error}); its version {a.version} was read from its mirror pod "
+                    f"and its health through the kubeconfig's server",
+                    "nothing to do when advertise addresses are reachable only inside the "
+                    "cluster's network (load balancer, bastion, VPN)"))
+            continue
+        how = (f"its address did not answer from here ({a.address_error}), and read from its "
+               f"mirror pod: {a.error}" if mirror else f"did not answer /version ({a.error})")
         out.append(Finding(
             "skew.apiserver-unreachable", Severity.WARNING, f"apiserver/{a.endpoint}",
-            f"kube-apiserver {a.endpoint}{where} did not answer /version ({a.error}); the skew "
-            f"rules were judged without it",
+            f"kube-apiserver {a.endpoint}{where}: {how}; the skew rules were judged without it",
             f"check that kube-apiserver{where} runs (crictl ps, journalctl -u kubelet) and that "
             f"{a.endpoint} is reachable from here, then run kubehop check again",
         ))

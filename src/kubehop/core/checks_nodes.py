@@ -4,16 +4,20 @@ package facts read over SSH."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from kubehop.core.checks_common import grouped, nodes_text
+from kubehop.core.node_commands import APT_KEYRING
 from kubehop.model.cluster import ClusterState, NodeState, OsFamily
 from kubehop.model.findings import Finding, Severity
 from kubehop.model.versions import KubeVersion
 
 LEGACY_SHUTDOWN = "2024-03-04"  # apt.kubernetes.io / yum.kubernetes.io shut down
 PACKAGES = ("kubeadm", "kubelet", "kubectl")
+KEY_WARN_DAYS = 30  # a repository key expiring within this many days is reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +165,171 @@ def package_findings(state: ClusterState) -> list[Finding]:
                           "/etc/yum.repos.d/kubernetes.repo" if d.startswith("rpm")
                           else f"apt-mark hold {d.split(':')[1]}") + f" on {nodes}",
     )
+    return out + source_findings(state) + manager_findings(state)
+
+
+def manager_findings(state: ClusterState) -> list[Finding]:
+    """Package managers kubehop drives differently, said once (`node.dnf5`, `node.versionlock`):
+    no action needed, but an operator following the guide by hand must know."""
+    dnf5 = {n.name: "" for n in state.nodes if n.packages and n.packages.dnf5}
+    locked = {n.name: " ".join(n.packages.locked) for n in state.nodes
+              if n.packages and n.packages.locked}
+    out = grouped(
+        "node.dnf5", Severity.INFO, dnf5,
+        lambda nodes, _d: f"{nodes} run dnf 5, which has no --disableexcludes",
+        lambda nodes, _d: "nothing to do: kubehop installs there with "
+                          "--setopt=disable_excludes=kubernetes (the guide's DNF5 form)",
+    )
+    out += grouped(
+        "node.versionlock", Severity.INFO, locked,
+        lambda nodes, d: f"{d.replace(' ', ', ')} on {nodes} "
+                         f"{'is' if ' ' not in d else 'are'} under a dnf versionlock, which hides "
+                         f"every other version",
+        lambda nodes, _d: "nothing to do: kubehop deletes the versionlock for the install and "
+                          "adds it back at the new version",
+    )
     return out
+
+
+def source_findings(state: ClusterState) -> list[Finding]:
+    """Nodes naming the Kubernetes repository more than once (`node.repo-*`).
+
+    Two files for different minors (a `kubernetes-1.29.list` copied beside `kubernetes.list`)
+    make both minors installable while kubehop edits one; one repository with two `signed-by`
+    keyrings makes apt refuse every source ("E: Conflicting values set for option Signed-By",
+    apt-pkg/deb/debmetaindex.cc)."""
+    conflicts: dict[str, str] = {}
+    copies: dict[str, str] = {}
+    for n in state.nodes:
+        p = n.packages
+        if p is None or len(p.repo_sources) < 2:
+            continue
+        keyrings: dict[str, set[str | None]] = {}
+        for src in p.repo_sources:
+            keyrings.setdefault(src.uri.rstrip("/"), set()).add(src.signed_by)
+        clash = next((uri for uri, keys in keyrings.items() if len(keys) > 1), None)
+        if clash is not None:
+            keys = sorted(k or "none" for k in keyrings[clash])
+            conflicts[n.name] = f"{clash}/ ({' and '.join(keys)})"
+        files = list(dict.fromkeys(src.file for src in p.repo_sources))
+        if len(files) > 1:
+            copies[n.name] = "; ".join(
+                f"{f} ({', '.join(_minor_of(s.uri) for s in p.repo_sources if s.file == f)})"
+                for f in files) + f"|{files[0]}"
+    out = grouped(
+        "node.repo-signed-by-conflict", Severity.BLOCKING, conflicts,
+        lambda nodes, d: f"{nodes} name the repository {d} with different signed-by "
+                         f"keyrings: apt refuses every source there (\"Conflicting values set "
+                         f"for option Signed-By\"), so no package can be installed",
+        lambda nodes, d: f"keep one source line for {d.split(' ')[0]} on {nodes} (or the same "
+                         f"signed-by in each), then run apt-get update",
+    )
+    out += grouped(
+        "node.repo-duplicate", Severity.BLOCKING, copies,
+        lambda nodes, d: f"{nodes} name the Kubernetes repository in more than one file: "
+                         f"{d.split('|')[0]}; kubehop edits only the first, and the others "
+                         f"keep their minors installable",
+        lambda nodes, d: f"remove the Kubernetes source from every file but "
+                         f"{d.split('|')[1]} on {nodes}",
+    )
+    return out
+
+
+def key_findings(state: ClusterState, today: date) -> list[Finding]:
+    """The apt keyring the Kubernetes source names: missing, expired, or expiring within
+    `KEY_WARN_DAYS` (`node.repo-key-*`, with the date). pkgs.k8s.io keys expire and are
+    re-issued: the v1.24–v1.27 repositories' key expired on 2024-11-02 (kubernetes/release#3818,
+    kubernetes/kubernetes#128609); apt then refuses the repository (EXPKEYSIG)."""
+    missing: dict[str, str] = {}
+    expired: dict[str, str] = {}
+    expiring: dict[str, str] = {}
+    for n in state.nodes:
+        p = n.packages
+        if p is None or p.key_found is None or p.repo_legacy or not p.repo_sources:
+            continue
+        keyring = p.keyring or APT_KEYRING
+        if not p.key_found:
+            missing[n.name] = keyring
+        elif p.key_expired or (p.key_expires and p.key_expires <= today.isoformat()):
+            expired[n.name] = f"{keyring}|{p.key_expires}"
+        elif p.key_expires and date.fromisoformat(p.key_expires) - today <= timedelta(
+                days=KEY_WARN_DAYS):
+            expiring[n.name] = f"{keyring}|{p.key_expires}"
+    out = grouped(
+        "node.repo-key-missing", Severity.WARNING, missing,
+        lambda nodes, k: f"the keyring {k} that the Kubernetes source names is missing on "
+                         f"{nodes}: apt refuses the repository (NO_PUBKEY)",
+        lambda nodes, k: f"kubehop plan adds a step that fetches the minor's Release.key into "
+                         f"{k}; by hand: {_key_fix(k)}",
+    )
+    out += grouped(
+        "node.repo-key-expired", Severity.WARNING, expired,
+        lambda nodes, d: f"the repository key in {d.split('|')[0]} on {nodes} expired on "
+                         f"{d.split('|')[1]}: apt refuses the repository (EXPKEYSIG)",
+        lambda nodes, d: f"kubehop plan adds a step that fetches the minor's re-issued "
+                         f"Release.key; by hand: {_key_fix(d.split('|')[0])}",
+    )
+    out += grouped(
+        "node.repo-key-expiring", Severity.WARNING, expiring,
+        lambda nodes, d: f"the repository key in {d.split('|')[0]} on {nodes} expires on "
+                         f"{d.split('|')[1]}; apt refuses the repository after that",
+        lambda nodes, d: f"fetch the re-issued key before then: {_key_fix(d.split('|')[0])}",
+    )
+    return out
+
+
+def trial_findings(state: ClusterState, target: KubeVersion | None) -> list[Finding]:
+    """What the trial refresh of the target minor's repository found (`check --to`), per node,
+    before anything changes: a refresh that fails (`node.repo-trial-failed`: the key, the
+    network, a proxy), or a repository without the wanted patch (`node.repo-missing-patch`,
+    with what it offers: a mirror not yet synced)."""
+    failed: dict[str, str] = {}
+    missing: dict[str, str] = {}
+    for n in state.nodes:
+        p = n.packages
+        trial = p.trial if p else None
+        if p is None or trial is None:
+            continue
+        if not trial.ok:
+            keyed = any(w in trial.error for w in ("NO_PUBKEY", "EXPKEYSIG"))
+            if not (keyed and (p.key_found is False or p.key_expired)):  # else: key step
+                failed[n.name] = f"{trial.minor}|{trial.error}"
+            continue
+        if target is None or trial.minor != target.minor_version:
+            continue
+        if not any(v.split(":", 1)[-1].startswith(f"{target.plain}-")
+                   for v in trial.offered):
+            offered = ", ".join(trial.offered[:5]) + (" …" if len(trial.offered) > 5 else "")
+            missing[n.name] = f"{trial.minor}|{target.plain}|{offered or 'nothing'}"
+    out = grouped(
+        "node.repo-trial-failed", Severity.BLOCKING, failed,
+        lambda nodes, d: f"a trial refresh of the Kubernetes {d.split('|')[0]} repository "
+                         f"failed on {nodes}: {d.split('|', 1)[1]}",
+        lambda nodes, d: f"make the repository reachable from {nodes} with its key (try: "
+                         f"apt-get update there), then check again",
+    )
+    out += grouped(
+        "node.repo-missing-patch", Severity.BLOCKING, missing,
+        lambda nodes, d: f"the Kubernetes {d.split('|')[0]} repository seen from {nodes} does "
+                         f"not offer kubeadm {d.split('|')[1]}; it offers "
+                         f"{d.split('|')[2]}",
+        lambda nodes, d: f"upgrade to a patch the repository offers (--to), or wait until "
+                         f"the mirror that {nodes} use has it",
+    )
+    return out
+
+
+def _key_fix(keyring: str) -> str:
+    return (f"curl -fsSL https://pkgs.k8s.io/core:/stable:/v1.NN/deb/Release.key | "
+            f"sudo gpg --batch --yes --dearmor -o {keyring}")
+
+
+def _minor_of(uri: str) -> str:
+    """`v1.29` of a pkgs.k8s.io URI, `legacy` for the retired repositories, else the URI."""
+    m = re.search(r"pkgs\.k8s\.io/core:/stable:/(v\d+\.\d+)/", uri)
+    if m:
+        return m.group(1)
+    return "legacy" if "kubernetes.io" in uri or "cloud.google.com" in uri else uri
 
 
 def repository_hint(family: str) -> str:

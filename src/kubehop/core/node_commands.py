@@ -1,16 +1,20 @@
 """The package commands kubehop sends to nodes, built as data (argv + stdin), never run here.
 
 pkgs.k8s.io publishes one repository per minor (kubernetes-facts §6), so a minor upgrade first
-points the node at the new minor's repository, then (apt) updates the lists, unholds, installs
-the exact version and holds again; (yum/dnf) installs past the repository's `exclude=` line.
+points the node at the new minor's repository, then (apt) refreshes that source's list only,
+unholds, installs the patch with any build (`kubeadm=1.29.15-*`, as the upstream guide writes
+it) and holds again; (yum/dnf) lifts a versionlock, installs past the repository's `exclude=`
+line, and locks again.
 
     for cmd in upgrade_packages("debian", MinorVersion(1, 29),
-                                {"kubeadm": "1.29.15-1.1"}):
+                                {"kubeadm": package_glob("v1.29.15")}):
         await transport.run(node, cmd.argv, sudo=cmd.sudo, stdin=cmd.stdin)
 
-Files are written whole with `tee` (stdin carries the content), so the result does not depend
-on what the file held before (a legacy apt.kubernetes.io line, a hand edit). `root` prefixes
-written paths; only tests set it, to keep files under a throwaway directory.
+How a node keeps its source (which file, one-line or deb822, which keyring, dnf or dnf5, which
+versionlocks) is read from the node (`Packaging`): the commands edit that file and keep that
+keyring. Files are written whole with `tee` (stdin carries the content), so the result does not
+depend on what the file held before (a legacy apt.kubernetes.io line, a hand edit). `root`
+prefixes written paths; only tests set it, to keep files under a throwaway directory.
 """
 
 from __future__ import annotations
@@ -26,15 +30,28 @@ PACKAGES = ("kubeadm", "kubelet", "kubectl")
 APT_SOURCE_FILE = "/etc/apt/sources.list.d/kubernetes.list"
 APT_KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
 YUM_REPO_FILE = "/etc/yum.repos.d/kubernetes.repo"
+KEY_DOWNLOAD = "/tmp/kubehop-Release.key"  # the login user's download, dearmored by root
+YUM_REPO_ID = "kubernetes"
 YUM_EXCLUDES = ("kubelet", "kubeadm", "kubectl", "cri-tools", "kubernetes-cni")
 PKGS_K8S_IO = "https://pkgs.k8s.io/core:/stable:/v{minor}/{kind}/"
-DEB_REVISION = "1.1"  # pkgs.k8s.io's deb revision (kubeadm 1.29.15-1.1)
-RPM_RELEASE = "150500.1.1"  # and its rpm release (kubeadm-1.29.15-150500.1.1)
+# The builds pkgs.k8s.io's OBS project publishes today (kubeadm 1.29.15-1.1, kubeadm-1.29.15-
+# 150500.1.1). Plans never name them (a rebuild changes them): they carry `1.29.15-*`.
+DEB_REVISION = "1.1"
+RPM_RELEASE = "150500.1.1"
 # Keep the node's edited config files (the kubelet drop-in) rather than stop at dpkg's prompt.
 _DPKG_KEEP_CONFIG = ("-o", "Dpkg::Options::=--force-confdef",
                      "-o", "Dpkg::Options::=--force-confold")
+# `apt-get update` of the Kubernetes source alone: another vendor's broken source (an expired
+# key) must not fail it, and the lists of the other sources must survive (List-Cleanup=0).
+# Error-Mode=any is `--error-on=any` (apt 2.1.16+, salsa.debian.org apt-team/apt commit
+# c7123bea): a source that cannot be fetched is an error (exit 100), not a warning with exit 0.
+# Older apt ignores the unknown option; the executor then reads the warnings
+# (`shell.executor_steps`).
+_APT_UPDATE_SCOPE = ("-o", "Dir::Etc::sourceparts=-", "-o", "APT::Get::List-Cleanup=0",
+                     "-o", "APT::Update::Error-Mode=any")
 _PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]*")
-_VERSION_RE = re.compile(r"[0-9][A-Za-z0-9.+~:-]*")
+_VERSION_RE = re.compile(r"[0-9][A-Za-z0-9.+~:*-]*")
+_PATH_RE = re.compile(r"/[A-Za-z0-9._/+-]+")
 APT_FAMILIES = frozenset({"debian", "ubuntu", "deb", "apt"})
 YUM_FAMILIES = frozenset({"rhel", "centos", "rocky", "fedora", "rpm", "yum", "dnf"})
 
@@ -61,7 +78,7 @@ class PackageSource:
     `url` is a template with `{minor}` (`1.29`) and `{kind}` (`deb` or `rpm`)."""
 
     url: str = PKGS_K8S_IO
-    keyring: str | None = APT_KEYRING  # apt `signed-by=`; None: not written
+    keyring: str | None = APT_KEYRING  # apt `signed-by=` unless the node names its own
     trusted: bool = False  # apt `trusted=yes` (unsigned local repositories in tests only)
     gpgcheck: bool = True  # rpm: check signatures with `<url>repodata/repomd.xml.key`
 
@@ -70,6 +87,52 @@ class PackageSource:
 
 
 PKGS = PackageSource()
+
+
+@dataclass(frozen=True, slots=True)
+class Packaging:
+    """How one node installs Kubernetes packages, as read from it; the defaults are the
+    upstream guide's. Nodes that keep their sources alike share one object (and commands).
+
+    `file`: the source file that names the Kubernetes repository (`.list`, deb822 `.sources`
+    or a yum `.repo`); `keyring`: its `signed-by` path; `dnf5`: dnf 5 (no `--disableexcludes`);
+    `locked`: packages with a dnf versionlock entry; `refresh_key`: the apt keyring is missing or
+    expired, so the repository switch fetches the minor's `Release.key` into it first."""
+
+    family: str = "debian"
+    file: str | None = None
+    keyring: str | None = None
+    dnf5: bool = False
+    locked: tuple[str, ...] = ()
+    refresh_key: bool = False
+
+    @property
+    def apt(self) -> bool:
+        return self.family.lower() not in YUM_FAMILIES
+
+    @property
+    def source_file(self) -> str:
+        return self.file or (APT_SOURCE_FILE if self.apt else YUM_REPO_FILE)
+
+    def __str__(self) -> str:
+        return self.family
+
+
+DEBIAN = Packaging("debian")
+RHEL = Packaging("rhel")
+
+
+def packaging_of(family: str | Packaging) -> Packaging:
+    """`family` as a Packaging (an OS family name gets the upstream guide's layout)."""
+    if isinstance(family, Packaging):
+        return family
+    kind = family.lower()
+    if kind in APT_FAMILIES:
+        return Packaging(kind)
+    if kind in YUM_FAMILIES:
+        return Packaging(kind)
+    raise ValueError(f"unknown OS family {family!r} (known: apt: {', '.join(sorted(APT_FAMILIES))};"
+                     f" yum: {', '.join(sorted(YUM_FAMILIES))})")
 
 
 def _packages(names: Iterable[str]) -> list[str]:
@@ -90,31 +153,59 @@ def _versions(versions: Mapping[str, str]) -> list[tuple[str, str]]:
     return [(name, versions[name]) for name in names]
 
 
+def _path(path: str) -> str:
+    if not _PATH_RE.fullmatch(path) or "/../" in path + "/":
+        raise ValueError(f"not a file path kubehop writes: {path!r}")
+    return path
+
+
 def _write_file(path: str, content: str, description: str, root: str) -> NodeCommand:
     # `tee` writes as root what the unprivileged login user pipes to it (`sudo cmd > file`
     # would open the file as that user). Its copy on stdout is harmless.
-    return NodeCommand(("tee", root.rstrip("/") + path), description, stdin=content)
+    return NodeCommand(("tee", root.rstrip("/") + _path(path)), description, stdin=content)
 
 
 # --- apt (Debian, Ubuntu) ----------------------------------------------------------------------
 
-def apt_source_line(minor: MinorVersion, source: PackageSource = PKGS) -> str:
-    """kubernetes.list's line for `minor`, as the upstream install guide writes it."""
-    options = [f"signed-by={source.keyring}"] if source.keyring else []
+def apt_source_line(minor: MinorVersion, source: PackageSource = PKGS,
+                    keyring: str | None = None) -> str:
+    """kubernetes.list's line for `minor`, as the upstream install guide writes it
+    (`keyring`: the node's own `signed-by` path, kept)."""
+    keyring = keyring or source.keyring
+    options = [f"signed-by={keyring}"] if keyring else []
     options += ["trusted=yes"] if source.trusted else []
     bracket = f"[{' '.join(options)}] " if options else ""
     return f"deb {bracket}{source.minor_url(minor, 'deb')} /\n"
 
 
+def apt_source_stanza(minor: MinorVersion, source: PackageSource = PKGS,
+                      keyring: str | None = None) -> str:
+    """The same source in deb822 form (a `.sources` file; sources.list(5): a flat repository's
+    `Suites:` is a path ending in `/` and it has no `Components:`)."""
+    keyring = keyring or source.keyring
+    lines = ["Types: deb", f"URIs: {source.minor_url(minor, 'deb')}", "Suites: /"]
+    lines += [f"Signed-By: {keyring}"] if keyring else []
+    lines += ["Trusted: yes"] if source.trusted else []
+    return "\n".join(lines) + "\n"
+
+
 def switch_apt_repository(minor: MinorVersion, *, source: PackageSource = PKGS,
-                          root: str = "") -> NodeCommand:
-    """Point apt at `minor`'s repository (rewrite kubernetes.list whole)."""
-    return _write_file(APT_SOURCE_FILE, apt_source_line(minor, source),
-                       f"point apt at the Kubernetes {minor} package repository", root)
+                          root: str = "", packaging: Packaging = DEBIAN) -> NodeCommand:
+    """Point apt at `minor`'s repository: rewrite the node's Kubernetes source file whole,
+    in its format, keeping its keyring."""
+    path = packaging.source_file
+    text = (apt_source_stanza if path.endswith(".sources") else apt_source_line)(
+        minor, source, packaging.keyring)
+    return _write_file(path, text, f"point apt at the Kubernetes {minor} package repository",
+                       root)
 
 
-def apt_update() -> NodeCommand:
-    return NodeCommand(("apt-get", "update"), "refresh the apt package lists")
+def apt_update(source_file: str = APT_SOURCE_FILE, *, root: str = "") -> NodeCommand:
+    """Refresh the list of the Kubernetes source only, failing when it cannot be fetched."""
+    path = root.rstrip("/") + _path(source_file)
+    return NodeCommand(("apt-get", "update", "-o", f"Dir::Etc::sourcelist={path}",
+                        *_APT_UPDATE_SCOPE),
+                       "refresh the package list of the Kubernetes repository")
 
 
 def apt_unhold(packages: Iterable[str]) -> NodeCommand:
@@ -128,7 +219,8 @@ def apt_hold(packages: Iterable[str]) -> NodeCommand:
 
 
 def apt_install(versions: Mapping[str, str]) -> NodeCommand:
-    """Install exact versions (`kubeadm=1.29.15-1.1`); fails on held packages, as it should."""
+    """Install versions (`kubeadm=1.29.15-*`: any build of that patch; apt takes the newest);
+    fails on held packages, as it should."""
     pairs = _versions(versions)
     return NodeCommand(
         ("apt-get", "install", "-y", *_DPKG_KEEP_CONFIG, *(f"{n}={v}" for n, v in pairs)),
@@ -137,11 +229,13 @@ def apt_install(versions: Mapping[str, str]) -> NodeCommand:
 
 def apt_upgrade(minor: MinorVersion, versions: Mapping[str, str], *,
                 source: PackageSource = PKGS, switch_repository: bool = True,
-                root: str = "") -> list[NodeCommand]:
+                root: str = "", packaging: Packaging = DEBIAN) -> list[NodeCommand]:
     """Repository switch (for a minor change), update, unhold, install, hold."""
     names = [n for n, _ in _versions(versions)]
-    first = [switch_apt_repository(minor, source=source, root=root)] if switch_repository else []
-    return [*first, apt_update(), apt_unhold(names), apt_install(versions), apt_hold(names)]
+    first = [switch_apt_repository(minor, source=source, root=root, packaging=packaging)
+             ] if switch_repository else []
+    return [*first, apt_update(packaging.source_file, root=root), apt_unhold(names),
+            apt_install(versions), apt_hold(names)]
 
 
 # --- yum / dnf (RHEL family) -------------------------------------------------------------------
@@ -149,7 +243,7 @@ def apt_upgrade(minor: MinorVersion, versions: Mapping[str, str], *,
 def yum_repo_file(minor: MinorVersion, source: PackageSource = PKGS) -> str:
     """kubernetes.repo for `minor`, as the upstream install guide writes it."""
     url = source.minor_url(minor, "rpm")
-    lines = ["[kubernetes]", "name=Kubernetes", f"baseurl={url}", "enabled=1",
+    lines = [f"[{YUM_REPO_ID}]", "name=Kubernetes", f"baseurl={url}", "enabled=1",
              f"gpgcheck={int(source.gpgcheck)}"]
     if source.gpgcheck:
         lines.append(f"gpgkey={url.rstrip('/')}/repodata/repomd.xml.key")
@@ -158,54 +252,129 @@ def yum_repo_file(minor: MinorVersion, source: PackageSource = PKGS) -> str:
 
 
 def switch_yum_repository(minor: MinorVersion, *, source: PackageSource = PKGS,
-                          root: str = "") -> NodeCommand:
-    """Point yum/dnf at `minor`'s repository (rewrite kubernetes.repo whole)."""
-    return _write_file(YUM_REPO_FILE, yum_repo_file(minor, source),
+                          root: str = "", packaging: Packaging = RHEL) -> NodeCommand:
+    """Point yum/dnf at `minor`'s repository (rewrite the node's Kubernetes .repo file whole)."""
+    return _write_file(packaging.source_file, yum_repo_file(minor, source),
                        f"point yum at the Kubernetes {minor} package repository", root)
 
 
-def yum_install(versions: Mapping[str, str], *, tool: str = "yum") -> NodeCommand:
-    """Install exact versions (`kubeadm-1.29.15-150500.1.1`) past the repository's excludes."""
+def yum_install(versions: Mapping[str, str], *, tool: str = "yum",
+                dnf5: bool = False) -> NodeCommand:
+    """Install versions (`kubeadm-1.29.15-*`) past the repository's `exclude=` line: dnf 4's
+    `--disableexcludes=kubernetes`, or dnf 5's `--setopt=disable_excludes=kubernetes` (dnf 5
+    dropped the former; the upstream install guide's DNF5 form)."""
     if tool not in ("yum", "dnf"):
         raise ValueError(f"not a package tool: {tool!r}")
     pairs = _versions(versions)
+    past = (f"--setopt=disable_excludes={YUM_REPO_ID}" if dnf5
+            else f"--disableexcludes={YUM_REPO_ID}")
     return NodeCommand(
-        (tool, "install", "-y", *(f"{n}-{v}" for n, v in pairs), "--disableexcludes=kubernetes"),
+        ("dnf" if dnf5 else tool, "install", "-y", *(f"{n}-{v}" for n, v in pairs), past),
         "install " + ", ".join(f"{n} {v}" for n, v in pairs))
+
+
+def dnf_versionlock(verb: str, packages: Iterable[str]) -> NodeCommand:
+    """`dnf versionlock delete|add NAMES` (the plugin's commands in dnf 4 and dnf 5)."""
+    if verb not in ("add", "delete"):
+        raise ValueError(f"not a versionlock command: {verb!r}")
+    names = _packages(packages)
+    what = "lift the versionlock on" if verb == "delete" else "versionlock"
+    return NodeCommand(("dnf", "versionlock", verb, *names), f"{what} {', '.join(names)}")
 
 
 def yum_upgrade(minor: MinorVersion, versions: Mapping[str, str], *,
                 source: PackageSource = PKGS, switch_repository: bool = True,
-                root: str = "", tool: str = "yum") -> list[NodeCommand]:
-    """Repository switch (for a minor change), then install."""
-    first = [switch_yum_repository(minor, source=source, root=root)] if switch_repository else []
-    return [*first, yum_install(versions, tool=tool)]
+                root: str = "", tool: str = "yum", packaging: Packaging = RHEL
+                ) -> list[NodeCommand]:
+    """Repository switch (for a minor change), then install; packages under a versionlock
+    are unlocked first and locked again after (a lock hides every other version)."""
+    first = [switch_yum_repository(minor, source=source, root=root, packaging=packaging)
+             ] if switch_repository else []
+    locked = [n for n in versions if n in packaging.locked]
+    unlock = [dnf_versionlock("delete", locked)] if locked else []
+    relock = [dnf_versionlock("add", locked)] if locked else []
+    return [*first, *unlock, yum_install(versions, tool=tool, dnf5=packaging.dnf5), *relock]
 
 
 # --- either ------------------------------------------------------------------------------------
 
-def upgrade_packages(family: str, minor: MinorVersion, versions: Mapping[str, str], *,
-                     source: PackageSource = PKGS, switch_repository: bool = True,
+def upgrade_packages(family: str | Packaging, minor: MinorVersion, versions: Mapping[str, str],
+                     *, source: PackageSource = PKGS, switch_repository: bool = True,
                      root: str = "") -> list[NodeCommand]:
-    """The commands that take `versions` (package → exact version) onto a node of `family`
-    (an OS family: debian/ubuntu → apt, rhel/rocky/… → yum)."""
-    kind = family.lower()
-    if kind in APT_FAMILIES:
+    """The commands that take `versions` (package → version or build glob) onto a node of
+    `family` (an OS family: debian/ubuntu → apt, rhel/rocky/… → yum; or the node's Packaging)."""
+    packaging = packaging_of(family)
+    if packaging.apt:
         return apt_upgrade(minor, versions, source=source, switch_repository=switch_repository,
-                           root=root)
-    if kind in YUM_FAMILIES:
-        return yum_upgrade(minor, versions, source=source, switch_repository=switch_repository,
-                           root=root)
-    raise ValueError(f"unknown OS family {family!r} (known: apt: {', '.join(sorted(APT_FAMILIES))};"
-                     f" yum: {', '.join(sorted(YUM_FAMILIES))})")
+                           root=root, packaging=packaging)
+    return yum_upgrade(minor, versions, source=source, switch_repository=switch_repository,
+                       root=root, packaging=packaging)
 
 
-def package_version(version: str, family: str) -> str:
-    """The pkgs.k8s.io package version of Kubernetes `version` (`v1.29.15` → `1.29.15-1.1`
-    for apt, `1.29.15-150500.1.1` for yum)."""
+def switch_repository(family: str | Packaging, minor: MinorVersion, *,
+                      source: PackageSource = PKGS, root: str = "") -> NodeCommand:
+    """Point the node's Kubernetes source at `minor`, apt or yum."""
+    packaging = packaging_of(family)
+    if packaging.apt:
+        return switch_apt_repository(minor, source=source, root=root, packaging=packaging)
+    return switch_yum_repository(minor, source=source, root=root, packaging=packaging)
+
+
+def fetch_apt_key(minor: MinorVersion, keyring: str, *, source: PackageSource = PKGS,
+                  root: str = "") -> list[NodeCommand]:
+    """The upstream guide's `curl -fsSL …/Release.key | gpg --dearmor -o KEYRING`, as two
+    commands (argv, no shell pipe): download to `KEY_DOWNLOAD`, dearmor into the node's own
+    keyring (`--yes`: replace the expired one; `--batch`: never ask)."""
+    url = source.minor_url(minor, "deb") + "Release.key"
+    path = root.rstrip("/") + _path(keyring)
+    return [
+        NodeCommand(("mkdir", "-p", "-m", "0755", path.rsplit("/", 1)[0] or "/"),
+                    "create the keyring directory"),
+        NodeCommand(("curl", "-fsSL", "-o", KEY_DOWNLOAD, url),
+                    f"download the Kubernetes {minor} repository key", sudo=False),
+        NodeCommand(("gpg", "--batch", "--yes", "--dearmor", "-o", path, KEY_DOWNLOAD),
+                    f"install the repository key into {keyring}"),
+    ]
+
+
+def repository_commands(family: str | Packaging, minor: MinorVersion, *,
+                        source: PackageSource = PKGS, root: str = "") -> list[NodeCommand]:
+    """The repository switch, after the key fetch when the node's key is missing or expired
+    (apt; the rpm repository file names its key with `gpgkey=`)."""
+    packaging = packaging_of(family)
+    key = fetch_apt_key(minor, packaging.keyring or source.keyring or APT_KEYRING,
+                        source=source, root=root) if packaging.apt and packaging.refresh_key \
+        else []
+    return [*key, switch_repository(packaging, minor, source=source, root=root)]
+
+
+def _plain(version: str) -> str:
     plain = version.lstrip("v")
     if not re.fullmatch(r"\d+\.\d+\.\d+", plain):
         raise ValueError(f"not a Kubernetes release version: {version!r}")
+    return plain
+
+
+def package_glob(version: str) -> str:
+    """Any build of Kubernetes `version`'s packages (`v1.29.15` → `1.29.15-*`), for apt
+    (`kubeadm=1.29.15-*`) and dnf (`kubeadm-1.29.15-*`) alike, as the upstream guide writes."""
+    return f"{_plain(version)}-*"
+
+
+def glob_of(installed: str | None) -> str | None:
+    """The build glob an installed package version belongs to (`1:1.29.15-1.1` → `1.29.15-*`);
+    None or a version of another shape unchanged."""
+    if not installed:
+        return installed
+    m = re.fullmatch(r"(?:\d+:)?(\d+\.\d+\.\d+)-[^-]+", installed)
+    return f"{m.group(1)}-*" if m else installed
+
+
+def package_version(version: str, family: str) -> str:
+    """The package version pkgs.k8s.io's current build of Kubernetes `version` carries
+    (`v1.29.15` → `1.29.15-1.1` for apt, `1.29.15-150500.1.1` for yum): what a node shows
+    installed. Plans use `package_glob`."""
+    plain = _plain(version)
     if family.lower() in APT_FAMILIES:
         return f"{plain}-{DEB_REVISION}"
     if family.lower() in YUM_FAMILIES:

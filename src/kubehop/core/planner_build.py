@@ -43,7 +43,7 @@ _Recipe = tuple[tuple[str, ...], tuple[StepRow, ...], bool, pn.TrackState, tuple
 
 def _kubelet_texts(version: KubeVersion, pv: str) -> tuple[Any, ...]:
     v = str(version)
-    return (f"install kubelet and kubectl {pv} (held)", {"kubeletPackage": pv, "kubectl": pv},
+    return (f"install kubelet {pv} (held)", {"kubeletPackage": pv},
             f"restart the kubelet at {v}", {"kubelet": v},
             f"wait until the node is Ready at {v}", {"kubelet": v, "ready": True})
 
@@ -224,16 +224,18 @@ class PlanBuilder:
             t.repo = minor
 
     def repo_and_kubeadm(self, t: pn.NodeTrack, version: KubeVersion) -> None:
-        """Point the repository at the hop's minor (when needed) and install its kubeadm."""
+        """Point the repository at the hop's minor (when needed) and install its kubeadm and
+        kubectl: kubectl goes with kubeadm, before any drain (kubernetes/website#57275), so it
+        stays within one minor of the apiservers as kubeadm moves them."""
         self.repo(t, self._minor(version))
         pv = t.package(version)
-        if t.kubeadm_pkg != pv or t.kubeadm != version:
+        if t.kubeadm_pkg != pv or t.kubeadm != version or t.kubectl_pkg != pv:
             text, expect = self._memo(("kubeadm", pv), lambda: (
-                f"install kubeadm {pv} (held)", {"kubeadm": pv}))
+                f"install kubeadm and kubectl {pv} (held)", {"kubeadm": pv, "kubectl": pv}))
             self.add(t.name, StepKind.KUBEADM_INSTALL, text,
-                     commands=pn.install_commands(t.family, version, ("kubeadm",)),
+                     commands=pn.install_commands(t.family, version, ("kubeadm", "kubectl")),
                      expect=expect)
-            t.kubeadm_pkg, t.kubeadm = pv, version
+            t.kubeadm_pkg, t.kubeadm, t.kubectl_pkg = pv, version, pv
 
     def prepare(self, t: pn.NodeTrack, version: KubeVersion, *, kubeadm_node: bool) -> None:
         """A worker following the hop without a drain: repository, kubeadm and (unless its
@@ -289,7 +291,7 @@ class PlanBuilder:
 
     def _kubelet_upgrade(self, t: pn.NodeTrack, version: KubeVersion, *, kubeadm_node: bool,
                          via: KubeVersion | None = None) -> None:
-        """Cordon, drain, (worker: kubeadm upgrade node), kubelet+kubectl, restart, wait Ready,
+        """Cordon, drain, (worker: kubeadm upgrade node), kubelet, restart, wait Ready,
         uncordon — the drain only when the kubelet changes minor or the policy says always.
 
         `via`: a kubelet version to pass through first, on the drained node, when the hop's
@@ -339,11 +341,11 @@ class PlanBuilder:
         texts = self._memo(("kubelet", pv), lambda: _kubelet_texts(version, pv))
         # Steps towards another version than the hop's say which in params["version"].
         params = {"version": str(version)} if tag else None
-        if t.kubelet_pkg != pv or t.kubectl_pkg != pv:
+        if t.kubelet_pkg != pv:  # (kubectl came with kubeadm: `repo_and_kubeadm`)
             self.add(name, StepKind.KUBELET_INSTALL, texts[0],
-                     commands=pn.install_commands(t.family, version, ("kubelet", "kubectl")),
+                     commands=pn.install_commands(t.family, version, ("kubelet",)),
                      expect=texts[1], tag=tag, params=params)
-            t.kubelet_pkg = t.kubectl_pkg = pv
+            t.kubelet_pkg = pv
         self.add(name, StepKind.KUBELET_RESTART, texts[2],
                  commands=pn.KUBELET_RESTART_COMMANDS, expect=texts[3], reason=reason,
                  tag=tag, params=params)

@@ -15,7 +15,7 @@ from operator import attrgetter
 from typing import Any, TypeVar
 
 from kubehop.core import node_commands as nc
-from kubehop.model.cluster import ClusterState, NodeState, OsFamily
+from kubehop.model.cluster import ClusterState, NodePackages, NodeState, OsFamily
 from kubehop.model.errors import VersionError
 from kubehop.model.plan import Command
 from kubehop.model.versions import KubeVersion, MinorVersion, parse_deb_version
@@ -31,12 +31,14 @@ class NodeTrack:
     """What the planner believes about a node as the plan progresses (mutable while building).
 
     `repo` is None when unknown (then every hop switches the repository: rewriting it is
-    harmless); `managed` is the minor of the kubeadm that last upgraded the node.
+    harmless); `managed` is the minor of the kubeadm that last upgraded the node. `family` is
+    how the node installs packages (OS family, source file, keyring, dnf5, versionlocks);
+    package versions are build globs (`1.29.15-*`: any build of that patch).
     """
 
     name: str
     control_plane: bool
-    family: str
+    family: nc.Packaging
     kubelet: KubeVersion | None
     kubelet_pkg: str | None
     kubectl_pkg: str | None
@@ -49,7 +51,7 @@ class NodeTrack:
     ready: bool
 
     def package(self, version: KubeVersion) -> str:
-        """The pkgs.k8s.io package version of `version` for this node's OS family."""
+        """The package version glob of `version` (`1.29.15-*`)."""
         return package_version(version, self.family)
 
 
@@ -102,6 +104,7 @@ class ValuePool:
 
 _MINORS: dict[tuple[int, int], MinorVersion] = {}
 _FAMILIES: dict[OsFamily, str] = {}
+_PACKAGING: dict[tuple[object, ...], nc.Packaging] = {}
 
 
 def family_name(family: OsFamily) -> str:
@@ -126,8 +129,24 @@ def minor_of(version: KubeVersion) -> MinorVersion:
 
 
 @cache
-def package_version(version: KubeVersion, family: str) -> str:
-    return nc.package_version(version.plain, family)
+def package_version(version: KubeVersion, family: nc.Packaging | str) -> str:
+    """Any build of `version` (`1.29.15-*`): plans never name a build (a rebuild changes it)."""
+    return nc.package_glob(version.plain)
+
+
+def packaging(pk: NodePackages | None) -> nc.Packaging:
+    """How the node installs packages, from its facts; one object per distinct layout."""
+    if pk is None:
+        return nc.DEBIAN
+    family = family_name(pk.os_family)
+    # A missing or expired keyring: the repository switch fetches the key (kubernetes-facts §8).
+    refresh = pk.os_family is OsFamily.DEBIAN and (pk.key_found is False or pk.key_expired)
+    key = (family, pk.repo_file, pk.keyring, pk.dnf5, pk.locked, refresh)
+    found = _PACKAGING.get(key)
+    if found is None:
+        found = _PACKAGING[key] = nc.Packaging(family, pk.repo_file, pk.keyring, pk.dnf5,
+                                               pk.locked, refresh)
+    return found
 
 
 def _package_kube_version(text: str | None) -> KubeVersion | None:
@@ -144,7 +163,7 @@ def track_node(node: NodeState, cluster: KubeVersion, warnings: list[str],
     """The planner's starting view of `node`; missing package facts become assumptions. With
     a `pool`, equal values of different nodes become one object (see `ValuePool`)."""
     pk = node.packages
-    family = family_name(pk.os_family if pk else OsFamily.DEBIAN)
+    family = packaging(pk)
     kubeadm = (pk.kubeadm_binary or _package_kube_version(pk.kubeadm)) if pk else None
     if node.is_control_plane:
         images = [v for c in VERSIONED_COMPONENTS if (v := node.component_version(c))]
@@ -165,8 +184,10 @@ def track_node(node: NodeState, cluster: KubeVersion, warnings: list[str],
     t = NodeTrack(
         name=node.name, control_plane=node.is_control_plane, family=family,
         kubelet=node.kubelet,
-        kubelet_pkg=pk.kubelet if pk else None, kubectl_pkg=pk.kubectl if pk else None,
-        kubeadm_pkg=pk.kubeadm if pk else None, kubeadm=kubeadm, managed=managed, repo=repo,
+        kubelet_pkg=nc.glob_of(pk.kubelet) if pk else None,
+        kubectl_pkg=nc.glob_of(pk.kubectl) if pk else None,
+        kubeadm_pkg=nc.glob_of(pk.kubeadm) if pk else None, kubeadm=kubeadm, managed=managed,
+        repo=repo,
         images=image_version, schedulable=node.schedulable, ready=node.ready)
     if pool is not None:  # (managed is shared already)
         (t.family, t.kubelet, t.kubeadm, t.kubelet_pkg, t.kubectl_pkg, t.kubeadm_pkg, t.images,
@@ -204,17 +225,17 @@ def _commands(cmds: list[nc.NodeCommand]) -> tuple[Command, ...]:
 
 
 @cache
-def repo_switch_commands(family: str, minor: MinorVersion) -> tuple[Command, ...]:
-    """Rewrite the pkgs.k8s.io repository definition for `minor` (kubernetes-facts §6)."""
-    if family in nc.YUM_FAMILIES:
-        return _commands([nc.switch_yum_repository(minor)])
-    return _commands([nc.switch_apt_repository(minor)])
+def repo_switch_commands(family: nc.Packaging | str, minor: MinorVersion) -> tuple[Command, ...]:
+    """Rewrite the node's pkgs.k8s.io source for `minor` (kubernetes-facts §6), in its own file
+    and format, with its own keyring."""
+    return _commands(nc.repository_commands(family, minor))
 
 
 @cache
-def install_commands(family: str, version: KubeVersion,
+def install_commands(family: nc.Packaging | str, version: KubeVersion,
                      packages: tuple[str, ...]) -> tuple[Command, ...]:
-    """apt: update, unhold, install exact versions, hold; yum: install past `exclude=`."""
+    """apt: update the Kubernetes source, unhold, install any build of the patch, hold; yum:
+    lift versionlocks, install past `exclude=`, lock again."""
     pv = package_version(version, family)
     return _commands(nc.upgrade_packages(family, version.minor_version,
                                          dict.fromkeys(packages, pv), switch_repository=False))

@@ -13,7 +13,7 @@ from functools import cache
 from itertools import compress, groupby, repeat
 
 from kubehop.core.kubeadm_policy import enforce_version_policies
-from kubehop.core.node_commands import package_version
+from kubehop.core.node_commands import package_glob
 from kubehop.core.planner_nodes import (
     VERSIONED_COMPONENTS,
     ValuePool,
@@ -68,7 +68,8 @@ def _hop(text: str) -> KubeVersion | None:
         return None
 
 
-_package_version = cache(package_version)
+# Plans install any build of a patch (`1.29.15-*`): the simulated node holds that glob.
+_package_version = cache(lambda plain, _family: package_glob(plain))
 
 
 _minor = minor_of  # `version.minor_version`, shared
@@ -316,12 +317,15 @@ class SimState:
         return []
 
     def _kubeadm_install(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
-        problems = self._install(n, hop, ("kubeadm",))
+        # kubectl rides along when the step says so (plans since kubernetes/website#57275).
+        names = ("kubeadm", "kubectl") if "kubectl" in (step.expect or {}) else ("kubeadm",)
+        problems = self._install(n, hop, names)
         n.kubeadm = hop
         return problems + self._check_node(n)
 
     def _kubelet_install(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
-        return self._install(n, hop, ("kubelet", "kubectl"))
+        names = ("kubelet", "kubectl") if "kubectl" in (step.expect or {}) else ("kubelet",)
+        return self._install(n, hop, names)
 
     def _kubeadm_plan(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
         return self._kubeadm_policy(n, hop)

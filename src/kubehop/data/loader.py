@@ -20,13 +20,16 @@ import yaml
 
 from kubehop.model.errors import UsageError, VersionError
 from kubehop.model.releases import (
+    HOST_REQUIREMENTS,
     CniRelease,
     CniSupport,
     CnpgRelease,
     CnpgSupport,
+    HostRequirement,
     KubeadmChange,
     KubeadmComponents,
     KubeadmDefaults,
+    KubeletFlagRemoval,
     MinorRelease,
     PatchRelease,
     ReleaseData,
@@ -132,7 +135,8 @@ def parse_release_data(text: str, source: str = "release data") -> ReleaseData:
 
 def _release_data(doc: object, source: str) -> ReleaseData:
     top = _mapping(doc, "document", {"apiVersion", "kind", "generated", "minors"},
-                   {"sources", "removedApis", "cni", "cnpg"})
+                   {"sources", "removedApis", "cni", "cnpg", "kubeletRemovedFlags",
+                    "hostRequirements"})
     if top["apiVersion"] != API_VERSION:
         raise _Invalid("apiVersion", f"expected {API_VERSION!r}, got {_show(top['apiVersion'])}")
     if top["kind"] != KIND:
@@ -156,6 +160,12 @@ def _release_data(doc: object, source: str) -> ReleaseData:
         cnpg=_cnpg(top["cnpg"]) if top.get("cnpg") is not None else None,
         sources=tuple(_str(s, "sources") for s in _list(top.get("sources") or [], "sources")),
         source=source,
+        kubelet_removed_flags=tuple(
+            _kubelet_flag(item, f"kubeletRemovedFlags[{i}]") for i, item in
+            enumerate(_list(top.get("kubeletRemovedFlags") or [], "kubeletRemovedFlags"))),
+        host_requirements=tuple(
+            _host_requirement(item, f"hostRequirements[{i}]") for i, item in
+            enumerate(_list(top.get("hostRequirements") or [], "hostRequirements"))),
     )
 
 
@@ -233,6 +243,29 @@ def _removed_api(value: object, where: str) -> RemovedApi:
         unsure=_flag(r.get("unsure", False), f"{where}.unsure"),
         note=_opt(_str, r.get("note"), f"{where}.note"),
     )
+
+
+def _kubelet_flag(value: object, where: str) -> KubeletFlagRemoval:
+    r = _mapping(value, where, {"flag", "removedIn", "fix", "source"}, {"unsure"})
+    flag = _str(r["flag"], f"{where}.flag")
+    if not flag.startswith("--") or "=" in flag or " " in flag:
+        raise _Invalid(f"{where}.flag", f"expected a flag name like --pod-infra-container-image, "
+                                        f"got {flag!r}")
+    removed_in = _minor(r["removedIn"], f"{where}.removedIn")
+    return KubeletFlagRemoval(flag, removed_in, _str(r["fix"], f"{where}.fix"),
+                              _str(r["source"], f"{where}.source"),
+                              _flag(r.get("unsure", False), f"{where}.unsure"))
+
+
+def _host_requirement(value: object, where: str) -> HostRequirement:
+    r = _mapping(value, where, {"requirement", "since", "fix", "source"}, {"unsure"})
+    name = _str(r["requirement"], f"{where}.requirement")
+    if name not in HOST_REQUIREMENTS:
+        raise _Invalid(f"{where}.requirement",
+                       f"expected one of {', '.join(HOST_REQUIREMENTS)}, got {name!r}")
+    return HostRequirement(name, _minor(r["since"], f"{where}.since"),
+                           _str(r["fix"], f"{where}.fix"), _str(r["source"], f"{where}.source"),
+                           _flag(r.get("unsure", False), f"{where}.unsure"))
 
 
 def _cni(name: object, value: object) -> CniSupport:

@@ -5,7 +5,9 @@ Serves `/version`, health endpoints, legacy and aggregated discovery, and the re
 pods/eviction), answering JSON (clients asking protobuf first get JSON, as a real server would
 for types without protobuf), server-side Tables and metav1.Status errors. Any bearer token is
 accepted and never logged. Pod removal is delegated to `ApiServer.on_pod_delete` when set (the
-controllers own graceful termination); without it pods are removed at once.
+controllers own graceful termination); without it pods are removed at once. With `faults` set
+(`api_faults.ApiFaults`) every request but `/lab/` ones goes through the endpoint's API faults,
+which `/lab/v1/faults` lists, adds and removes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from kubehop.lab import discovery, evict_endpoint, verbs
+from kubehop.lab import api_faults, discovery, evict_endpoint, verbs
 from kubehop.lab.patch import PatchError
 from kubehop.lab.status import StatusError
 from kubehop.lab.store import Store
@@ -136,9 +138,11 @@ class ApiServer:
         self.on_pod_delete: PodDeleteHook | None = None
         self.on_evict: EvictHook | None = None
         # Per-endpoint behaviour of a control-plane node's apiserver (HA labs): what /version
-        # answers follows that node's static pod; while it restarts the endpoint answers 503.
+        # answers follows that node's static pod; `faults` (shared by a lab's endpoints, this
+        # one named `fault_name` there) refuses connections while it restarts, among others.
         self.version_source: Callable[[], str | None] | None = None
-        self.available: Callable[[], bool] = lambda: True
+        self.faults: api_faults.ApiFaults | None = None
+        self.fault_name = ""
         self.history: Any = None  # a kubehop.lab.history.History served at /lab/v1/history
         # Series of `apiserver_requested_deprecated_apis` served at /metrics: dicts with group,
         # version, resource, subresource (optional) and removed_release, as if some client had
@@ -152,6 +156,8 @@ class ApiServer:
         """A fresh aiohttp application serving this API."""
         app = web.Application(middlewares=[self._errors], client_max_size=64 * 1024 * 1024)
         app.router.add_get("/lab/v1/history", self._history)
+        app.router.add_route("*", "/lab/v1/faults", self._faults)
+        app.router.add_route("*", "/lab/v1/faults/{id}", self._faults)
         app.router.add_get("/version", self._version)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/version/", self._version)
@@ -176,10 +182,14 @@ class ApiServer:
     async def _errors(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if not self.available() and not request.path.startswith("/lab/"):
-            # A kube-apiserver static pod restarting: nothing listens on its port.
-            return status_response(StatusError(503, "ServiceUnavailable",
-                                               "the kube-apiserver on this node is restarting"))
+        if self.faults is not None and not request.path.startswith("/lab/"):
+            return await self.faults.serve(self.fault_name, request, parse_path(request.path),
+                                           lambda r: self._handle(r, handler))
+        return await self._handle(request, handler)
+
+    async def _handle(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         try:
             return await handler(request)
         except StatusError as e:
@@ -189,6 +199,8 @@ class ApiServer:
             return status_response(StatusError(e.code, reason, str(e)))
         except web.HTTPException:
             raise
+        except ConnectionResetError:  # reset under the request (an API fault): nobody to answer
+            return web.Response(status=503)
         except Exception as e:
             log.exception("lab apiserver: %s %s failed", request.method, request.path)
             return status_response(StatusError(500, "InternalError",
@@ -213,6 +225,10 @@ class ApiServer:
         except ValueError as e:
             raise StatusError(400, "BadRequest", "since must be an integer") from e
         return json_response({"events": list(self.history.since(since))})
+
+    async def _faults(self, request: web.Request) -> web.Response:
+        """/lab/v1/faults[/ID]: list (GET), add (POST) and remove (DELETE) API faults."""
+        return await api_faults.control(self.faults, request)
 
     async def _ok(self, _request: web.Request) -> web.Response:
         return web.Response(text="ok", content_type="text/plain")

@@ -5,10 +5,12 @@
         lab.endpoints["oldversion1"]                         # that node's own apiserver
 
 One store (populated from the scenario), the controllers, the node agents (one SSH server per
-node) and one HTTP(S) API endpoint per control-plane node on loopback, whose `/version` and
-availability follow that node's kube-apiserver static pod. With `loadBalancer: true` one more
-endpoint spreads requests round-robin over the control-plane endpoints that answer; it is the
-kubeconfig's server (else the first control-plane node's endpoint is). Every endpoint shares the
+node) and one HTTP(S) API endpoint per control-plane node on loopback, whose `/version` follows
+that node's kube-apiserver static pod and which refuses connections while that pod restarts
+(`api_faults`). With `loadBalancer: true` one more endpoint spreads requests round-robin over
+the control-plane endpoints that listen; it is the kubeconfig's server (else the first
+control-plane node's endpoint is). API faults (the scenario's and those added at
+`/lab/v1/faults`) act on the endpoints through `lab.faults`. Every endpoint shares the
 store, a CA and serving certificate (`<state-dir>/pki/`), the controllers' pod deletion and
 eviction, and serves the history at `/lab/v1/history`. The `default/kubernetes` Service and
 Endpoints and each kube-apiserver mirror pod's advertise-address annotation name the endpoints'
@@ -35,7 +37,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
-import itertools
 import os
 import shutil
 import tempfile
@@ -48,12 +49,14 @@ from typing import Any, TextIO
 
 from kubehop.lab import objects as o
 from kubehop.lab import tls as labtls
+from kubehop.lab.api_faults import LOAD_BALANCER, ROUTED, ApiFaults
 from kubehop.lab.apiserver import ApiServer
 from kubehop.lab.clock import LabClock
 from kubehop.lab.controllers import Controllers, Timing
 from kubehop.lab.fixtures import ClusterSpec, populate
 from kubehop.lab.history import History
-from kubehop.lab.node import NodeAgents, NodeSetup
+from kubehop.lab.node import NodeAgents, NodeSetup, package_faults
+from kubehop.lab.node.package_faults import PACKAGE_FAULTS
 from kubehop.lab.scenarios import Scenario, load_scenario, to_cluster_spec
 from kubehop.lab.server import LabServer
 from kubehop.lab.store import Change, Store
@@ -64,7 +67,11 @@ HOST = "127.0.0.1"
 WALL_HORIZON = 86_400.0  # real seconds a fast lab runs before its timestamps may pass real time
 # Scenario fault kinds the lab simulates (others are listed as unsimulated).
 SIMULATED_FAULTS: frozenset[str] = frozenset({"node-never-ready", "package-install-fails",
-                                              "static-pod-never-ready"})
+                                              "static-pod-never-ready",
+                                              "kubeadm-createjob-fails",
+                                              "apiserver-address-unreachable",
+                                              "kubelet-extra-args", "cgroup-v1",
+                                              *PACKAGE_FAULTS})
 ADVERTISE = "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"
 
 
@@ -98,6 +105,8 @@ class Lab:
         self.tls_files: labtls.TlsFiles | None = None
         self._lock: TextIO | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._unwatch_apiservers: Callable[[], None] | None = None
+        self.faults = ApiFaults(self.clock)
         self._advertised: dict[str, str] = {}  # mirror pod name → wanted annotation
 
     def _new_clock(self) -> LabClock:
@@ -191,6 +200,8 @@ class Lab:
                 shutil.rmtree(self.state_dir / "nodes", ignore_errors=True)
             self.reused_nodes = any((self.state_dir / "nodes").glob("*/state.json"))
             self.clock = self._new_clock()  # lab time 0: now (the store reads self.clock)
+            self.faults = ApiFaults(self.clock,
+                                    resource_version=lambda: self.store.resource_version)
             populate(self.spec, self.store)
             gc.freeze()  # the initial world lives as long as the lab: keep it out of GC passes
             self.controllers = Controllers.install(self.store, self.clock, self.history,
@@ -199,15 +210,22 @@ class Lab:
             self.agents = await NodeAgents.start(
                 self.store, self.history, self.clock, self.spec.timing, self.state_dir,
                 nodes=setups, load_balancer=self.spec.load_balancer, ssh=self.ssh)
+            for host in self.agents.cluster.hosts.values():  # the guide's apt keyring
+                package_faults.provision_keyring(host)
             for f in self.spec.faults:
                 if f.kind in SIMULATED_FAULTS:
                     self.agents.cluster.inject(f.kind, f.node, f.options)
+                if f.kind in PACKAGE_FAULTS:  # what the fault leaves on the node's disk
+                    package_faults.seed(self.agents.host(f.node), f.kind, dict(f.options))
             if self.tls:
                 self.tls_files = labtls.generate(self.state_dir / "pki")
             for node in self.control_planes:
-                self.servers[node] = await self._serve(self._node_source(node))
+                self.servers[node] = await self._serve(node, self._node_version(node))
             if self.spec.load_balancer:
-                self.load_balancer = await self._serve(self._balanced_source())
+                self.load_balancer = await self._serve(LOAD_BALANCER, self._balanced_version())
+            self._follow_apiservers()
+            for api_fault in self.scenario.api_faults:
+                self.faults.add(api_fault)
             self._advertise()
             self._write_kubeconfig()
             self.controllers.start()
@@ -221,6 +239,10 @@ class Lab:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._unwatch_apiservers is not None:
+            self._unwatch_apiservers()
+            self._unwatch_apiservers = None
+        await self.faults.stop()
         servers = [*self.servers.values(), *([self.load_balancer] if self.load_balancer else [])]
         self.servers, self.load_balancer = {}, None
         for server in servers:
@@ -246,38 +268,44 @@ class Lab:
 
     # --- endpoints ------------------------------------------------------------------------------
 
-    def _node_source(self, node: str) -> tuple[Callable[[], str | None], Callable[[], bool]]:
+    def _node_version(self, node: str) -> Callable[[], str | None]:
         agents = self._running_agents
-        return (lambda: agents.apiserver_version(node)), (lambda: agents.apiserver_available(node))
+        return lambda: agents.apiserver_version(node)
 
-    def _balanced_source(self) -> tuple[Callable[[], str | None], Callable[[], bool]]:
-        """The load balancer: each `/version` answers that of the next control-plane endpoint
-        (round-robin) that is available; unavailable only when none is."""
+    def _balanced_version(self) -> Callable[[], str | None]:
+        """The load balancer's `/version`: that of the apiserver it sent the request to."""
         agents = self._running_agents
-        nodes = self.control_planes
-        turn = itertools.count()
 
         def version() -> str | None:
-            start = next(turn)
-            for i in range(len(nodes)):
-                node = nodes[(start + i) % len(nodes)]
-                if agents.apiserver_available(node):
-                    return agents.apiserver_version(node)
-            return None
+            node = ROUTED.get()
+            return agents.apiserver_version(node) if node else None
 
-        return version, (lambda: any(agents.apiserver_available(n) for n in nodes))
+        return version
 
-    async def _serve(self, source: tuple[Callable[[], str | None], Callable[[], bool]]
-                     ) -> LabServer:
+    def _follow_apiservers(self) -> None:
+        """Each node's endpoint listens only while its kube-apiserver static pod runs."""
+        agents = self._running_agents
+
+        def changed(node: str) -> None:
+            self.faults.set_pod_running(node, agents.apiserver_available(node))
+
+        for node in self.servers:
+            changed(node)
+        self._unwatch_apiservers = agents.on_apiserver_change(changed)
+
+    async def _serve(self, name: str, version: Callable[[], str | None]) -> LabServer:
         controllers = self.controllers
         assert controllers is not None
         server = LabServer(store=self.store, tls=self.tls, host=HOST, state_dir=self.state_dir,
                            version=self.spec.apiserver_version(), tls_files=self.tls_files)
         api: ApiServer = server.api
-        api.version_source, api.available = source
+        api.version_source = version
+        api.faults, api.fault_name = self.faults, name
         api.on_pod_delete = controllers.deleter.on_pod_delete
         api.on_evict = lambda ns, name, body, dry: controllers.evict(ns, name, body, dry_run=dry)
         api.history = self.history
+        self.faults.register(name, pause=server.pause, resume=server.resume,
+                             balancer=name == LOAD_BALANCER)
         await server.start()
         return server
 
@@ -289,7 +317,8 @@ class Lab:
 
     def _advertise(self) -> None:
         """Point `default/kubernetes` and the kube-apiserver mirror pods at the real endpoints."""
-        ports = {node: server.port for node, server in self.servers.items()}
+        ports = {node: self._running_agents.advertised_port(node, server.port)
+                 for node, server in self.servers.items()}
         self._advertised = {f"kube-apiserver-{node}": f"{HOST}:{port}"
                             for node, port in ports.items()}
         created = o.EPOCH

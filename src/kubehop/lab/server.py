@@ -7,14 +7,18 @@
 Binds loopback on a free port (or the one given); with TLS, a CA and serving certificate are
 generated into `state_dir` (a temporary directory when not given) unless `tls_files` are given
 (several endpoints of one lab share one CA and serving certificate), and the kubeconfig embeds
-the CA. Any bearer token is accepted.
+the CA. Any bearer token is accepted. `pause()` closes the listening socket and resets every
+open connection (a kube-apiserver that died); `resume()` listens on the same port again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import gc
 import shutil
+import ssl
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -56,6 +60,8 @@ class LabServer:
         )
         self.tls_files: labtls.TlsFiles | None = tls_files
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._ssl_context: ssl.SSLContext | None = None
 
     @property
     def url(self) -> str:
@@ -82,13 +88,44 @@ class LabServer:
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, ssl_context=ssl_context)
         await site.start()
-        self._runner = runner
+        self._runner, self._site, self._ssl_context = runner, site, ssl_context
         self.port = runner.addresses[0][1]
         self.api.server_address = f"{self.host}:{self.port}"
         return self
 
+    async def pause(self) -> None:
+        """Stop listening (connections are refused) and reset every open connection."""
+        site, self._site = self._site, None
+        if site is None or self._runner is None:
+            return
+        await site.stop()
+        server = self._runner.server
+        for handler in server.connections if server is not None else ():
+            if handler.transport is not None:
+                handler.transport.abort()
+
+    async def resume(self) -> None:
+        """Listen on the same port again (after `pause`)."""
+        if self._site is not None or self._runner is None:
+            return
+        for attempt in range(50):  # the port may linger a moment after the reset connections
+            site = web.TCPSite(self._runner, self.host, self.port,
+                               ssl_context=self._ssl_context)
+            try:
+                await site.start()
+            except OSError:
+                with contextlib.suppress(RuntimeError):  # start() registered it, then failed
+                    self._runner._unreg_site(site)
+                if attempt == 49:
+                    raise
+                await asyncio.sleep(0.02)
+                continue
+            self._site = site
+            return
+
     async def stop(self) -> None:
         """Stop serving (open watches end) and remove a temporary state directory."""
+        self._site = None
         runner, self._runner = self._runner, None
         if runner is not None:
             self.store.close_watches()

@@ -35,6 +35,50 @@ class Resources:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeHost:
+    """What a node's host says about how its kubelet starts (read over SSH with the packages).
+
+    `extra_args` are the words of `KUBELET_EXTRA_ARGS` in the kubelet package's environment
+    file (`extra_args_file`: /etc/default/kubelet on deb, /etc/sysconfig/kubelet on rpm; None
+    when neither exists). `cgroup_fs` is what `stat -fc %T /sys/fs/cgroup` printed
+    (`cgroup2fs`: cgroup v2; `tmpfs`: v1 or hybrid), None when it could not be read.
+    """
+
+    extra_args: tuple[str, ...] = ()
+    extra_args_file: str | None = None
+    cgroup_fs: str | None = None
+
+    @property
+    def cgroup_v1(self) -> bool | None:
+        """Whether the kubelet sees cgroup v1: it runs in v2 ("unified") mode only when
+        /sys/fs/cgroup is a cgroup2 mount (opencontainers/cgroups utils.go
+        `IsCgroup2UnifiedMode`); None when unknown."""
+        return None if not self.cgroup_fs else self.cgroup_fs != "cgroup2fs"
+
+
+@dataclass(frozen=True, slots=True)
+class RepoSource:
+    """One Kubernetes package source a node names: the file, its URI, its `signed-by` keyring
+    (apt; None when the line names none) and, for yum, its `[id]`."""
+
+    file: str
+    uri: str
+    signed_by: str | None = None
+    repo_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RepoTrial:
+    """A trial refresh of the target minor's repository on a node, into a throwaway lists
+    directory: whether it worked (`error`: why not) and the kubeadm versions it offers."""
+
+    minor: MinorVersion
+    ok: bool
+    offered: tuple[str, ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class NodePackages:
     """What a node's package manager says (read over SSH; absent without an inventory)."""
 
@@ -46,6 +90,29 @@ class NodePackages:
     repo_legacy: bool = False  # apt.kubernetes.io / yum.kubernetes.io (shut down 2024-03-04)
     held: tuple[str, ...] = ()  # apt-mark holds, dnf versionlocks or the repo's exclude= line
     kubeadm_binary: KubeVersion | None = None  # `kubeadm version -o short`
+    host: NodeHost | None = None  # the kubelet's start-up environment, read by the same command
+    # Every pkgs.k8s.io or legacy source in any apt source or yum repo file (the first one is
+    # the one kubehop edits: `repo_minor` is its minor).
+    repo_sources: tuple[RepoSource, ...] = ()
+    dnf5: bool = False  # dnf is dnf 5 (`--setopt=disable_excludes=`, no `--disableexcludes`)
+    locked: tuple[str, ...] = ()  # packages with a dnf versionlock entry (also in `held`)
+    # The apt keyring the Kubernetes source names (`signed-by`), as `gpg --show-keys` read it:
+    # found (None: not read), expired now (gpg's validity `e`), its expiry date (ISO; None:
+    # never expires or unknown).
+    key_found: bool | None = None
+    key_expired: bool = False
+    key_expires: str | None = None
+    trial: RepoTrial | None = None  # `check --to`: the target minor's repository, tried
+
+    @property
+    def repo_file(self) -> str | None:
+        """The file that names the Kubernetes repository kubehop edits."""
+        return self.repo_sources[0].file if self.repo_sources else None
+
+    @property
+    def keyring(self) -> str | None:
+        """That source's `signed-by` keyring."""
+        return self.repo_sources[0].signed_by if self.repo_sources else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +142,11 @@ class NodeState:
 
     def image(self, component: str) -> str | None:
         return dict(self.control_plane_images).get(component)
+
+    @property
+    def host(self) -> NodeHost | None:
+        """The host facts read over SSH (with the package facts), or None without them."""
+        return self.packages.host if self.packages is not None else None
 
     def component_version(self, component: str) -> KubeVersion | None:
         image = self.image(component)
@@ -145,12 +217,16 @@ class DatabaseInfo:
 
 @dataclass(frozen=True, slots=True)
 class ApiServerInfo:
-    """One kube-apiserver as queried directly (`/version` of that endpoint)."""
+    """One kube-apiserver: asked directly (`/version` at its address), or, when that address
+    does not answer from here (behind a load balancer, bastion or VPN), read from its mirror
+    pod (image and Ready) plus `/readyz` through the kubeconfig's server."""
 
     endpoint: str
     node: str | None
     version: KubeVersion | None
-    error: str | None = None  # why it could not be asked
+    error: str | None = None  # why it could not be asked (or is not Ready)
+    read_via: str = "address"  # "address" or "mirror-pod"
+    address_error: str | None = None  # with "mirror-pod": why its address did not answer
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ KubehopError                  root; `exit_code` tells the CLI how to leave
 ├── UsageError                exit 2: bad flags, bad version strings, unreadable files
 │   └── VersionError          a version string that does not parse
 ├── OperationError            exit 1: an operation failed, the cluster is in a safe state
+│   └── FindingsError         a plan refused because blocking findings remain
 └── HaltedError               exit 3: halted mid-upgrade, journal kept, `kubehop apply` resumes
 
 Messages are one line: what happened, to which object, and how to fix it.
@@ -32,6 +33,11 @@ class OperationError(KubehopError):
     """An operation failed; the cluster was left in a safe state."""
 
     exit_code = 1
+
+
+class FindingsError(OperationError):
+    """Planning refused: the cluster has blocking findings the user did not ignore (exit 1, as
+    `kubehop check` exits 1 on them: the cluster's state, not the command line, is at fault)."""
 
 
 class HaltedError(KubehopError):

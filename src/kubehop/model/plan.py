@@ -62,14 +62,14 @@ class StepKind(StrEnum):
 
     REMEDIATE_DRIFT = "remediate-drift"  # node: restore a hand-edited static pod image
     REPO_SWITCH = "repo-switch"  # node: point apt/yum at the hop's minor
-    KUBEADM_INSTALL = "kubeadm-install"  # node: unhold, install, hold kubeadm
+    KUBEADM_INSTALL = "kubeadm-install"  # node: unhold, install, hold kubeadm and kubectl
     KUBEADM_PLAN = "kubeadm-plan"  # node: `kubeadm upgrade plan vX`, a gate on kubeadm's checks
     KUBEADM_APPLY = "kubeadm-apply"  # node: `kubeadm upgrade apply -y vX` (first control plane)
     KUBEADM_NODE = "kubeadm-node"  # node: `kubeadm upgrade node`
     CORDON = "cordon"  # api
     SWITCHOVER = "switchover"  # api: wait for CloudNativePG to move primaries off the node
     DRAIN = "drain"  # api: evict (Eviction API, PDBs honoured)
-    KUBELET_INSTALL = "kubelet-install"  # node: unhold, install, hold kubelet and kubectl
+    KUBELET_INSTALL = "kubelet-install"  # node: unhold, install, hold kubelet
     KUBELET_RESTART = "kubelet-restart"  # node: daemon-reload, restart kubelet
     WAIT_READY = "wait-ready"  # api: node Ready at the new kubelet version
     UNCORDON = "uncordon"  # api

@@ -183,6 +183,34 @@ class CnpgSupport:
 
 
 @dataclass(frozen=True, slots=True)
+class KubeletFlagRemoval:
+    """A kubelet command-line flag the kubelet of `removed_in` and later no longer accepts: a
+    kubelet started with it exits, so the node never comes back after its upgrade."""
+
+    flag: str  # `--pod-infra-container-image`
+    removed_in: MinorVersion
+    fix: str  # one line: what to do instead
+    source: str  # where the removal is announced (changelog and pull request)
+    unsure: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HostRequirement:
+    """Something the kubelet of `since` and later needs from its host. `requirement` is one of
+    `HOST_REQUIREMENTS` (the checks know how to test each)."""
+
+    requirement: str
+    since: MinorVersion
+    fix: str
+    source: str
+    unsure: bool = False
+
+
+# Host requirements the checks can test, by the name the release data uses.
+HOST_REQUIREMENTS = ("cgroupV2",)
+
+
+@dataclass(frozen=True, slots=True)
 class MinorSupport:
     """One minor as seen on a given day: its dates, newest patch released by then, status."""
 
@@ -223,6 +251,8 @@ class ReleaseData:
     cnpg: CnpgSupport | None = None
     sources: tuple[str, ...] = ()
     source: str = "shipped release data"
+    kubelet_removed_flags: tuple[KubeletFlagRemoval, ...] = ()
+    host_requirements: tuple[HostRequirement, ...] = ()
 
     def minors(self) -> list[MinorVersion]:
         """Every known minor, oldest first."""

@@ -13,6 +13,12 @@ nodes) run in parallel, at most `options.parallel` at once, earliest in the plan
 4. recorded `started`, performed (`executor_steps`), its `expect` and health gate waited for,
    recorded `succeeded` — or `failed` with the tail of its output.
 
+Before a step changes anything (after its `expect` check, before `started`), the run confirms
+with the apiserver that it still holds the upgrade lock (`Ownership.confirm`): the renewal loop
+notices a takeover only at its next renewal, and a run whose renewals failed for longer than
+the lease may have been overtaken meanwhile. A lost lock starts no new step; the unstarted
+step is left for a resume.
+
 On the first failure no new step starts; running ones finish (a drain elsewhere completes or
 times out). `request_stop()` (first Ctrl-C, a lost lock) does the same; `abandon()` (second
 Ctrl-C) cancels running steps, which are recorded `needs-verification` so that a resume checks
@@ -27,6 +33,7 @@ import contextlib
 import heapq
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from kubehop.core.drain_explain import DrainEvent
 from kubehop.model.errors import HaltedError, UsageError
@@ -42,6 +49,21 @@ from kubehop.shell.transports import TransportError
 __all__ = ["Executor", "ExecutorOptions", "RunHalted"]
 
 
+class Ownership(Protocol):
+    """The run's hold on the upgrade lock (a `kubehop.shell.lock.LeaseLock`)."""
+
+    lost: asyncio.Event  # set once the lock is gone
+    lost_reason: str | None  # why, once it is gone
+
+    async def confirm(self) -> str | None:
+        """None while the lock is held; else why not (and `lost` is set)."""
+        ...
+
+
+class _LockLost(Exception):
+    """A step found the lock gone before it started."""
+
+
 class RunHalted(HaltedError):
     """A run stopped before its end; `report` says what failed and what was left behind."""
 
@@ -54,7 +76,7 @@ class Executor:
     """Runs one plan against one cluster (see the module docstring)."""
 
     def __init__(self, plan: Plan, journal: Journal, state: RunState, runner: StepRunner, *,
-                 on_event: OnEvent | None = None, lock_lost: asyncio.Event | None = None,
+                 on_event: OnEvent | None = None, lock: Ownership | None = None,
                  resume: str = "kubehop apply PLAN",
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.plan = plan
@@ -63,7 +85,7 @@ class Executor:
         self.runner = runner
         self.options: ExecutorOptions = runner.options
         self.on_event = on_event
-        self.lock_lost = lock_lost
+        self.lock = lock
         self.resume = resume
         self._monotonic = monotonic
         self._started = monotonic()
@@ -143,12 +165,14 @@ class Executor:
             self._record(step, StepStatus.SKIPPED, f"already done: {text}")
             self._emit("step-skipped", step, f"already done: {text}")
             return
+        if self.lock is not None and await self.lock.confirm() is not None:
+            raise _LockLost  # not started: a resume runs it
         self._record(step, StepStatus.STARTED,
                      f"before: {describe(missing)}" if missing else "")
         self._emit("step-started", step, step.description)
         began = self._monotonic()
         try:
-            await self.runner.perform(step)
+            note = await self.runner.perform(step)
         except asyncio.CancelledError:
             self._record(step, StepStatus.NEEDS_VERIFICATION,
                          "interrupted: its expect is checked when the run resumes")
@@ -161,7 +185,7 @@ class Executor:
             self._record(step, StepStatus.FAILED, str(e))
             self._emit("step-failed", step, str(e), self._monotonic() - began)
             raise StepFailed(str(e)) from None
-        self._record(step, StepStatus.SUCCEEDED)
+        self._record(step, StepStatus.SUCCEEDED, note or "")
         self._emit("step-succeeded", step, seconds=self._monotonic() - began)
 
     # --- the run ----------------------------------------------------------------------------
@@ -190,8 +214,8 @@ class Executor:
         self._emit("run-started", message=f"{len(waiting)} of {len(self.plan.steps)} steps to go")
         # Finished tasks arrive on a queue: O(1) per step, whatever the number running.
         finished: asyncio.Queue[asyncio.Task[None]] = asyncio.Queue()
-        watcher = asyncio.ensure_future(self._watch_lock(self.lock_lost)) \
-            if self.lock_lost is not None else None
+        watcher = asyncio.ensure_future(self._watch_lock(self.lock.lost)) \
+            if self.lock is not None else None
         try:
             while True:
                 while ready and len(self._running) < self.options.parallel and \
@@ -238,6 +262,9 @@ class Executor:
         error = task.exception()
         if error is None:
             return
+        if isinstance(error, _LockLost):
+            self.request_stop("lock-lost")
+            return
         if isinstance(error, StepFailed):
             self._failures.append(FailedStep(step.id, step.node, error.message, error.output))
         else:  # a bug or an unexpected error: keep it in the report, do not lose the journal
@@ -283,7 +310,8 @@ class Executor:
             cordoned.append((node, why))
         notes = []
         if self._halt == "lock-lost":
-            notes.append("another kubehop run took over the Lease kube-system/kubehop-upgrade")
+            notes.append((self.lock.lost_reason if self.lock else None)
+                         or "another kubehop run took over the Lease kube-system/kubehop-upgrade")
         return HaltReport(
             run=self.state.run.id, reason=self._halt or "failed", failed=tuple(self._failures),
             cordoned=tuple(cordoned),

@@ -3,6 +3,13 @@
 `Cluster` is what the executor reads and changes; `KubeCluster` implements it over a
 `KubeClient` (nodes and kube-system pods from list+watch caches, everything else read when
 asked); `kubehop.shell.executor_fake.FakeCluster` is the in-memory fake for unit tests.
+
+Apiservers are judged from where the operator sits: each address the `default/kubernetes`
+Endpoints list is asked for `/readyz`; one that refuses or times out (an advertise address
+behind a load balancer, bastion or VPN) is judged the other way, by its kube-apiserver mirror
+pod's Ready condition plus `/readyz` through the kubeconfig's server, and dialled again only
+every `REDIAL` seconds. An address that answered earlier in the run and now refuses is an
+apiserver restarting: not ready, until it has refused for `REDIAL` seconds.
 """
 
 from __future__ import annotations
@@ -29,6 +36,10 @@ from kubehop.shell.kube.errors import ApiError
 
 KUBE_SYSTEM = "/api/v1/namespaces/kube-system"
 READYZ_TIMEOUT = 5.0
+REDIAL = 30.0  # seconds before an address that refused or timed out is dialled again
+# kubeadm records each apiserver's advertise address on its mirror pod
+# (kubernetes/kubernetes cmd/kubeadm/app/constants/constants.go KubeAPIServerAdvertiseAddress…).
+ADVERTISE = "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"
 _KUBERNETES_VERSION_RE = re.compile(r"^kubernetesVersion:\s*['\"]?([^'\"\s]+)", re.MULTILINE)
 MIRROR = "kubernetes.io/config.mirror"
 
@@ -58,6 +69,7 @@ class SystemPod:
     deleting: bool
     phase: str
     owner: str | None = None  # the controller's kind (DaemonSet, ReplicaSet, Node, ...)
+    advertise: str | None = None  # kube-apiserver mirror pods: the advertised `host:port`
 
     @property
     def tag(self) -> str | None:
@@ -195,7 +207,8 @@ def system_pod(p: _Pod) -> SystemPod:
                      ready=ready, deleting=p.metadata.deletionTimestamp is not None,
                      phase=p.status.phase,
                      owner=next((o.kind for o in p.metadata.ownerReferences if o.controller),
-                                None))
+                                None),
+                     advertise=p.metadata.annotations.get(ADVERTISE))
 
 
 class _Cache(Informer[Any]):
@@ -234,6 +247,8 @@ class KubeCluster:
         self._nodes = _Cache(client, "/api/v1/nodes", _Node, node_view)
         self._pods = _Cache(client, f"{KUBE_SYSTEM}/pods", _Pod, system_pod)
         self._direct: dict[str, KubeClient] = {}
+        self._unreachable: dict[str, tuple[float, float, str]] = {}  # → (since, dialled, why)
+        self._answered: set[str] = set()  # endpoints that answered at least once
         self._monotonic = monotonic
 
     async def start(self) -> None:
@@ -352,16 +367,79 @@ class KubeCluster:
         return direct
 
     async def apiserver_problems(self) -> list[str]:
-        """One line per apiserver endpoint whose `/readyz` does not answer `ok`."""
-        async def ask(endpoint: str) -> str | None:
-            try:
-                body = await self._client_for(endpoint).request(
-                    "GET", "/readyz", accept="text/plain", timeout=READYZ_TIMEOUT)
-            except ApiError as e:
-                return f"apiserver {endpoint} is not ready: {e}"
-            text = body.decode("utf-8", "replace").strip()
-            return None if text == "ok" else f"apiserver {endpoint} /readyz: {text[:200]}"
+        """One line per apiserver that is not ready: asked at its address when that answers,
+        else judged by its mirror pod and `/readyz` through the kubeconfig's server."""
+        endpoints = await self._endpoints()
+        pods = list(self._pods.items.values())
+        nodes = list(self._nodes.items.values())
+        server = urlsplit(self.client.server).netloc
+        through: list[str | None] = []  # `/readyz` through the kubeconfig's server, asked once
 
-        answers = await asyncio.gather(*(ask(ep) for ep in await self._endpoints()))
+        async def ask(endpoint: str) -> str | None:
+            now = self._monotonic()
+            known = self._unreachable.get(endpoint)
+            if known is None or endpoint in self._answered or now - known[1] >= REDIAL:
+                try:
+                    problem = await self._readyz(endpoint, raise_unreachable=True)
+                except ApiError as e:
+                    known = (known[0] if known else now, now, str(e))
+                    self._unreachable[endpoint] = known
+                else:
+                    self._unreachable.pop(endpoint, None)
+                    self._answered.add(endpoint)
+                    return problem
+            since, _, why = known
+            if endpoint in self._answered and now - since < REDIAL:
+                return f"apiserver {endpoint} is not ready: {why}"  # restarting, most likely
+            if not through:
+                through.append(await self._readyz(server))
+            return judge_unreachable(endpoint, why, pods, nodes, through[0], server)
+
+        answers = await asyncio.gather(*(ask(ep) for ep in endpoints))
         return [a for a in answers if a]
 
+    def unreachable(self) -> dict[str, str]:
+        """Endpoint → why it is judged the other way (it refused or timed out lately)."""
+        return {ep: why for ep, (_, _, why) in self._unreachable.items()}
+
+    async def _readyz(self, endpoint: str, *, raise_unreachable: bool = False) -> str | None:
+        """None when `/readyz` at `endpoint` answers `ok`, else the problem; with
+        `raise_unreachable` a connection that refused or timed out raises ApiError instead."""
+        try:
+            body = await self._client_for(endpoint).request(
+                "GET", "/readyz", accept="text/plain", timeout=READYZ_TIMEOUT)
+        except ApiError as e:
+            if e.status == 0 and raise_unreachable:
+                raise
+            return f"apiserver {endpoint} is not ready: {e}"
+        text = body.decode("utf-8", "replace").strip()
+        return None if text == "ok" else f"apiserver {endpoint} /readyz: {text[:200]}"
+
+
+def apiserver_node(endpoint: str, pods: list[SystemPod], nodes: list[NodeView]) -> str | None:
+    """The node whose kube-apiserver `endpoint` is: by its mirror pod's advertise-address
+    annotation, else by the node's InternalIP."""
+    for p in pods:
+        if p.component == "kube-apiserver" and p.advertise == endpoint and not p.deleting:
+            return p.node
+    host = endpoint.rsplit(":", 1)[0].strip("[]")
+    return next((n.name for n in nodes if n.internal_ip == host), None)
+
+
+def judge_unreachable(endpoint: str, why: str, pods: list[SystemPod], nodes: list[NodeView],
+                      server_problem: str | None, server: str) -> str | None:
+    """The problem with an apiserver whose address did not answer from here (None: healthy):
+    its mirror pod must be Ready (kubeadm's manifest probes `/readyz` there) and `/readyz`
+    through the kubeconfig's `server` must answer `ok`."""
+    node = apiserver_node(endpoint, pods, nodes)
+    pod = next((p for p in pods if p.component == "kube-apiserver" and p.node == node
+                and not p.deleting), None) if node else None
+    where = f"its address {endpoint} did not answer from here: {why}"
+    if pod is None:
+        return (f"apiserver {endpoint} did not answer from here ({why}) and no kube-apiserver "
+                "mirror pod names it; check that it runs and is reachable")
+    if not pod.ready:
+        return f"kube-apiserver on {node} is not Ready ({where})"
+    if server_problem is not None:
+        return f"{server_problem} (through the kubeconfig's server {server}; {where})"
+    return None

@@ -83,8 +83,8 @@ class HaltReport:
             first = self.failed[0]
             where = f" on node {first.node}" if first.node else ""
             head = f"halted: step {first.step}{where} failed: {first.message}"
-        elif self.reason == "lock-lost":
-            head = "halted: another run took over the upgrade lock"
+        elif self.reason == "lock-lost":  # the note says how it was lost
+            head = f"halted: {self.notes[0] if self.notes else 'the upgrade lock was lost'}"
         else:
             head = "halted: interrupted"
         cordoned = (f"; left cordoned: {', '.join(n for n, _ in self.cordoned)}"

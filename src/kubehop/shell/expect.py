@@ -12,6 +12,7 @@ until a command runs on that node. Everything else comes from the API.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ STATIC_POD_KEYS = frozenset({"kube-apiserver", "kube-controller-manager", "kube-
 CLUSTER_KEYS = frozenset({"kubernetesVersion", "evictablePods", "primaryNotOnNode"})
 KNOWN_KEYS = NODE_KEYS | PACKAGE_KEYS | STATIC_POD_KEYS | CLUSTER_KEYS
 FACTS_TIMEOUT = 60.0
+PROGRESS_EVERY = 30.0  # seconds: a waiting step tells `on_wait` at least this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,18 +149,26 @@ class ExpectChecker:
     async def wait(self, step: Step, timeout: float,
                    expect: Mapping[str, ExpectValue] | None = None,
                    on_wait: Callable[[list[Mismatch]], None] | None = None) -> list[Mismatch]:
-        """Wait until `step`'s expectations hold; the ones still unmet after `timeout`."""
+        """Wait until `step`'s expectations hold; the ones still unmet after `timeout`.
+
+        `on_wait` hears what is still unmet when that changes, and again at least every
+        PROGRESS_EVERY seconds while it does not (not on every poll: a few events per step)."""
         deadline = self._monotonic() + timeout
         delay = 0.05
+        told: tuple[str, float] | None = None  # what on_wait heard last, and when
         while True:
             try:
                 missing = await self.mismatches(step, expect)
             except ApiError as e:  # an apiserver restarting (kubeadm upgrade): not yet
                 missing = [Mismatch("api", "reachable", f"unreachable ({e})")]
-            if not missing or self._monotonic() >= deadline:
+            now = self._monotonic()
+            if not missing or now >= deadline:
                 return missing
             if on_wait is not None:
-                on_wait(missing)
+                text = describe(missing)
+                if told is None or told[0] != text or now - told[1] >= PROGRESS_EVERY:
+                    told = (text, now)
+                    on_wait(missing)
             if step.node and missing[0].key in PACKAGE_KEYS:
                 self.facts.invalidate(step.node)
             pause = min(delay, max(0.0, deadline - self._monotonic()))
@@ -172,4 +182,10 @@ class ExpectChecker:
 def _matches(key: str, want: ExpectValue, got: object) -> bool:
     if key == "evictablePods":
         return isinstance(got, list) and len(got) == want
+    if key in PACKAGE_KEYS and key != "repoMinor" and isinstance(want, str) and \
+            isinstance(got, str):
+        # Plans name a patch with any build (`1.29.15-*`, as the upstream guide installs it):
+        # any build of it holds (`1.29.15-1.1`, `1:1.29.15-150500.1.1`).
+        return fnmatch.fnmatchcase(got, want) or fnmatch.fnmatchcase(
+            got.partition(":")[2] if ":" in got else got, want)
     return got == want

@@ -1,7 +1,10 @@
 """Health gates: what must be healthy after a step before the next one may start.
 
 - after a control-plane change (`kubeadm upgrade apply`, `kubeadm upgrade node` on a control
-  plane, restoring a hand-edited manifest): `/readyz` answers `ok` on every apiserver endpoint,
+  plane, restoring a hand-edited manifest): every apiserver is ready — `/readyz` answers `ok`
+  at its address, or, where that address refuses or times out from here (an advertise address
+  behind a load balancer, bastion or VPN), its mirror pod is Ready and `/readyz` through the
+  kubeconfig's server answers `ok` (`KubeCluster.apiserver_problems`);
   the node's control-plane mirror pods run the new image and are Ready, the node's other
   kube-system pods are Ready, and so are the kube-system pods of Deployments (CoreDNS, which
   kubeadm rolls) on Ready nodes. DaemonSet pods elsewhere are not waited for: kubeadm rolls

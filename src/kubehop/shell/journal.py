@@ -13,7 +13,9 @@ Crash safety: WAL mode, and every write is one transaction (`BEGIN IMMEDIATE …
 SIGKILL at any instant leaves either the whole record or none of it. `synchronous=NORMAL`: in WAL
 mode a process crash loses nothing committed; only a power loss may drop the last records, and
 the resume path checks every step's `expect` anyway. Records are append-only (a trigger refuses
-UPDATE), a run's state is replayed from them (`kubehop.model.journal.replay`).
+UPDATE), a run's state is replayed from them (`kubehop.model.journal.replay`). Each run also
+keeps the node facts its plan was checked against when it began (`baseline_of`, no pods), so
+that a resume can check the plan against the planner again (`kubehop.core.plan_verify`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kubehop.model.errors import OperationError
+from kubehop.model.cluster import ClusterState
+from kubehop.model.cluster_codec import state_from_dict, state_to_dict
+from kubehop.model.errors import OperationError, UsageError
 from kubehop.model.journal import (
     RunInfo,
     RunState,
@@ -54,6 +58,10 @@ CREATE TABLE IF NOT EXISTS records (
     attempt INTEGER NOT NULL DEFAULT 1, message TEXT NOT NULL DEFAULT '',
     output TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS records_by_run ON records (run_id, seq);
+CREATE TABLE IF NOT EXISTS baselines (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id), state TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS baselines_are_immutable BEFORE UPDATE ON baselines
+BEGIN SELECT RAISE(ABORT, 'journal baselines are immutable'); END;
 CREATE TRIGGER IF NOT EXISTS records_are_immutable BEFORE UPDATE ON records
 BEGIN SELECT RAISE(ABORT, 'journal records are immutable'); END;
 CREATE TRIGGER IF NOT EXISTS runs_are_immutable BEFORE UPDATE ON runs
@@ -128,9 +136,10 @@ class Journal:
             raise OperationError(f"cannot write the kubehop journal {self.path}: {e}") from None
         return int(cur.lastrowid or 0)
 
-    def begin(self, cluster: str, plan: Plan) -> RunState:
-        """The run of `plan` on `cluster`: created (with its plan) when new, else as recorded;
-        either way marked running."""
+    def begin(self, cluster: str, plan: Plan, baseline: ClusterState | None = None
+              ) -> RunState:
+        """The run of `plan` on `cluster`: created (with its plan, and `baseline`, the state
+        it was verified against) when new, else as recorded; either way marked running."""
         document = plan.to_dict()
         digest = plan_digest(document)
         rid = run_id(cluster, plan.fingerprint, digest)
@@ -139,6 +148,9 @@ class Journal:
                         (rid, cluster, plan.fingerprint, digest, plan.from_version,
                          plan.to_version, len(plan.steps), self._clock(),
                          json.dumps(document, separators=(",", ":"))))
+            if baseline is not None:
+                self._write("INSERT OR IGNORE INTO baselines VALUES (?,?)",
+                            (rid, json.dumps(state_to_dict(baseline), separators=(",", ":"))))
         state = self.find(rid)
         assert state is not None
         return self.set_status(state, RunStatus.RUNNING)
@@ -196,6 +208,18 @@ class Journal:
         if row is None:
             raise OperationError(f"no run {rid} in the kubehop journal {self.path}")
         return Plan.from_dict(json.loads(row[0]))
+
+    def baseline_of(self, rid: str) -> ClusterState | None:
+        """The state run `rid`'s plan was verified against when it began (None: a run
+        recorded by a kubehop that kept none)."""
+        row = self._db.execute("SELECT state FROM baselines WHERE run_id=?", (rid,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return state_from_dict(json.loads(row[0]))
+        except (UsageError, ValueError) as e:
+            raise OperationError(f"the kubehop journal {self.path} holds an unreadable "
+                                 f"starting state for run {rid}: {e}") from None
 
     def runs(self, cluster: str | None = None) -> list[str]:
         """Run ids, the most recently active first (of `cluster`, or of every cluster)."""

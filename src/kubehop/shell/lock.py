@@ -1,17 +1,32 @@
 """The upgrade lock: a coordination.k8s.io/v1 Lease `kube-system/kubehop-upgrade`.
 
     async with LeaseLock(client, run_id) as lock:     # LockHeld names the holder
-        ... run steps; stop starting new ones once `lock.lost` is set ...
+        if await lock.confirm() is None: ...           # before each mutating step
 
 One kubehop run at a time per cluster, wherever it runs from. The holder writes
-`holderIdentity = user@host/pid run-id` and renews `renewTime` every `renew_every` seconds
-(default 10) for `leaseDurationSeconds` (default 30). Another run is refused, naming the holder,
-while the lease is fresh; a lease whose holder stopped renewing is taken over once
-`renewTime + leaseDurationSeconds` has passed — at once when its holder is a process of this
-host that no longer exists (a killed kubehop: resume without waiting). Every write carries the
-resourceVersion it read, so two runs racing for a stale lease cannot both win (409 Conflict).
-Released at the end: deleted with a resourceVersion precondition (a lease someone else took
-over is left alone).
+`holderIdentity = user@host/pid run-id boot=… pidns=… start=… machine=…` and renews `renewTime`
+every `renew_every` seconds (default 10) for `leaseDurationSeconds` (default 30). The tail names
+the process uniquely: the host's hostname is shared by containers and VM clones, its machine id by
+clones, its boot id by every container of the host, and a PID by processes in other PID
+namespaces; adding the PID namespace (`/proc/self/ns/pid`) and the process start time (which a
+reused PID does not share) makes it unique.
+
+Another run is refused, naming the holder and when its lease expires, while the lease is fresh;
+a lease whose holder stopped renewing is taken over once `renewTime + leaseDurationSeconds` has
+passed — early only when its holder is a process of this very PID namespace (same machine id,
+boot id and namespace) that no longer runs (a killed kubehop: resume without waiting). A holder
+in another container, PID namespace or VM clone cannot be judged from here: its lease expires.
+Every write carries the resourceVersion it read, so two runs racing for a stale lease cannot both
+win (409 Conflict), and a holder whose renewals failed for longer than the lease (an API outage)
+keeps it only if its next write, still carrying its last resourceVersion, succeeds: nobody wrote
+the Lease in between.
+
+`confirm()` asks the apiserver before each mutating step whether this run still holds the lease,
+so a takeover is noticed before the next renewal; once lost, `lost` is set and `lost_reason`
+says why. Released at the end: deleted with a resourceVersion precondition (a lease someone else
+took over is left alone). A stale lock (its holder certainly dead, its lease not expiring, e.g.
+written by a clock far ahead) is broken with `kubectl -n kube-system delete lease
+kubehop-upgrade`; a live holder notices at its next check and stops.
 
 Times are the holders' clocks (as client-go's renewTime); hosts whose clocks disagree by more
 than the lease duration may take over a live lease, so keep clocks in sync (NTP).
@@ -22,13 +37,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import json
 import os
-import re
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from kubehop.model.errors import OperationError
@@ -39,7 +55,7 @@ NAMESPACE = "kube-system"
 NAME = "kubehop-upgrade"
 DURATION = 30  # leaseDurationSeconds
 RENEW_EVERY = 10.0  # seconds between renewals
-_HOLDER_RE = re.compile(r"^(?P<user>[^@\s]*)@(?P<host>[^/\s]+)/(?P<pid>\d+)(?:\s+(?P<run>\S+))?$")
+BREAK = f"kubectl -n {NAMESPACE} delete lease {NAME}"
 
 
 class LockHeld(OperationError):
@@ -60,24 +76,108 @@ def parse_time(text: str | None) -> float | None:
         return None
 
 
+# --- who holds it ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessKey:
+    """What tells one process from every other (None: unknown here, so never matched)."""
+
+    pid: int
+    start: int | None = None  # /proc/PID/stat field 22, clock ticks after boot (proc(5))
+    pidns: str | None = None  # inode of /proc/self/ns/pid: one per PID namespace
+    boot: str | None = None  # /proc/sys/kernel/random/boot_id: new at each boot
+    machine: str | None = None  # /etc/machine-id (machine-id(5)); VM clones share it
+
+    def text(self) -> str:
+        """`boot=… pidns=… start=… machine=…`: the holder identity's tail."""
+        return " ".join(f"{f}={getattr(self, f)}" for f in ("boot", "pidns", "start", "machine")
+                        if getattr(self, f) is not None)
+
+    def shares_pid_namespace(self, other: ProcessKey) -> bool:
+        """True when both are fully known and live in one PID namespace of one boot."""
+        known = all(getattr(k, f.name) is not None for k in (self, other) for f in fields(k))
+        return known and (self.machine, self.boot, self.pidns) == \
+            (other.machine, other.boot, other.pidns)
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _stat(text: str) -> tuple[str, int] | None:
+    """(state, start time) of a /proc/PID/stat; the name in field 2 may hold spaces and ')'."""
+    rest = text.rsplit(")", 1)[-1].split()
+    try:
+        return rest[0], int(rest[19])  # fields 3 (state) and 22 (starttime) of proc(5)
+    except (IndexError, ValueError):
+        return None
+
+
+def this_process() -> ProcessKey:
+    """The ProcessKey of the running process (fields it cannot read stay None)."""
+    stat = _stat(_read("/proc/self/stat") or "")
+    try:
+        pidns: str | None = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        pidns = None
+    return ProcessKey(pid=os.getpid(), start=stat[1] if stat else None, pidns=pidns,
+                      boot=_read("/proc/sys/kernel/random/boot_id"),
+                      machine=_read("/etc/machine-id") or _read("/var/lib/dbus/machine-id"))
+
+
+def process_running(key: ProcessKey) -> bool:
+    """Whether `key`, a process of our PID namespace, still runs (True when unsure)."""
+    try:
+        if os.readlink("/proc/self") != str(os.getpid()):
+            return True  # /proc shows another PID namespace (`unshare --pid` without remount)
+    except OSError:
+        return True
+    try:
+        text = Path(f"/proc/{key.pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    stat = _stat(text)
+    if stat is None:
+        return True
+    state, start = stat
+    # A reused PID starts later; a zombie (Z) or dead (X) task never writes again.
+    return start == key.start and state not in ("Z", "X")
+
+
 def holder_identity(run: str, *, user: str | None = None, host: str | None = None,
-                    pid: int | None = None) -> str:
-    """`user@host/pid run-id`: who holds the lock, readable in `kubectl get lease`."""
+                    process: ProcessKey | None = None) -> str:
+    """`user@host/pid run-id boot=… pidns=… start=… machine=…` (see the module docstring).
+
+    The apiserver puts no limit on its length (kubernetes/kubernetes
+    pkg/apis/coordination/validation/validation.go validates only durations and strategy).
+    """
     try:
         user = user or getpass.getuser()
     except (KeyError, OSError):
         user = user or "unknown"
-    return f"{user}@{host or socket.gethostname()}/{pid or os.getpid()} {run}"
+    process = process or this_process()
+    tail = process.text()
+    return f"{user}@{host or socket.gethostname()}/{process.pid} {run}" + \
+        (f" {tail}" if tail else "")
 
 
-def _process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # EPERM: it exists (another user's)
-        return False
-    return False
+def holder_process(holder: str) -> ProcessKey | None:
+    """The ProcessKey a holder identity names (None: not written by this kubehop)."""
+    head, *rest = holder.split() or [""]
+    pid = head.rpartition("/")[2]
+    if "@" not in head or not pid.isdigit():
+        return None
+    facts = dict(p.split("=", 1) for p in rest if "=" in p)
+    start = facts.get("start", "")
+    return ProcessKey(pid=int(pid), start=int(start) if start.isdigit() else None,
+                      pidns=facts.get("pidns"), boot=facts.get("boot"),
+                      machine=facts.get("machine"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,19 +199,22 @@ class LeaseView:
                    transitions=int(spec.get("leaseTransitions") or 0),
                    resource_version=(obj.get("metadata") or {}).get("resourceVersion", ""))
 
-    def free_for(self, me: str, now: float, host: str, gone: Callable[[int], bool]) -> str | None:
-        """Why `me` may take this lease (None: it may not)."""
+    def free_for(self, me: str, now: float, mine: ProcessKey,
+                 running: Callable[[ProcessKey], bool]) -> str | None:
+        """Why `me` (process `mine`) may take this lease (None: it may not)."""
         if not self.holder:
             return "released"
         if self.holder == me:
             return "ours"
         if self.renewed is None or self.renewed + self.duration < now:
             return "expired"
-        m = _HOLDER_RE.match(self.holder)
-        if m and m.group("host") == host and int(m.group("pid")) != os.getpid() \
-                and gone(int(m.group("pid"))):
+        theirs = holder_process(self.holder)
+        if theirs is not None and theirs.shares_pid_namespace(mine) and not running(theirs):
             return "holder process gone"
         return None
+
+
+# --- holding it ------------------------------------------------------------------------------
 
 
 class LeaseLock:
@@ -120,29 +223,37 @@ class LeaseLock:
     def __init__(self, client: KubeClient, run: str, *, duration: int = DURATION,
                  renew_every: float = RENEW_EVERY, identity: str | None = None,
                  namespace: str = NAMESPACE, name: str = NAME,
-                 clock: Callable[[], float] = time.time,
-                 process_gone: Callable[[int], bool] = _process_gone) -> None:
+                 clock: Callable[[], float] = time.time, process: ProcessKey | None = None,
+                 running: Callable[[ProcessKey], bool] = process_running) -> None:
         self.client = client
         self.run = run
         self.duration = duration
         self.renew_every = renew_every
-        self.identity = identity or holder_identity(run)
+        self.process = process or this_process()
+        self.identity = identity or holder_identity(run, process=self.process)
         self.namespace = namespace
         self.name = name
-        self.lost = asyncio.Event()  # set when another holder took the lease over
+        self.lost = asyncio.Event()  # set once this run no longer holds the lease
+        self.lost_reason: str | None = None  # why, for the halt report
         self.taken_over: str | None = None  # why we could take it (None: it was free)
         self._clock = clock
-        self._gone = process_gone
-        self._host = socket.gethostname()
+        self._running = running
         self._rv = ""
         self._transitions = 0
         self._acquired = 0.0
+        self._renewed = 0.0  # renewTime of our last successful write
+        self._write = asyncio.Lock()  # one write at a time: each carries the last resourceVersion
+        self._confirming: asyncio.Future[str | None] | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
     def path(self) -> str:
         return (f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases/"
                 f"{self.name}")
+
+    @property
+    def lease(self) -> str:
+        return f"Lease {self.namespace}/{self.name}"
 
     @property
     def held(self) -> bool:
@@ -158,70 +269,132 @@ class LeaseLock:
                          "acquireTime": micro_time(self._acquired or now),
                          "renewTime": micro_time(now), "leaseTransitions": self._transitions}}
 
-    def _remember(self, raw: bytes) -> None:
-        import json
-
+    async def _put(self, method: str, path: str, now: float) -> None:
+        raw = await self.client.request(method, path, body=self._body(now))
         self._rv = LeaseView.from_object(json.loads(raw)).resource_version
+        self._renewed = now
+
+    async def _get(self) -> LeaseView | None:
+        try:
+            return LeaseView.from_object(await self.client.get_json(self.path))
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def _lose(self, reason: str) -> str:
+        if not self.lost.is_set():
+            self.lost_reason = reason
+            self.lost.set()
+        return self.lost_reason or reason
+
+    def _gone_reason(self, current: LeaseView | None) -> str:
+        if current is None or not current.holder:
+            return (f"the upgrade lock ({self.lease}) was deleted or released by someone else "
+                    "while this run held it")
+        return f"another kubehop run took over the upgrade lock ({self.lease}): {current.holder}"
 
     async def acquire(self) -> None:
-        """Take the lease or raise LockHeld naming its holder."""
+        """Take the lease or raise LockHeld naming its holder and how to break a stale lock.
+
+        A live-looking lease is refused at once rather than waited for: the run's checks were
+        made before the lock, and waiting would let another run change the cluster under them.
+        """
         collection = self.path.rsplit("/", 1)[0]
         for _ in range(3):  # a race lost on a stale lease: look again
             now = self._clock()
             self._acquired, self._rv = now, ""
             try:
-                self._remember(await self.client.request("POST", collection,
-                                                         body=self._body(now)))
+                await self._put("POST", collection, now)
                 self.taken_over = None
                 return
             except ApiError as e:
                 if e.status != 409:
                     raise
-            try:
-                current = LeaseView.from_object(await self.client.get_json(self.path))
-            except ApiError as e:
-                if e.status == 404:  # released between our create and get
-                    continue
-                raise
-            why = current.free_for(self.identity, now, self._host, self._gone)
+            current = await self._get()
+            if current is None:  # released between our create and get
+                continue
+            why = current.free_for(self.identity, now, self.process, self._running)
             if why is None:
-                age = now - (current.renewed or now)
-                raise LockHeld(
-                    f"another kubehop run holds the upgrade lock (Lease {self.namespace}/"
-                    f"{self.name}): {current.holder}, renewed {age:.0f} s ago; wait for it to "
-                    f"finish (`kubehop status` on its machine), or if it died, retry after its "
-                    f"lease expires ({max(0.0, current.duration - age):.0f} s)")
+                raise self._held(current, now)
             self._rv = current.resource_version
             self._transitions = current.transitions + (why != "ours")
             try:
-                self._remember(await self.client.request("PUT", self.path,
-                                                         body=self._body(now)))
+                await self._put("PUT", self.path, now)
                 self.taken_over = None if why == "ours" else f"{why}: {current.holder}"
                 return
             except ApiError as e:
                 if e.status not in (404, 409):
                     raise
-        raise LockHeld(f"could not take the upgrade lock (Lease {self.namespace}/{self.name}): "
-                       "other runs keep changing it; retry")
+        raise LockHeld(f"could not take the upgrade lock ({self.lease}): other runs keep "
+                       "changing it; retry")
+
+    def _held(self, current: LeaseView, now: float) -> LockHeld:
+        age = now - (current.renewed or now)
+        left = max(0.0, current.duration - age)
+        return LockHeld(
+            f"another kubehop run holds the upgrade lock ({self.lease}): {current.holder}, "
+            f"renewed {age:.0f} s ago; wait for it to finish (`kubehop status` on its "
+            f"machine), or if it died, retry after its lease expires ({left:.0f} s); if it is "
+            f"certainly gone and its lease does not expire, break the lock with `{BREAK}`")
 
     async def renew(self) -> bool:
-        """Renew once; False when someone else holds the lease now (`lost` is set)."""
-        for _ in range(2):
-            try:
-                self._remember(await self.client.request("PUT", self.path,
-                                                         body=self._body(self._clock())))
-                return True
-            except ApiError as e:
-                if e.status not in (404, 409):
-                    raise
-            current = None
-            with contextlib.suppress(ApiError):
-                current = LeaseView.from_object(await self.client.get_json(self.path))
-            if current is None or current.holder != self.identity:
-                break
-            self._rv = current.resource_version  # our own earlier write won: renew on top
-        self.lost.set()
-        return False
+        """Renew once; False when this run no longer holds the lease (`lost` is set)."""
+        if self.lost.is_set():
+            return False
+        if not self._rv:  # never taken or already released: a write would clobber the holder's
+            self._lose(f"this run does not hold the upgrade lock ({self.lease})")
+            return False
+        async with self._write:
+            current: LeaseView | None = None
+            for _ in range(2):
+                try:
+                    await self._put("PUT", self.path, self._clock())
+                    return True
+                except ApiError as e:
+                    if e.status not in (404, 409):
+                        raise
+                current = None
+                with contextlib.suppress(ApiError):
+                    current = await self._get()
+                if current is None or current.holder != self.identity:
+                    break
+                self._rv = current.resource_version  # our own earlier write won: renew on top
+            self._lose(self._gone_reason(current))
+            return False
+
+    async def confirm(self) -> str | None:
+        """None while this run holds the lease; else why not (and `lost` is set).
+
+        Asks the apiserver (one request shared by concurrent callers). When our last renewal
+        is older than the lease, the lease may have been taken over: it is renewed first, and
+        if that fails too the lease counts as lost.
+        """
+        if self.lost.is_set():
+            return self.lost_reason
+        if self._confirming is None:
+            self._confirming = asyncio.ensure_future(self._confirm_once())
+            self._confirming.add_done_callback(self._confirmed)
+        return await asyncio.shield(self._confirming)
+
+    def _confirmed(self, _: asyncio.Future[str | None]) -> None:
+        self._confirming = None
+
+    async def _confirm_once(self) -> str | None:
+        try:
+            if self._clock() - self._renewed < self.duration:
+                current = await self._get()
+                if current is not None and current.holder == self.identity:
+                    return None
+                return self._lose(self._gone_reason(current))
+            return None if await self.renew() else self.lost_reason
+        except ApiError as e:
+            age = self._clock() - self._renewed
+            if age < self.duration:  # unexpired: nobody else may take it yet
+                return None
+            return self._lose(
+                f"could not renew the upgrade lock ({self.lease}) for {age:.0f} s, longer "
+                f"than its {self.duration} s lease, so another run may hold it now: {e}")
 
     async def _renew_forever(self) -> None:
         while not self.lost.is_set():

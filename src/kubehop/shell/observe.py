@@ -54,6 +54,7 @@ from kubehop.shell.observe_addons import (
     kubectl_client_version,
     optional,
     pages,
+    read_unreachable,
     recognise_cni,
     service_endpoints,
 )
@@ -173,7 +174,7 @@ async def observe(client: KubeClient, *, workloads: bool, node_runner: NodeRunne
         endpoints = [(urlsplit(client.server).netloc, None)]
     answers = await asyncio.gather(*(_query_apiserver(client, ep, node, apis)
                                      for ep, node in endpoints))
-    apiservers = tuple(info for info, _ in answers)
+    apiservers = await read_unreachable(client, tuple(info for info, _ in answers))
     deprecated = tuple(u for _, uses in answers for u in uses or ())
     unreadable = tuple(info.endpoint for info, uses in answers if apis and uses is None)
 

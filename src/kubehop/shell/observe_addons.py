@@ -5,6 +5,7 @@ the small msgspec structs they are read with."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import shutil
 from collections.abc import Awaitable, Callable
@@ -12,7 +13,8 @@ from typing import TypeVar
 
 import msgspec
 
-from kubehop.model.versions import KubeVersion
+from kubehop.model.cluster import ApiServerInfo
+from kubehop.model.versions import KubeVersion, image_kube_version
 from kubehop.shell.kube.client import KubeClient
 from kubehop.shell.kube.errors import ApiError
 from kubehop.shell.observe_decode import image_repository, image_tag, kube_version_or_none
@@ -119,6 +121,20 @@ class _ConfigMap(msgspec.Struct):
 
 class VersionInfo(msgspec.Struct):
     gitVersion: str = ""
+
+
+class _PodCondition(msgspec.Struct):
+    type: str = ""
+    status: str = ""
+
+
+class _MirrorStatus(msgspec.Struct):
+    conditions: list[_PodCondition] = msgspec.field(default_factory=list)
+
+
+class MirrorPod(msgspec.Struct):
+    spec: _PodSpec = msgspec.field(default_factory=_PodSpec)
+    status: _MirrorStatus = msgspec.field(default_factory=_MirrorStatus)
 
 
 class _ClientVersion(msgspec.Struct):
@@ -249,3 +265,42 @@ def coredns_tag(deployments: list[Workload]) -> str | None:
             if "coredns" in image_repository(c.image):
                 return image_tag(c.image)
     return None
+
+
+# --- apiservers whose address does not answer from here -------------------------------------
+
+READYZ_TIMEOUT = 5.0
+
+
+async def read_unreachable(client: KubeClient, apiservers: tuple[ApiServerInfo, ...]
+                           ) -> tuple[ApiServerInfo, ...]:
+    """Each apiserver whose address did not answer `/version`, read the other way when its
+    node is known: the version of its mirror pod's image, healthy when that pod is Ready (the
+    kubelet probes its `/readyz`) and `/readyz` through the kubeconfig's server answers `ok`.
+    Advertise addresses are often unreachable from the operator's machine (load balancer,
+    bastion, VPN)."""
+    if all(a.error is None or a.node is None for a in apiservers):
+        return apiservers
+    try:
+        body = await client.request("GET", "/readyz", accept="text/plain",
+                                    timeout=READYZ_TIMEOUT)
+        text = body.decode("utf-8", "replace").strip()
+        through = None if text == "ok" else f"/readyz through {client.server}: {text[:200]}"
+    except ApiError as e:
+        through = f"/readyz through {client.server}: {e}"
+
+    async def read(a: ApiServerInfo) -> ApiServerInfo:
+        if a.error is None or a.node is None:
+            return a
+        try:
+            raw = await client.request("GET", f"{KUBE_SYSTEM}/pods/kube-apiserver-{a.node}")
+        except ApiError:
+            return a  # nothing better to say than the address's own error
+        pod = msgspec.json.decode(raw, type=MirrorPod)
+        image = pod.spec.containers[0].image if pod.spec.containers else ""
+        ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
+        problem = through if ready else f"its mirror pod kube-apiserver-{a.node} is not Ready"
+        return dataclasses.replace(a, version=image_kube_version(image) if image else None,
+                                   error=problem, read_via="mirror-pod", address_error=a.error)
+
+    return tuple(await asyncio.gather(*(read(a) for a in apiservers)))

@@ -9,26 +9,45 @@ stderr)` can carry it: the SSH transport, or the lab's node agents in tests.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
+import shlex
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Protocol
 
-from kubehop.model.cluster import NodePackages, NodeState, OsFamily
+from kubehop.core import node_commands as nc
+from kubehop.core.node_commands import APT_KEYRING
+from kubehop.model.cluster import (
+    ClusterState,
+    NodePackages,
+    NodeState,
+    OsFamily,
+    RepoSource,
+    RepoTrial,
+)
 from kubehop.model.errors import KubehopError
 from kubehop.model.versions import MinorVersion
 from kubehop.shell.observe_decode import kube_version_or_none
+from kubehop.shell.observe_host import host_command_parts, parse_host
 from kubehop.shell.transports import Transport
 
 PACKAGES = ("kubeadm", "kubelet", "kubectl")
 MARK = "@@kubehop:"
 CONCURRENCY = 50  # nodes asked at once
 TIMEOUT = 30.0  # seconds per node
+TRIAL_TIMEOUT = 120.0  # seconds per node for the trial refresh (a slow mirror)
 
 _RHEL_WORDS = ("rocky", "red hat", "rhel", "centos", "alma", "fedora", "oracle", "amazon linux")
 _PKGS_MINOR_RE = re.compile(r"pkgs\.k8s\.io/core:/stable:/v(\d+)\.(\d+)/")
 _LEGACY_RE = re.compile(r"apt\.kubernetes\.io|yum\.kubernetes\.io|packages\.cloud\.google\.com/"
                         r"(?:apt|yum)")
+_KUBE_RE = re.compile(_PKGS_MINOR_RE.pattern + "|" + _LEGACY_RE.pattern + r"|pkgs\.k8s\.io")
 _LOCK_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9+._-]*?)-(?:\d+:)?\d")
+_DNF5_LOCK_RE = re.compile(r"^Package name:\s*(\S+)")  # dnf5 `versionlock list`
+APT_SOURCE_LIST = "/etc/apt/sources.list"
+APT_SOURCE_PARTS = "/etc/apt/sources.list.d"
+YUM_REPOS_DIR = "/etc/yum.repos.d"
 
 
 class NodeRunner(Protocol):
@@ -63,18 +82,44 @@ def os_family(os_image: str) -> OsFamily:
 def facts_command(family: OsFamily) -> str:
     """The one command line that prints every section `parse_facts` reads."""
     names = " ".join(PACKAGES)
+    tool: list[str] = []
     if family is OsFamily.RHEL:
         packages = f"rpm -q --qf '%{{NAME}} %{{VERSION}}-%{{RELEASE}}\\n' {names}"
-        repo = "cat /etc/yum.repos.d/kubernetes.repo"
+        repo = f"grep -rHs '' {YUM_REPOS_DIR}"
         holds = "dnf versionlock list"
+        tool = [f"echo {MARK}dnf", "dnf --version"]
     else:
         packages = f"dpkg-query -W -f '${{Package}} ${{Version}}\\n' {names}"
-        repo = ("cat /etc/apt/sources.list.d/kubernetes.list "
-                "/etc/apt/sources.list.d/kubernetes.sources")
+        repo = f"grep -rHs '' {APT_SOURCE_LIST} {APT_SOURCE_PARTS}"
         holds = "apt-mark showhold"
-    parts = [packages, f"echo {MARK}repo", repo, f"echo {MARK}holds", holds,
-             f"echo {MARK}kubeadm", "kubeadm version -o short"]
+        # The upstream guide's keyring (a node naming another one is read again, `node_facts`).
+        tool = [f"echo {MARK}key", f"ls {shlex.quote(APT_KEYRING)}", key_command(APT_KEYRING)]
+    parts = [packages, f"echo {MARK}repo", repo, f"echo {MARK}holds", holds, *tool,
+             f"echo {MARK}kubeadm", "kubeadm version -o short", *host_command_parts(MARK)]
     return "; ".join(f"{p} 2>/dev/null" if not p.startswith("echo") else p for p in parts)
+
+
+def key_command(keyring: str) -> str:
+    """`gpg --show-keys --with-colons KEYRING`: the key's validity and expiry, without root
+    (the guide's keyring is world-readable) and without touching a gpg home."""
+    return f"gpg --show-keys --with-colons {shlex.quote(keyring)}"
+
+
+def parse_key(lines: list[str], keyring: str) -> tuple[bool, bool, str | None]:
+    """(found, expired, expiry date) from `ls KEYRING` and `gpg --show-keys --with-colons`
+    output: the file exists when `ls` named it; the `pub` record gives the validity (field 2,
+    `e`: expired) and expiry (field 7, seconds since the epoch; gnupg doc/DETAILS). A file gpg
+    cannot read counts as found with nothing known (apt may still read it)."""
+    names = (keyring, keyring.rsplit("/", 1)[-1])
+    found = any(line.strip() in names for line in lines)
+    for line in lines:
+        fields = line.split(":")
+        if fields[0] == "pub" and len(fields) > 6:
+            expires = None
+            if fields[6].isdigit():
+                expires = datetime.fromtimestamp(int(fields[6]), UTC).date().isoformat()
+            return True, fields[1] == "e", expires
+    return found, False, None
 
 
 def _sections(stdout: str) -> dict[str, list[str]]:
@@ -89,6 +134,77 @@ def _sections(stdout: str) -> dict[str, list[str]]:
     return sections
 
 
+def _files(lines: list[str]) -> dict[str, list[str]]:
+    """`grep -rH` output (`FILE:LINE`) as file → lines, in apt's reading order: sources.list
+    first, then the other files by name (apt reads `sources.list.d` sorted; grep walks a
+    directory in readdir order)."""
+    files: dict[str, list[str]] = {}
+    for line in lines:
+        path, sep, text = line.partition(":")
+        if sep and path.startswith("/"):
+            files.setdefault(path, []).append(text)
+    return dict(sorted(files.items(), key=lambda kv: (kv[0] != APT_SOURCE_LIST, kv[0])))
+
+
+def _apt_sources(path: str, lines: list[str]) -> list[RepoSource]:
+    """The `deb` sources of one file: one-line format (`.list`, sources.list(5)) or deb822
+    (`.sources`: `Types:`, `URIs:`, `Signed-By:`; `Enabled: no` skipped)."""
+    out: list[RepoSource] = []
+    if path.endswith(".sources"):
+        for stanza in "\n".join(lines).split("\n\n"):
+            fields: dict[str, str] = {}
+            for raw in stanza.splitlines():
+                if ":" in raw and not raw.startswith((" ", "\t", "#")):
+                    key, _, value = raw.partition(":")
+                    fields[key.strip().lower()] = value.strip()
+            if "deb" not in fields.get("types", "").split() or \
+                    fields.get("enabled", "yes").lower() == "no":
+                continue
+            out += [RepoSource(path, uri, fields.get("signed-by") or None)
+                    for uri in fields.get("uris", "").split()]
+        return out
+    if not (path.endswith(".list") or path == APT_SOURCE_LIST):
+        return out  # apt ignores other names in sources.list.d
+    for raw in lines:
+        line = raw.split("#", 1)[0].strip()
+        if not line.startswith("deb "):
+            continue
+        rest, options = line[4:].strip(), ""
+        if rest.startswith("["):
+            options, _, rest = rest[1:].partition("]")
+        words = rest.split()
+        signed = next((o.partition("=")[2] for o in options.split()
+                       if o.startswith("signed-by=")), None)
+        if words:
+            out.append(RepoSource(path, words[0], signed or None))
+    return out
+
+
+def _yum_sources(path: str, lines: list[str], held: set[str]) -> list[RepoSource]:
+    """The Kubernetes `[id]` sections of one .repo file; their `exclude=` names go to `held`."""
+    out: list[RepoSource] = []
+    if not path.endswith(".repo"):
+        return out
+    sections: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for raw in lines:
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1].strip(), {})
+        elif current is not None and "=" in line and not line.startswith(("#", ";")):
+            key, _, value = line.partition("=")
+            current[key.strip()] = value.strip()
+    for repo_id, fields in sections.items():
+        uri = fields.get("baseurl", "").split()[0] if fields.get("baseurl") else ""
+        if not _KUBE_RE.search(uri) or fields.get("enabled", "1") in ("0", "false", "no"):
+            continue
+        out.append(RepoSource(path, uri, None, repo_id))
+        for key in ("exclude", "excludepkgs"):
+            held.update(w for w in fields.get(key, "").replace(",", " ").split()
+                        if w in PACKAGES)
+    return out
+
+
 def parse_facts(family: OsFamily, stdout: str) -> NodePackages:
     """The NodePackages that `facts_command(family)`'s output describes."""
     s = _sections(stdout)
@@ -97,26 +213,30 @@ def parse_facts(family: OsFamily, stdout: str) -> NodePackages:
         words = line.split()
         if len(words) == 2 and words[0] in PACKAGES and words[1][:1].isdigit():
             versions[words[0]] = words[1]
-    repo_lines = [ln for ln in s.get("repo", []) if not ln.lstrip().startswith("#")]
+    held: set[str] = set()
+    sources: list[RepoSource] = []
+    for path, lines in _files(s.get("repo", [])).items():
+        found = (_yum_sources(path, lines, held) if family is OsFamily.RHEL
+                 else _apt_sources(path, lines))
+        sources += [r for r in found if _KUBE_RE.search(r.uri)]
     repo_minor = None
     legacy = False
-    held: set[str] = set()
-    for line in repo_lines:
-        m = _PKGS_MINOR_RE.search(line)
-        if m and repo_minor is None:
-            repo_minor = MinorVersion(int(m.group(1)), int(m.group(2)))
-        legacy = legacy or bool(_LEGACY_RE.search(line))
-        key, sep, value = line.partition("=")
-        if sep and key.strip() in ("exclude", "excludepkgs"):
-            held.update(w for w in value.replace(",", " ").split() if w in PACKAGES)
+    if sources:
+        m = _PKGS_MINOR_RE.search(sources[0].uri)
+        repo_minor = MinorVersion(int(m.group(1)), int(m.group(2))) if m else None
+        legacy = bool(_LEGACY_RE.search(sources[0].uri))
+    locked: set[str] = set()
     for line in s.get("holds", []):
         name = line.strip()
         if family is OsFamily.RHEL:
-            m = _LOCK_RE.match(name)
+            m = _DNF5_LOCK_RE.match(name) or _LOCK_RE.match(name)
             name = m.group(1) if m else ""
+            if name in PACKAGES:
+                locked.add(name)
         if name in PACKAGES:
             held.add(name)
     kubeadm_lines = [ln.strip() for ln in s.get("kubeadm", []) if ln.strip()]
+    key = _key_facts(s, sources)
     return NodePackages(
         os_family=family,
         kubeadm=versions.get("kubeadm"),
@@ -126,7 +246,21 @@ def parse_facts(family: OsFamily, stdout: str) -> NodePackages:
         repo_legacy=legacy,
         held=tuple(sorted(held)),
         kubeadm_binary=kube_version_or_none(kubeadm_lines[0]) if kubeadm_lines else None,
+        repo_sources=tuple(sources),
+        # dnf 5 answers `dnf --version` with "dnf5 version 5.x" (dnf 4: "4.14.0").
+        dnf5=any("dnf5" in line for line in s.get("dnf", [])),
+        locked=tuple(sorted(locked)),
+        host=parse_host(s),
+        key_found=key[0], key_expired=key[1], key_expires=key[2],
     )
+
+
+def _key_facts(s: dict[str, list[str]], sources: list[RepoSource]
+               ) -> tuple[bool | None, bool, str | None]:
+    """The key facts, when the section read the keyring the node's source names."""
+    if "key" not in s or not sources or (sources[0].signed_by or APT_KEYRING) != APT_KEYRING:
+        return None, False, None
+    return parse_key(s["key"], APT_KEYRING)
 
 
 async def node_facts(runner: NodeRunner, node: NodeState) -> NodePackages:
@@ -135,7 +269,16 @@ async def node_facts(runner: NodeRunner, node: NodeState) -> NodePackages:
     _code, out, _err = await asyncio.wait_for(runner.run(node.name, facts_command(family)),
                                               TIMEOUT)
     # The exit code is that of the last command (kubeadm): the sections say what worked.
-    return parse_facts(family, out)
+    facts = parse_facts(family, out)
+    keyring = facts.keyring
+    if keyring and facts.key_found is None and family is OsFamily.DEBIAN:
+        _code, out, _err = await asyncio.wait_for(runner.run(
+            node.name, f"ls {shlex.quote(keyring)} 2>/dev/null; {key_command(keyring)} "
+                       f"2>/dev/null"), TIMEOUT)
+        found, expired, expires = parse_key(out.splitlines(), keyring)
+        facts = dataclasses.replace(facts, key_found=found, key_expired=expired,
+                                    key_expires=expires)
+    return facts
 
 
 async def gather_node_facts(
@@ -159,3 +302,68 @@ async def gather_node_facts(
 
     await asyncio.gather(*(one(n) for n in nodes))
     return facts, errors
+
+
+# --- the trial refresh of the target minor's repository (`check --to`) -------------------------
+
+TRIAL_DIR = "/tmp/kubehop-trial"
+# apt's state kept out of the node's own: the lists (and no binary caches, which a login user
+# may not write) live in TRIAL_DIR, so the node's package lists are never touched.
+_TRIAL_STATE = (f"-o Dir::Etc::sourcelist={TRIAL_DIR}/kubernetes.list -o Dir::Etc::sourceparts=- "
+                f"-o Dir::State::Lists={TRIAL_DIR}/lists -o Dir::Cache::pkgcache= "
+                f"-o Dir::Cache::srcpkgcache=")
+
+
+def trial_command(packages: NodePackages, minor: MinorVersion,
+                  source: nc.PackageSource = nc.PKGS) -> str | None:
+    """One command line, run as the login user, that refreshes `minor`'s repository (with the
+    node's own keyring) into a throwaway directory and lists the kubeadm versions it offers;
+    None for nodes it cannot try (rpm: dnf has no separate lists directory)."""
+    if packages.os_family is not OsFamily.DEBIAN:
+        return None
+    line = nc.apt_source_line(minor, source, packages.keyring).strip()
+    return "; ".join([
+        f"rm -rf {TRIAL_DIR}", f"mkdir -p {TRIAL_DIR}/lists/partial",
+        f"printf '%s\\n' {shlex.quote(line)} > {TRIAL_DIR}/kubernetes.list",
+        f"apt-get update -q {_TRIAL_STATE} -o APT::Get::List-Cleanup=0 "
+        f"-o APT::Update::Error-Mode=any 2>&1 && echo {MARK}ok || echo {MARK}failed",
+        f"echo {MARK}madison", f"apt-cache {_TRIAL_STATE} madison kubeadm 2>/dev/null",
+        f"rm -rf {TRIAL_DIR}"])
+
+
+def parse_trial(minor: MinorVersion, stdout: str) -> RepoTrial:
+    """The RepoTrial that `trial_command`'s output describes."""
+    s = _sections(stdout)
+    offered = tuple(words[2] for line in s.get("madison", [])
+                    if len(words := line.split()) >= 3 and words[0] == "kubeadm")
+    if "ok" in s:
+        return RepoTrial(minor, True, offered)
+    errors = [ln.strip() for ln in s.get("packages", []) if ln.startswith(("E:", "W:"))]
+    return RepoTrial(minor, False, offered, "; ".join(errors[:3]) or "apt-get update failed")
+
+
+async def gather_trials(runner: NodeRunner, state: ClusterState, minor: MinorVersion,
+                        concurrency: int = CONCURRENCY) -> ClusterState:
+    """`state` with each Debian node's trial of `minor`'s repository (`check --to`): a node
+    whose refresh fails is found before the control plane moves, not on its own turn."""
+    gate = asyncio.Semaphore(concurrency)
+    trials: dict[str, RepoTrial] = {}
+
+    async def one(node: NodeState) -> None:
+        command = trial_command(node.packages, minor) if node.packages else None
+        if command is None:
+            return
+        async with gate:
+            try:
+                _code, out, _err = await asyncio.wait_for(runner.run(node.name, command),
+                                                          TRIAL_TIMEOUT)
+            except Exception as e:  # reported as the trial's failure, node by node
+                trials[node.name] = RepoTrial(minor, False, (), f"{type(e).__name__}: {e}")
+                return
+            trials[node.name] = parse_trial(minor, out)
+
+    await asyncio.gather(*(one(n) for n in state.nodes))
+    nodes = tuple(dataclasses.replace(n, packages=dataclasses.replace(
+        n.packages, trial=trials[n.name])) if n.name in trials and n.packages else n
+        for n in state.nodes)
+    return dataclasses.replace(state, nodes=nodes)

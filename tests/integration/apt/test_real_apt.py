@@ -5,6 +5,8 @@ Checks the minor switch, exact installs, holds, and apt's own failure messages."
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import os
 import shutil
 import subprocess
@@ -22,7 +24,13 @@ from kubehop.core.node_commands import (
     switch_apt_repository,
     upgrade_packages,
 )
+from kubehop.model.plan import Command, Step, StepKind
 from kubehop.model.versions import MinorVersion
+from kubehop.shell.executor_cluster import NodeView
+from kubehop.shell.executor_fake import FakeCluster
+from kubehop.shell.executor_steps import ExecutorOptions, StepRunner
+from kubehop.shell.expect import ExpectChecker, NodeFacts
+from kubehop.shell.gates import HealthGates
 from kubehop.shell.transports import CommandResult
 from kubehop.shell.transports.local import LocalTransport
 
@@ -157,7 +165,8 @@ async def test_switching_the_minor_then_unhold_install_hold_upgrades(node):
     # kubelet and kubectl later in the same minor: no repository switch needed.
     await node.apply(upgrade_packages("debian", V129, {"kubelet": "1.29.15-1.1",
                                                        "kubectl": "1.29.15-1.1"},
-                                      source=node.source, switch_repository=False))
+                                      source=node.source, switch_repository=False,
+                                      root=str(node.root)))
     assert await node.installed() == dict.fromkeys(PACKAGES, "1.29.15-1.1")
     assert await node.holds() == ["kubeadm", "kubectl", "kubelet"]
     out = subprocess.run([str(node.root / "usr/bin/kubelet")], capture_output=True, text=True)
@@ -173,10 +182,98 @@ async def test_a_version_from_another_minors_repository_is_not_found(node):
 
 async def test_installing_a_held_package_without_unhold_fails(node):
     await node.apply([switch_apt_repository(V129, source=node.source, root=str(node.root)),
-                      apt_update()])
+                      apt_update(root=str(node.root))])
     result = await node.run(apt_install({"kubeadm": "1.29.15-1.1"}))
     assert result.exit_code == 100
     assert "The following held packages will be changed:\n  kubeadm" in result.stdout
     assert result.stderr.strip().endswith(
         "E: Held packages were changed and -y was used without --allow-change-held-packages.")
     assert await node.installed() == dict.fromkeys(PACKAGES, "1.28.9-1.1")
+
+
+# --- issue #14: the scoped, strict refresh; conflicting keyrings; the dpkg lock -------------
+
+
+def bare_update() -> NodeCommand:
+    return NodeCommand(("apt-get", "update"), "what a bare refresh does")
+
+
+async def test_a_broken_vendor_source_fails_a_bare_update_but_not_kubehops(node):
+    (node.root / "etc/apt/sources.list.d/vendor.list").write_text(
+        "deb file:/nonexistent/vendor stable main\n")
+    await node.apply([switch_apt_repository(V129, source=node.source, root=str(node.root))])
+    bare = await node.run(bare_update())
+    assert bare.exit_code == 100
+    assert "E: The repository 'file:/nonexistent/vendor stable Release' does not have a " \
+           "Release file." in bare.stderr
+    scoped = await node.run(apt_update(root=str(node.root)))
+    assert scoped.exit_code == 0, scoped.stderr
+    assert "nonexistent" not in scoped.stdout + scoped.stderr
+    await node.apply(upgrade_packages("debian", V129, {"kubeadm": "1.29.15-*"},
+                                      source=node.source, switch_repository=False,
+                                      root=str(node.root)))
+    assert (await node.installed())["kubeadm"] == "1.29.15-1.1"
+
+
+async def test_an_unreachable_kubernetes_repository_fails_kubehops_update(node):
+    # Nothing listens on 127.0.0.1:9 (discard): connection refused, as a repository that is
+    # down. A bare update only warns and exits 0; kubehop's refresh exits 100.
+    down = PackageSource(url="http://127.0.0.1:9/v{minor}/", keyring=None, trusted=True)
+    await node.apply([switch_apt_repository(V129, source=down, root=str(node.root))])
+    bare = await node.run(bare_update())
+    assert bare.exit_code == 0
+    assert "W: Failed to fetch http://127.0.0.1:9/v1.29/InRelease  Could not connect to " \
+           "127.0.0.1:9" in bare.stderr
+    strict = await node.run(apt_update(root=str(node.root)))
+    assert strict.exit_code == 100
+    assert "E: Failed to fetch http://127.0.0.1:9/v1.29/InRelease" in strict.stderr
+
+
+async def test_one_repository_with_two_keyrings_makes_apt_refuse_every_source(node):
+    url = node.source.url.format(minor="1.28")
+    for name, key in (("kubernetes.list", "/a.gpg"), ("copy.list", "/b.gpg")):
+        (node.root / "etc/apt/sources.list.d" / name).write_text(
+            f"deb [signed-by={key} trusted=yes] {url} /\n")
+    bare = await node.run(bare_update())
+    assert bare.exit_code == 100
+    assert f"E: Conflicting values set for option Signed-By regarding source {url} /: " \
+           "/b.gpg != /a.gpg" in bare.stderr
+    assert "E: The list of sources could not be read." in bare.stderr
+    # The install reads every source too: no package can be installed (`check` blocks).
+    install = await node.run(apt_install({"kubeadm": "1.28.8-*"}))
+    assert install.exit_code == 100
+    assert "E: The list of sources could not be read." in install.stderr
+
+
+async def test_the_executor_waits_out_a_held_dpkg_lock_and_names_its_holder(node, tmp_path):
+    conf = Path(node.transport.env["APT_CONFIG"])
+    locking = tmp_path / "apt-locking.conf"
+    locking.write_text(conf.read_text().replace('Debug::NoLocking "true";',
+                                                'Debug::NoLocking "false";'))
+    env = {**node.transport.env, "APT_CONFIG": str(locking)}
+    fd = os.open(node.root / "var/lib/dpkg/lock-frontend", os.O_RDWR | os.O_CREAT, 0o640)
+    fcntl.lockf(fd, fcntl.LOCK_EX)  # this process holds dpkg's frontend lock, as apt would
+    async with LocalTransport(nodes=frozenset({NODE}), env=env) as transport:
+        mark = await transport.run(NODE, ["apt-mark", "unhold", "kubeadm"])
+        assert mark.exit_code == 100
+        assert mark.stderr.startswith("dpkg: error: dpkg frontend lock was locked by another "
+                                      f"process with pid {os.getpid()}\n")
+        commands = upgrade_packages("debian", V129, {"kubeadm": "1.29.15-*"},
+                                    source=node.source, root=str(node.root))
+        step = Step(f"1.29/{NODE}/kubeadm-install", StepKind.KUBEADM_INSTALL, NODE, "v1.29.15",
+                    (), tuple(Command(c.argv, c.stdin, c.sudo) for c in commands))
+        cluster = FakeCluster([NodeView(NODE, kubelet="v1.28.9", ready=True)])
+        waits: list[str] = []
+        runner = StepRunner(cluster, transport, ExpectChecker(cluster, NodeFacts(transport)),
+                            HealthGates(cluster), ExecutorOptions(lock_wait=60),
+                            on_wait=lambda _s, message: waits.append(message))
+        release = asyncio.get_running_loop().call_later(2.5, os.close, fd)
+        try:
+            await runner.perform(step)
+        finally:
+            release.cancel()
+    assert waits
+    assert waits[0].startswith(
+        f"waiting for the package manager lock on {NODE} (held by process {os.getpid()} (")
+    assert (await node.installed())["kubeadm"] == "1.29.15-1.1"
+    assert await node.holds() == ["kubeadm", "kubectl", "kubelet"]

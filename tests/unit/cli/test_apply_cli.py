@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -148,3 +149,61 @@ def test_rich_progress_shows_the_run_the_wave_and_busy_nodes():
     assert tasks["upgrade"] == (1, 2)
     assert tasks["wave 0 [v1.29.15]"] == (1, 2)
     assert "[1/2] ✗ w0/n1/drain: blocked web/a" in console.file.getvalue()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_answering_no_to_the_confirmation_exits_1_nothing_changed(monkeypatch, capsys):
+    import click
+
+    from kubehop.cli.apply import _confirm
+
+    @click.command("ask")
+    def ask() -> None:
+        _confirm(False)("Apply 7 steps to the cluster?")
+
+    monkeypatch.setitem(app.cli.commands, "ask", ask)
+    monkeypatch.setattr("sys.stdin", _Terminal("n\n"))
+    code, _, err = run(capsys, "ask")
+    assert code == 1
+    assert err.endswith("kubehop: not confirmed: nothing changed\n")
+
+
+class _Client:
+    server = "https://127.0.0.1:6443"
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def fake_cluster(monkeypatch):
+    async def connect():
+        return _Client()
+
+    async def identity(client):
+        return "kube-system:x"
+
+    monkeypatch.setattr("kubehop.cli.context.connect", connect)
+    monkeypatch.setattr("kubehop.cli.apply_run.cluster_identity", identity)
+
+
+def test_resume_after_a_finished_run_says_it_finished(state_dir, capsys, fake_cluster):
+    plan = make_plan([["n0"]])
+    with Journal.open() as j:
+        s = j.begin("kube-system:x", plan)
+        s = j.set_status(s, RunStatus.SUCCEEDED, "done")
+    code, out, err = run(capsys, "apply", "--yes")
+    assert (code, err) == (0, "")
+    assert out == (f"Nothing to resume: the last run on this cluster, {s.run.id} "
+                   "(v1.28.9 → v1.29.15), finished successfully.\n")
+
+
+def test_resume_without_any_run_is_a_usage_error(state_dir, capsys, fake_cluster):
+    code, _, err = run(capsys, "apply", "--yes")
+    assert code == 2
+    assert err.startswith("kubehop: no unfinished run on this cluster (none was recorded): "
+                          "give a PLAN_FILE")

@@ -171,3 +171,47 @@ def test_nodes_whose_facts_could_not_be_read_refuse_the_plan(capsys, tmp_path):
     assert "host key of node oldversion2 at root@10.0.0.2:22" in err
     assert "(and 1 more node unreadable)" in err
     assert "fix SSH access to oldversion2" in err
+
+
+@pytest.fixture
+def blocked_state(tmp_path):
+    """oldversion with a kubelet four minors behind: blocking skew findings."""
+    state = state_to_dict(oldversion_state())
+    state["nodes"][2]["kubelet"] = "v1.24.17"
+    path = tmp_path / "blocked.json"
+    path.write_text(json.dumps(state))
+    return str(path)
+
+
+def test_blocking_findings_refuse_the_plan_with_exit_1(capsys, blocked_state):
+    code, out, err = run(capsys, *plan_args(blocked_state))
+    assert (code, out) == (1, "")
+    assert err.startswith("kubehop: refusing to plan: blocking finding skew.kubelet-too-old ")
+    assert err.count("\n") == 1
+
+
+def test_blocking_findings_exit_1_with_verbose_too(capsys, blocked_state):
+    code, _, err = run(capsys, "-v", *plan_args(blocked_state))
+    assert code == 1
+    assert "Traceback" in err
+
+
+def test_an_ignore_finding_matching_nothing_is_said(capsys, blocked_state):
+    code, _, err = run(capsys, *plan_args(blocked_state, "--ignore-finding", "skew.nope"))
+    assert code == 1
+    assert ("kubehop: warning: --ignore-finding skew.nope: no such blocking finding on this "
+            "cluster, nothing ignored (blocking: skew.kube-proxy-too-far-from-kubelet, "
+            "skew.kubelet-too-old, skew.kubelet-too-old-for-kubeadm)\n") in err
+
+
+@pytest.mark.parametrize("bad", ["kubelet-too-old", "skew", "skew.", "skews.kubelet-too-old"])
+def test_an_ignore_finding_that_is_no_finding_id_exits_2(capsys, state_file, bad):
+    code, _, err = run(capsys, *plan_args(state_file, "--ignore-finding", bad))
+    assert code == 2
+    assert err.startswith(f"kubehop: unknown finding id {bad!r} for --ignore-finding")
+
+
+def test_plan_takes_accept_new_host_keys(capsys, state_file):
+    code, out, _ = run(capsys, *plan_args(state_file, "--accept-new-host-keys"))
+    assert code == 0
+    assert out.startswith("Upgrade plan: v1.28.9 → v1.30.14\n")

@@ -182,3 +182,22 @@ def test_tables_honour_no_color_and_show_none_for_missing_cells(tmp_path):
     text = (tmp_path / "out.txt").read_text()
     assert [line.rstrip() for line in text.splitlines()] == ["NAME  VERSION", "w1    <none>"]
     assert make_console().no_color  # NO_COLOR=1 from the fixture
+
+
+def test_a_command_loading_the_data_twice_warns_once(capsys, monkeypatch):
+    """`upgrade` loads the release data to plan and again to check its plan."""
+    import click
+
+    from kubehop.cli.releases import load_release_data_checked
+
+    @click.command("twice")
+    def twice() -> None:
+        for _ in range(2):
+            load_release_data_checked(None, date(2026, 11, 25))
+
+    monkeypatch.setitem(app.cli.commands, "twice", twice)
+    code, _, err = run(capsys, "twice")
+    assert code == 0
+    assert err.count("release data is 95 days old") == 1
+    code, _, err = run(capsys, "releases", "--today", "2026-11-25")
+    assert err.count("release data is 95 days old") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -56,8 +57,11 @@ def observed(monkeypatch):
         asked.append(kw)
         return current["state"]
 
+    async def fake_with_ssh(**kw):
+        return await fake(**kw), current.get("changed_keys", {})
+
     monkeypatch.setattr(versions_cli, "observe_cluster", fake)
-    monkeypatch.setattr(check_cli, "observe_cluster", fake)
+    monkeypatch.setattr(check_cli, "observe_with_ssh", fake_with_ssh)
     return current, asked
 
 
@@ -72,7 +76,8 @@ def test_versions_json_has_the_design_shape(observed, capsys):
     code, out, err = run(capsys, "versions", "-o", "json")
     assert code == 0
     doc = json.loads(out)
-    assert doc["apiservers"][2] == {"endpoint": "10.0.0.12:6443", "node": "cp3", "version": None}
+    assert doc["apiservers"][2] == {"endpoint": "10.0.0.12:6443", "node": "cp3", "version": None,
+                                    "readVia": "address"}
     assert doc["nodes"][0] == {
         "name": "cp1", "roles": ["control-plane"], "kubelet": "v1.28.9", "kubeProxy": "v1.28.9",
         "kernel": "5.15.0", "osImage": "Ubuntu 22.04.4 LTS",
@@ -156,3 +161,43 @@ def test_targets_parse_as_a_minor_or_a_version():
 def test_plain_table_never_truncates():
     text = versions_cli.plain_table(["a", "long header"], [["x" * 50, None]])
     assert text.splitlines() == ["A" + " " * 52 + "LONG HEADER", "x" * 50 + "   <none>"]
+
+
+def test_check_reports_a_changed_host_key_as_blocking(observed, capsys):
+    """`upgrade` refuses a node whose host key changed; `check` must not call it ready."""
+    observed[0]["state"] = dataclasses.replace(
+        state(), nodes_observed=True,
+        node_errors=(("w1", "host key of node w1 at 10.0.0.21 does not match the one recorded "
+                            "in /root/.ssh/known_hosts"),))
+    observed[0]["changed_keys"] = {"w1": "host key of node w1 at 10.0.0.21 does not match the "
+                                         "one recorded in /root/.ssh/known_hosts"}
+    code, out, _ = run(capsys, "check", "--today", "2026-11-25", "-o", "json")
+    assert code == 1
+    found = {f["id"]: f for f in json.loads(out)["findings"]}
+    key = found["node.host-key-changed"]
+    assert (key["severity"], key["subject"]) == ("blocking", "node/w1")
+    assert "does not match the one recorded" in key["message"]
+    assert "packages.unreadable" not in found
+
+
+def test_check_says_stale_data_once_as_a_finding(observed, capsys):
+    code, out, err = run(capsys, "check", "--today", "2026-11-25", "-o", "json")
+    assert code == 0
+    assert "release data is" not in err
+    assert [f["id"] for f in json.loads(out)["findings"]].count("data.stale") == 1
+
+
+def test_check_takes_accept_new_host_keys(observed, capsys, monkeypatch):
+    from kubehop.cli.context import accept_new_host_keys
+
+    seen = []
+
+    async def fake(**kw):
+        seen.append(accept_new_host_keys())
+        return state(), {}
+
+    monkeypatch.setattr(check_cli, "observe_with_ssh", fake)
+    code, _, _ = run(capsys, "check", "--today", "2026-11-25", "--accept-new-host-keys")
+    assert code == 0
+    code, _, _ = run(capsys, "check", "--today", "2026-11-25")
+    assert seen == [True, False]

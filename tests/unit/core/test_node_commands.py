@@ -1,29 +1,56 @@
 """Node package commands as data: exact argv, stdin and file contents for apt and yum."""
 
 import shlex
+from dataclasses import replace
+from datetime import date
 
 import pytest
 
+from kubehop.core.checks_nodes import (
+    key_findings,
+    package_findings,
+    source_findings,
+    trial_findings,
+)
 from kubehop.core.node_commands import (
+    APT_KEYRING,
     PKGS,
     NodeCommand,
     PackageSource,
+    Packaging,
     apt_hold,
     apt_install,
     apt_source_line,
     apt_unhold,
+    apt_update,
     apt_upgrade,
+    glob_of,
+    package_glob,
     package_version,
+    repository_commands,
     switch_apt_repository,
+    switch_repository,
     switch_yum_repository,
     upgrade_packages,
     yum_install,
     yum_repo_file,
 )
-from kubehop.model.versions import MinorVersion
+from kubehop.model.cluster import (
+    ClusterState,
+    NodePackages,
+    NodeState,
+    OsFamily,
+    RepoSource,
+    RepoTrial,
+)
+from kubehop.model.findings import Severity
+from kubehop.model.versions import MinorVersion, parse_kube_version
 
 V129 = MinorVersion(1, 29)
 KEEP = ("-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold")
+SCOPED = ("-o", "Dir::Etc::sourcelist=/etc/apt/sources.list.d/kubernetes.list",
+          "-o", "Dir::Etc::sourceparts=-", "-o", "APT::Get::List-Cleanup=0",
+          "-o", "APT::Update::Error-Mode=any")
 
 
 def test_apt_source_line_is_the_upstream_guides():
@@ -51,7 +78,7 @@ def test_the_full_apt_upgrade_sequence():
     cmds = apt_upgrade(V129, versions)
     assert [c.line for c in cmds] == [
         "tee /etc/apt/sources.list.d/kubernetes.list",
-        "apt-get update",
+        "apt-get update " + shlex.join(SCOPED),
         "apt-mark unhold kubeadm",
         "apt-get install -y " + shlex.join(KEEP) + " kubeadm=1.29.15-1.1",
         "apt-mark hold kubeadm",
@@ -59,12 +86,13 @@ def test_the_full_apt_upgrade_sequence():
     assert all(c.sudo for c in cmds)
     assert [c.stdin for c in cmds[1:]] == [None] * 4
     assert [c.description for c in cmds] == [
-        "point apt at the Kubernetes 1.29 package repository", "refresh the apt package lists",
+        "point apt at the Kubernetes 1.29 package repository",
+        "refresh the package list of the Kubernetes repository",
         "release the hold on kubeadm", "install kubeadm 1.29.15-1.1",
         "hold kubeadm at this version"]
     patch = apt_upgrade(V129, {"kubelet": "1.29.15-1.1", "kubectl": "1.29.15-1.1"},
                         switch_repository=False)
-    assert patch[0].argv == ("apt-get", "update")
+    assert patch[0].argv == ("apt-get", "update", *SCOPED)
     assert patch[1].argv == ("apt-mark", "unhold", "kubelet", "kubectl")
     assert patch[2].argv[-2:] == ("kubelet=1.29.15-1.1", "kubectl=1.29.15-1.1")
 
@@ -135,3 +163,141 @@ def test_every_value_is_quoted_in_the_line():
     assert cmd.line == "tee '/tmp/a b/etc/apt/sources.list.d/kubernetes.list'"
     assert PKGS.url.format(minor="1.30", kind="deb") == \
         "https://pkgs.k8s.io/core:/stable:/v1.30/deb/"
+
+
+# --- issue #14: scoped update, the node's own source file and keyring, build globs, dnf5 ---
+
+
+def test_the_update_reads_only_the_kubernetes_source_and_fails_on_its_errors():
+    # A bare `apt-get update` fails on any broken source and passes when pkgs.k8s.io is down.
+    cmd = apt_update("/etc/apt/sources.list.d/pkgs_k8s_io.sources")
+    assert cmd.argv == ("apt-get", "update", "-o",
+                        "Dir::Etc::sourcelist=/etc/apt/sources.list.d/pkgs_k8s_io.sources",
+                        *SCOPED[2:])
+    assert apt_update(root="/tmp/r").argv[3] == \
+        "Dir::Etc::sourcelist=/tmp/r/etc/apt/sources.list.d/kubernetes.list"
+
+
+def test_the_switch_edits_the_nodes_own_file_in_its_format_keeping_its_keyring():
+    deb822 = Packaging("debian", "/etc/apt/sources.list.d/k8s.sources", "/usr/share/keyrings/k.gpg")
+    cmd = switch_repository(deb822, V129)
+    assert cmd.argv == ("tee", "/etc/apt/sources.list.d/k8s.sources")
+    assert cmd.stdin == ("Types: deb\nURIs: https://pkgs.k8s.io/core:/stable:/v1.29/deb/\n"
+                         "Suites: /\nSigned-By: /usr/share/keyrings/k.gpg\n")
+    one_line = Packaging("debian", "/etc/apt/sources.list.d/k8s-1.28.list", "/etc/apt/k.gpg")
+    cmd = switch_repository(one_line, V129)
+    assert cmd.argv == ("tee", "/etc/apt/sources.list.d/k8s-1.28.list")
+    assert cmd.stdin == ("deb [signed-by=/etc/apt/k.gpg] "
+                         "https://pkgs.k8s.io/core:/stable:/v1.29/deb/ /\n")
+    cmds = upgrade_packages(one_line, V129, {"kubeadm": "1.29.15-*"}, switch_repository=False)
+    assert cmds[0].argv[3] == "Dir::Etc::sourcelist=/etc/apt/sources.list.d/k8s-1.28.list"
+    rpm = switch_repository(Packaging("rocky", "/etc/yum.repos.d/k8s.repo"), V129)
+    assert rpm.argv == ("tee", "/etc/yum.repos.d/k8s.repo")
+    with pytest.raises(ValueError, match="not a file path"):
+        switch_repository(Packaging("debian", "/etc/apt/x.list; reboot"), V129)
+
+
+def test_plans_name_a_patch_with_any_build():
+    assert package_glob("v1.29.15") == "1.29.15-*"
+    assert glob_of("1.29.15-1.1") == glob_of("1:1.29.15-150500.1.1") == "1.29.15-*"
+    assert glob_of(None) is None
+    assert glob_of("1.29.15") == "1.29.15"  # another shape: unchanged
+    apt = upgrade_packages("debian", V129, {"kubeadm": "1.29.15-*"}, switch_repository=False)
+    assert apt[2].line == "apt-get install -y " + shlex.join(KEEP) + " 'kubeadm=1.29.15-*'"
+    yum = upgrade_packages("rhel", V129, {"kubeadm": "1.29.15-*"}, switch_repository=False)
+    assert yum[0].line == "yum install -y 'kubeadm-1.29.15-*' --disableexcludes=kubernetes"
+
+
+def test_dnf5_spells_disable_excludes_as_a_setopt_and_versionlocks_are_lifted_and_restored():
+    node = Packaging("rhel", dnf5=True, locked=("kubeadm", "kubelet"))
+    cmds = upgrade_packages(node, V129, {"kubeadm": "1.29.15-*", "kubectl": "1.29.15-*"},
+                            switch_repository=False)
+    assert [c.line for c in cmds] == [
+        "dnf versionlock delete kubeadm",
+        "dnf install -y 'kubeadm-1.29.15-*' 'kubectl-1.29.15-*' "
+        "--setopt=disable_excludes=kubernetes",
+        "dnf versionlock add kubeadm"]
+
+
+# --- the checks on what the nodes' package sources, keys and trial refreshes show -----------
+
+
+def _state(**packages: object) -> ClusterState:
+    src = RepoSource("/etc/apt/sources.list.d/kubernetes.list",
+                     "https://pkgs.k8s.io/core:/stable:/v1.28/deb/", APT_KEYRING)
+    fields = {"repo_minor": MinorVersion(1, 28), "repo_sources": (src,), **packages}
+    return ClusterState(nodes=(NodeState("w1", packages=NodePackages(OsFamily.DEBIAN,
+                                                                     **fields)),),
+                        nodes_observed=True)
+
+
+def test_keys_missing_expired_and_expiring_are_reported_with_their_date():
+    today = date(2026, 9, 1)
+    assert [f.id for f in key_findings(_state(key_found=False), today)] == \
+        ["node.repo-key-missing"]
+    (expired,) = key_findings(_state(key_found=True, key_expired=True,
+                                     key_expires="2024-11-02"), today)
+    assert expired.message == (f"the repository key in {APT_KEYRING} on node w1 expired on "
+                               "2024-11-02: apt refuses the repository (EXPKEYSIG)")
+    (soon,) = key_findings(_state(key_found=True, key_expires="2026-09-20"), today)
+    assert (soon.id, soon.severity) == ("node.repo-key-expiring", Severity.WARNING)
+    assert key_findings(_state(key_found=True, key_expires="2029-08-08"), today) == []
+    assert key_findings(_state(), today) == []  # not read: nothing said
+
+
+def test_the_plan_fetches_the_key_only_where_it_is_missing_or_expired():
+    fresh = repository_commands(Packaging("debian", keyring="/k.gpg"), V129)
+    assert [c.argv[0] for c in fresh] == ["tee"]
+    stale = repository_commands(Packaging("debian", keyring="/etc/k/k.gpg", refresh_key=True),
+                                V129)
+    assert [c.line for c in stale[:3]] == [
+        "mkdir -p -m 0755 /etc/k",
+        "curl -fsSL -o /tmp/kubehop-Release.key "
+        "https://pkgs.k8s.io/core:/stable:/v1.29/deb/Release.key",
+        "gpg --batch --yes --dearmor -o /etc/k/k.gpg /tmp/kubehop-Release.key"]
+    assert [c.sudo for c in stale] == [True, False, True, True]
+
+
+def test_two_kubernetes_sources_and_conflicting_keyrings_block():
+    copy = RepoSource("/etc/apt/sources.list.d/kubernetes-1.29.list",
+                      "https://pkgs.k8s.io/core:/stable:/v1.29/deb/", APT_KEYRING)
+    state = _state()
+    p = state.nodes[0].packages
+    two = replace(state, nodes=(replace(state.nodes[0], packages=replace(
+        p, repo_sources=(*p.repo_sources, copy))),))
+    (dup,) = source_findings(two)
+    assert (dup.id, dup.severity) == ("node.repo-duplicate", Severity.BLOCKING)
+    assert "kubernetes.list (v1.28); /etc/apt/sources.list.d/kubernetes-1.29.list (v1.29)" \
+        in dup.message
+    clash = RepoSource("/etc/apt/sources.list.d/k8s.list", p.repo_sources[0].uri, "/other.gpg")
+    conflict = replace(state, nodes=(replace(state.nodes[0], packages=replace(
+        p, repo_sources=(*p.repo_sources, clash))),))
+    assert [f.id for f in source_findings(conflict)] == ["node.repo-signed-by-conflict",
+                                                         "node.repo-duplicate"]
+
+
+def test_a_trial_that_fails_or_lacks_the_patch_blocks_naming_what_is_offered():
+    target = parse_kube_version("v1.29.15")
+    ok = RepoTrial(V129, True, ("1.29.15-1.1", "1.29.14-1.1"))
+    assert trial_findings(_state(trial=ok), target) == []
+    behind = RepoTrial(V129, True, ("1.29.14-1.1", "1.29.13-1.1"))
+    (missing,) = trial_findings(_state(trial=behind), target)
+    assert missing.message == ("the Kubernetes 1.29 repository seen from node w1 does not "
+                               "offer kubeadm 1.29.15; it offers 1.29.14-1.1, 1.29.13-1.1")
+    down = RepoTrial(V129, False, (), "E: Failed to fetch https://pkgs.k8s.io/x")
+    (failed,) = trial_findings(_state(trial=down), target)
+    assert (failed.id, failed.severity) == ("node.repo-trial-failed", Severity.BLOCKING)
+    # An expired key is the key step's to fix (a warning), not a blocker.
+    keyed = RepoTrial(V129, False, (), "W: GPG error: … EXPKEYSIG 234654DA9A296436")
+    assert trial_findings(_state(trial=keyed, key_found=True, key_expired=True), target) == []
+
+
+def test_dnf5_and_versionlocked_nodes_are_said_once_with_what_kubehop_does():
+    rpm = NodePackages(OsFamily.RHEL, dnf5=True, locked=("kubeadm", "kubelet"))
+    state = ClusterState(nodes=(NodeState("r1", packages=rpm), NodeState("r2", packages=rpm)),
+                         nodes_observed=True)
+    found = {f.id: f for f in package_findings(state)}
+    assert found["node.dnf5"].message == "nodes r1, r2 run dnf 5, which has no --disableexcludes"
+    assert found["node.versionlock"].severity is Severity.INFO
+    assert found["node.versionlock"].fix.startswith("nothing to do: kubehop deletes the "
+                                                    "versionlock")

@@ -77,10 +77,12 @@ def test_the_first_control_plane_follows_the_guide():
         "kubelet-install", "kubelet-restart", "wait-ready", "uncordon"]
     step = p.step("1.29/oldversion1/kubelet-install")
     assert [c.line for c in step.commands] == [
-        "sudo apt-get update", "sudo apt-mark unhold kubelet kubectl",
+        "sudo apt-get update -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/kubernetes.list "
+        "-o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 -o APT::Update::Error-Mode=any",
+        "sudo apt-mark unhold kubelet",
         "sudo apt-get install -y -o Dpkg::Options::=--force-confdef -o "
-        "Dpkg::Options::=--force-confold kubelet=1.29.15-1.1 kubectl=1.29.15-1.1",
-        "sudo apt-mark hold kubelet kubectl"]
+        "Dpkg::Options::=--force-confold 'kubelet=1.29.15-*'",
+        "sudo apt-mark hold kubelet"]
     restart = p.step("1.29/oldversion1/kubelet-restart")
     assert [c.line for c in restart.commands] == ["sudo systemctl daemon-reload",
                                                    "sudo systemctl restart kubelet"]
@@ -88,6 +90,21 @@ def test_the_first_control_plane_follows_the_guide():
     assert p.step("1.29/oldversion1/repo-switch").commands[0].stdin == (
         "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] "
         "https://pkgs.k8s.io/core:/stable:/v1.29/deb/ /\n")
+
+
+def test_kubectl_is_installed_with_kubeadm_before_the_drain_not_with_the_kubelet():
+    # kubernetes/website#57275: a node's kubectl stays within one minor of the apiservers.
+    p = plan(oldversion_state())
+    for step in p.steps:
+        if step.kind is StepKind.KUBEADM_INSTALL:
+            assert step.expect["kubectl"] == step.expect["kubeadm"], step.id
+            assert "kubectl" in step.commands[-2].line, step.id
+        if step.kind is StepKind.KUBELET_INSTALL:
+            assert "kubectl" not in step.expect, step.id
+            assert all("kubectl" not in c.line for c in step.commands), step.id
+    order = [s.kind.value for s in p.steps if s.node == "oldversion2" and s.hop == "v1.30.14"]
+    assert order.index("kubeadm-install") < order.index("drain")
+    assert simulate(oldversion_state(), p, 1).ok
 
 
 def test_the_database_primary_node_goes_last_after_a_switchover():
@@ -159,8 +176,9 @@ def test_rpm_nodes_install_past_the_excludes():
     p = plan(state, "1.29")
     install = p.step("1.29/cp1/kubeadm-install")
     assert [c.line for c in install.commands] == [
-        "sudo yum install -y kubeadm-1.29.15-150500.1.1 --disableexcludes=kubernetes"]
-    assert install.expect == {"kubeadm": "1.29.15-150500.1.1"}
+        "sudo yum install -y 'kubeadm-1.29.15-*' 'kubectl-1.29.15-*' "
+        "--disableexcludes=kubernetes"]
+    assert install.expect == {"kubeadm": "1.29.15-*", "kubectl": "1.29.15-*"}
     assert "baseurl=https://pkgs.k8s.io/core:/stable:/v1.29/rpm/" in (
         p.step("1.29/cp1/repo-switch").commands[0].stdin)
 

@@ -60,9 +60,10 @@ def test_the_json_shape_of_a_plan():
     assert step["expect"] == {"kubelet": "v1.30.14", "schedulable": True}
     assert step["after"] == ["1.30/oldversion3/wait-ready"]
     install = next(s for s in doc["steps"] if s["id"] == "1.29/oldversion1/kubeadm-install")
-    assert install["expect"] == {"kubeadm": "1.29.15-1.1"}
+    assert install["expect"] == {"kubeadm": "1.29.15-*", "kubectl": "1.29.15-*"}
     assert "sudo apt-get install -y -o Dpkg::Options::=--force-confdef -o " \
-           "Dpkg::Options::=--force-confold kubeadm=1.29.15-1.1" in install["commands"]
+           "Dpkg::Options::=--force-confold 'kubeadm=1.29.15-*' 'kubectl=1.29.15-*'" in \
+           install["commands"]
     assert [w["kind"] for w in doc["waves"]][:3] == ["control-plane", "control-plane-kubelet",
                                                       "prepare"]
 

@@ -5,6 +5,7 @@ stopping and abandoning, a lost lock, progress events."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -83,16 +84,17 @@ class Harness:
         self.cluster = cluster
         self.transport = transport or FakeTransport()
         self.journal = Journal(tmp_path / FILE_NAME)
-        self.options = ExecutorOptions(**options)
+        # kubeadm attached, as any command: its detached run is tested in test_kubeadm_runner.py
+        self.options = ExecutorOptions(**{"kubeadm_detached": False, **options})
         self.events = []
         self.state = self.journal.begin("c", plan)
 
-    def executor(self, lock_lost=None) -> Executor:
+    def executor(self, lock=None) -> Executor:
         checker = ExpectChecker(self.cluster, NodeFacts(self.transport))
         runner = StepRunner(self.cluster, self.transport, checker, HealthGates(self.cluster),
                             self.options)
         return Executor(self.plan, self.journal, self.state, runner,
-                        on_event=self.events.append, lock_lost=lock_lost,
+                        on_event=self.events.append, lock=lock,
                         resume="kubehop apply plan.json")
 
     async def run(self, **kw):
@@ -260,16 +262,60 @@ async def test_abandon_marks_running_steps_for_verification(harness):
     assert exc.value.report.unverified == ("w0/n0/cordon",)
 
 
+class FakeLock:
+    """An Ownership that is lost after `keep` confirmations (or when `lose()` is called)."""
+
+    def __init__(self, keep: int | None = None,
+                 reason: str = "another kubehop run took over the upgrade lock "
+                               "(Lease kube-system/kubehop-upgrade): ann@laptop/77 run-b") -> None:
+        self.lost = asyncio.Event()
+        self.lost_reason: str | None = None
+        self.keep = keep
+        self.reason = reason
+        self.confirms = 0
+
+    def lose(self) -> None:
+        self.lost_reason = self.reason
+        self.lost.set()
+
+    async def confirm(self) -> str | None:
+        self.confirms += 1
+        if self.keep is not None and self.confirms > self.keep:
+            self.lose()
+        return self.lost_reason
+
+
 async def test_a_lost_lock_halts_the_run(harness):
     cluster = fake_cluster(["n0", "n1"])
-    lost = asyncio.Event()
-    cluster.on_action = lambda action, node: lost.set() if node == "n0" else None
+    lock = FakeLock()
+    cluster.on_action = lambda action, node: lock.lose() if node == "n0" else None
     h = harness(make_plan([["n0"], ["n1"]]), cluster)
     with pytest.raises(RunHalted) as exc:
-        await h.run(lock_lost=lost)
+        await h.run(lock=lock)
     assert exc.value.report.reason == "lock-lost"
-    assert "another run took over the upgrade lock" in str(exc.value)
+    assert str(exc.value).startswith("halted: another kubehop run took over the upgrade lock "
+                                     "(Lease kube-system/kubehop-upgrade): ann@laptop/77 run-b; "
+                                     "left cordoned: n0; ")
     assert not [a for a in cluster.actions if a[1] == "n1"]
+
+
+async def test_ownership_is_confirmed_before_each_mutating_step(harness):
+    """A takeover the renewal loop has not seen yet still stops the very next step."""
+    cluster = fake_cluster(["n0", "n1"])
+    lock = FakeLock(keep=2, reason="could not renew the upgrade lock (Lease kube-system/"
+                                   "kubehop-upgrade) for 45 s, longer than its 30 s lease")
+    h = harness(make_plan([["n0"], ["n1"]]), cluster)
+    with pytest.raises(RunHalted) as exc:
+        await h.run(lock=lock)
+    assert exc.value.exit_code == 3
+    assert cluster.actions == [("cordon", "n0")]  # kubeadm upgrade node ran; uncordon did not
+    assert h.statuses() == {"w0/n0/cordon": "succeeded", "w0/n0/kubeadm-node": "succeeded"}
+    report = exc.value.report
+    assert report.reason == "lock-lost"
+    assert report.notes == (lock.reason,)
+    assert report.cordoned == (("n0", f"for its upgrade to {HOP}; its remaining steps did not "
+                                      "run"),)
+    assert lock.confirms == 3
 
 
 async def test_a_node_that_never_becomes_ready_fails_its_wait_naming_it(harness):
@@ -324,15 +370,19 @@ async def test_a_busy_package_lock_is_waited_for_and_an_interrupted_dpkg_finishe
                 wave=0)
     plan = Plan("v1.28.9", HOP, (HOP,), PlanOptions(), 1, (step,), fingerprint="f")
     transport = FakeTransport()
-    transport.on("apt-get install*", times=1, exit_code=100, stderr=(
+    transport.on("apt-get * install*", times=1, exit_code=100, stderr=(
         "E: dpkg was interrupted, you must manually run 'sudo dpkg --configure -a' to correct "
         "the problem."))
-    transport.on("apt-get install*", times=1, exit_code=100, stderr=(
+    transport.on("apt-get * install*", times=1, exit_code=100, stderr=(
         "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242"))
     h = harness(plan, fake_cluster(["n0"]), transport)
     await h.run()
-    assert transport.commands("n0") == ["apt-get install -y kubeadm=1.29.15-1.1"] * 2 + [
-        "dpkg --configure -a", "apt-get install -y kubeadm=1.29.15-1.1"]
+    # apt-get also waits itself (`-o DPkg::Lock::Timeout=` what is left of the lock wait);
+    # the holder's name is asked with ps.
+    sent = [re.sub(r" -o DPkg::Lock::Timeout=\d+", "", c) for c in transport.commands("n0")]
+    assert sent == ["apt-get install -y kubeadm=1.29.15-1.1", "ps -o comm= -p 4242",
+                    "apt-get install -y kubeadm=1.29.15-1.1", "dpkg --configure -a",
+                    "apt-get install -y kubeadm=1.29.15-1.1"]
     assert any("package manager lock" in e.message for e in h.events if e.kind == "step-waiting")
 
 

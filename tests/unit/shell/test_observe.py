@@ -142,8 +142,8 @@ DEB_OUT = f"""kubeadm 1.28.9-1.1
 kubelet 1.28.9-1.1
 kubectl 1.28.9-1.1
 @@kubehop:repo
-# the upstream line
-{APT_LINE}
+/etc/apt/sources.list.d/kubernetes.list:# the upstream line
+/etc/apt/sources.list.d/kubernetes.list:{APT_LINE}
 @@kubehop:holds
 kubeadm
 kubelet
@@ -155,9 +155,9 @@ RPM_OUT = """kubeadm 1.28.9-150500.1.1
 kubelet 1.28.9-150500.1.1
 package kubectl is not installed
 @@kubehop:repo
-[kubernetes]
-baseurl=https://pkgs.k8s.io/core:/stable:/v1.29/rpm/
-exclude=kubelet kubeadm cri-tools kubernetes-cni
+/etc/yum.repos.d/kubernetes.repo:[kubernetes]
+/etc/yum.repos.d/kubernetes.repo:baseurl=https://pkgs.k8s.io/core:/stable:/v1.29/rpm/
+/etc/yum.repos.d/kubernetes.repo:exclude=kubelet kubeadm cri-tools kubernetes-cni
 @@kubehop:holds
 Last metadata expiration check: 0:10:01 ago on Mon 25 Nov 2026.
 kubectl-0:1.28.9-150500.1.1.*

@@ -5,6 +5,7 @@
     agents.apiserver_version("oldversion1")   # what that node's /version answers
     agents.apiserver_available("oldversion1") # False while its kube-apiserver restarts
     agents.on_apiserver_change(callback)      # callback(node) on either change
+    agents.advertised_port("oldversion1", 43121)  # the port its Endpoints/annotation publish
     await agents.run("oldversion1", "sudo kubeadm version -o short")  # without SSH
     await agents.stop()
 
@@ -12,11 +13,17 @@ Nodes come from the store's Node objects, refined by `nodes=` (scenario `NodeSet
 directory that already exists under `<state_dir>/nodes/` is reused as it is (a restarted lab
 finds its nodes as it left them); the store's mirror pods and Node versions are then brought in
 line with the node's manifests and kubelet.
+
+Fault `apiserver-address-unreachable` (how: refused | timeout) makes the address a node's
+apiserver advertises unreachable from outside, as behind a load balancer, bastion or VPN: the
+published port is a loopback socket that is bound but not listening (connections refused) or
+listening but never accepting (connections time out), held until `stop()`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +72,7 @@ class NodeAgents:
         self.cluster = Cluster(load_balancer=load_balancer)
         self._interpreters: dict[str, Interpreter] = {}
         self._ssh: NodeSSH | None = None
+        self._unreachable: list[socket.socket] = []  # see advertised_port
         for setup in setups_from_store(store, nodes):
             self._add(setup)
 
@@ -206,6 +214,9 @@ class NodeAgents:
             await self._ssh.stop()
             self._ssh = None
         await self.cluster.stop()
+        for sock in self._unreachable:
+            sock.close()
+        self._unreachable.clear()
 
     # --- the lab's view --------------------------------------------------------------------
 
@@ -231,6 +242,20 @@ class NodeAgents:
     def apiserver_available(self, node: str) -> bool:
         """False while `node`'s kube-apiserver static pod restarts (or when it has none)."""
         return self.cluster.apiserver_available(node)
+
+    def advertised_port(self, node: str, port: int, host: str = "127.0.0.1") -> int:
+        """The port `node`'s apiserver advertises on `host` (loopback only): `port`, its real
+        endpoint, unless the `apiserver-address-unreachable` fault makes it one that refuses
+        or times out."""
+        options = self.cluster.fault_options.get(("apiserver-address-unreachable", node))
+        if not options:
+            return port
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind((host, 0))
+        if options[-1].get("how") == "timeout":
+            sock.listen(1)  # never accepted: the handshake or the request hangs
+        self._unreachable.append(sock)
+        return int(sock.getsockname()[1])
 
     def on_apiserver_change(self, callback: Callable[[str], None]) -> Callable[[], None]:
         """Call `callback(node)` whenever a node's apiserver version or availability changes;

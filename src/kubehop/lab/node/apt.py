@@ -8,7 +8,13 @@ without --allow-change-held-packages.`), downgrades, version globs (`kubeadm='1.
 apt preferences pins. Dependencies between the Kubernetes packages are not modelled.
 
 Fault `package-install-fails` (`Cluster.package_install_fails`): downloading that package's
-archive times out (`Err:` / `E: Failed to fetch …`, exit 100) and nothing is installed.
+archive times out (`Err:` / `E: Failed to fetch …`, exit 100) and nothing is installed. The
+faults of `package_faults` (lock held, repository unreachable, broken vendor source) show as
+apt 2.x shows them; `-o Dir::Etc::sourcelist=FILE -o Dir::Etc::sourceparts=-` limits an update
+to one file, `-o APT::Get::List-Cleanup=0` keeps the other lists, `--error-on=any` (or
+`-o APT::Update::Error-Mode=any`) turns fetch warnings into errors (apt-private/
+private-update.cc), `-o DPkg::Lock::Timeout=S` waits for the dpkg lock (apt-pkg/deb/
+debsystem.cc).
 """
 
 from __future__ import annotations
@@ -17,14 +23,17 @@ import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kubehop.lab.node import package_faults as pf
 from kubehop.lab.node.host import NodeHost, Proc, Tool
 from kubehop.lab.node.repos import (
     PACKAGE_SIZES,
+    AptSource,
     Repo,
     apt_pins,
     apt_sources,
     pin_priority,
     repo_for,
+    signed_by_conflict,
     sort_versions,
 )
 from kubehop.model.versions import parse_deb_version
@@ -47,13 +56,33 @@ def _cmp(a: str, b: str) -> int:
     return parse_deb_version(a).compare(parse_deb_version(b))
 
 
+def configured_sources(host: NodeHost, conf: dict[str, str] | None = None) -> list[AptSource]:
+    """The sources apt reads with configuration `conf` (lowercased `-o` keys)."""
+    conf = conf or {}
+    return apt_sources(host.fs, conf.get("dir::etc::sourcelist", "/etc/apt/sources.list"),
+                       conf.get("dir::etc::sourceparts", "/etc/apt/sources.list.d"))
+
+
+LISTS_FILE = "lab-fetched"  # in a `Dir::State::Lists` directory: the sources it holds lists of
+
+
+def fetched_lists(host: NodeHost, conf: dict[str, str] | None = None) -> list[str]:
+    """The source URIs whose lists apt has: the node's own (the package database), or those in
+    the `Dir::State::Lists` directory `conf` names."""
+    lists = (conf or {}).get("dir::state::lists")
+    if not lists:
+        return list(host.db.state.apt_lists)
+    path = f"{lists.rstrip('/')}/{LISTS_FILE}"
+    return host.fs.read(path).split() if host.fs.is_file(path) else []
+
+
 class AptView:
     """What apt sees on a node: fetched lists of the configured sources, pins, the dpkg db."""
 
-    def __init__(self, host: NodeHost) -> None:
+    def __init__(self, host: NodeHost, conf: dict[str, str] | None = None) -> None:
         self.host = host
-        self.sources = apt_sources(host.fs)
-        fetched = set(host.db.state.apt_lists)
+        self.sources = configured_sources(host, conf)
+        fetched = set(fetched_lists(host, conf))
         self.available: dict[str, list[tuple[str, Repo]]] = {}
         for src in self.sources:
             repo = repo_for(src.uri, "deb") if src.flat else None
@@ -97,22 +126,61 @@ def _root_check(p: Proc) -> bool:
     return False
 
 
-def _lock_busy(p: Proc) -> int:
-    p.err(f"E: Could not get lock {LOCK}. It is held by process 4242 (apt-get)\n"
+def _lock_busy(p: Proc, holder: tuple[int, str] = (4242, "apt-get")) -> int:
+    p.err(f"E: Could not get lock {LOCK}. It is held by process {holder[0]} ({holder[1]})\n"
           "N: Be aware that removing the lock file is not a solution and may break your system.\n"
           f"E: Unable to acquire the dpkg frontend lock ({LOCK}), is another process using it?\n")
     return 100
 
 
-async def update(p: Proc, quiet: int) -> int:
+def _conflict(p: Proc, sources: list[AptSource]) -> bool:
+    """apt refuses every source when one repository has two Signed-By values."""
+    message = signed_by_conflict(sources)
+    if message:
+        p.err(message)
+    return message is not None
+
+
+async def update(p: Proc, quiet: int, conf: dict[str, str] | None = None) -> int:
     host = p.host
-    sources = apt_sources(host.fs)
-    fetched = set(host.db.state.apt_lists)
-    lines, errors, live, got = [], [], [], 0
+    conf = conf or {}
+    sources = configured_sources(host, conf)
+    if _conflict(p, sources):
+        return 100
+    fetched = set(fetched_lists(host, conf))
+    strict = conf.get("apt::update::error-mode") == "any"
+    cleanup = conf.get("apt::get::list-cleanup", "1").lower() not in ("0", "false", "no")
+    lines, errors, warnings, live, got = [], [], [], [], 0
     n = 0
     for src in dict.fromkeys(sources):
         n += 1
         repo = repo_for(src.uri, "deb") if src.flat else None
+        if repo is not None and pf.repo_unreachable(host):
+            if src.uri in fetched:
+                live.append(src.uri)  # "old ones used instead"
+            lines.append(f"Err:{n} {repo.cdn}  InRelease\n  {UNREACHABLE}")
+            warnings.append(f"Failed to fetch {repo.cdn}/InRelease  {UNREACHABLE} "
+                            f"[IP: {MIRROR_IP} 443]")
+            continue
+        if src.uri.startswith(pf.VENDOR_URI):
+            lines.append(f"Get:{n} {src.describe('InRelease')} [4052 B]\n"
+                         f"Err:{n} {src.describe('InRelease')}\n  The following signatures "
+                         f"were invalid: EXPKEYSIG {pf.VENDOR_KEY_ID} Vendor Packages "
+                         "<packages@vendor.example>")
+            errors.append(f"W: GPG error: {src.describe('InRelease')}: The following "
+                          f"signatures were invalid: EXPKEYSIG {pf.VENDOR_KEY_ID} Vendor "
+                          f"Packages <packages@vendor.example>\nE: The repository "
+                          f"'{src.describe('InRelease')}' is not signed.\nN: Updating from such "
+                          "a repository can't be done securely, and is therefore disabled by "
+                          "default.\n")
+            continue
+        bad_key = pf.key_error(host, src.signed_by, src.describe("InRelease")) \
+            if repo is not None else None
+        if bad_key is not None:
+            lines.append(f"Get:{n} {repo.cdn}  InRelease [1189 B]\nErr:{n} {repo.cdn}  InRelease"
+                         if repo else "")
+            errors.append(bad_key)
+            continue
         if repo is not None:
             live.append(src.uri)
             if src.uri in fetched:
@@ -140,11 +208,26 @@ async def update(p: Proc, quiet: int) -> int:
     lines.append("Reading package lists...")
     if quiet < 2:
         p.out("\n".join(lines) + "\n")
-    host.db.state.apt_lists = live
-    host.db.save()
+    # List-Cleanup (default on) drops the lists of sources this run did not read.
+    kept = live if cleanup else list(dict.fromkeys([*fetched, *live]))
+    lists = conf.get("dir::state::lists")
+    if lists:  # another lists directory (a trial): the node's own lists stay as they are
+        if not host.fs.is_dir(lists):
+            p.err(f"E: List directory {lists.rstrip('/')}/partial is missing. - Acquire "
+                  "(2: No such file or directory)\n")
+            return 100
+        host.fs.write(f"{lists.rstrip('/')}/{LISTS_FILE}", "\n".join(kept) + "\n",
+                      root=p.root)
+    else:
+        host.db.state.apt_lists = kept
+        host.db.save()
     for e in errors:
         p.err(e)
-    return 100 if errors else 0
+    if warnings:
+        level = "E" if strict else "W"
+        p.err("".join(f"{level}: {w}\n" for w in warnings) + f"{level}: Some index files failed "
+              "to download. They have been ignored, or old ones used instead.\n")
+    return 100 if errors or (warnings and strict) else 0
 
 
 @dataclass
@@ -166,7 +249,10 @@ def _section(title: str, names: list[str]) -> str:
     return f"The following {title}:\n  " + " ".join(sorted(names)) + "\n" if names else ""
 
 
-async def install(p: Proc, targets: list[str], opts: set[str], quiet: int) -> int:
+async def install(p: Proc, targets: list[str], opts: set[str], quiet: int,
+                  conf: dict[str, str] | None = None) -> int:
+    if _conflict(p, configured_sources(p.host)):
+        return 100
     view = AptView(p.host)
     db = p.host.db
     out = p.out if quiet < 2 else (lambda _s: None)
@@ -241,6 +327,18 @@ async def install(p: Proc, targets: list[str], opts: set[str], quiet: int) -> in
         if not answer or answer[0].lower() not in ("", "y", "yes"):
             out("Abort.\n")
             return 1
+    holder = pf.lock_holder(p.host)
+    if holder is not None:
+        timeout = float((conf or {}).get("dpkg::lock::timeout", "0") or 0)
+        if timeout > 0:  # as apt 2.6 does: progress lines, then only the last E: line
+            p.err(f"Waiting for cache lock: Could not get lock {LOCK}. It is held by process "
+                  f"{holder[0]} ({holder[1]})...\n")
+            if await pf.wait_for_lock(p.host, timeout) is not None:
+                p.err(f"E: Unable to acquire the dpkg frontend lock ({LOCK}), is another "
+                      "process using it?\n")
+                return 100
+        elif holder is not None:
+            return _lock_busy(p, holder)
     if p.host.dpkg_lock.locked():
         return _lock_busy(p)
     async with p.host.dpkg_lock:
@@ -312,14 +410,19 @@ async def upgrade(p: Proc, opts: set[str], quiet: int) -> int:
 async def apt_get(p: Proc) -> int:
     args = p.argv[1:]
     opts: set[str] = set()
+    conf: dict[str, str] = {}  # `-o Key=Value`, keys lowercased (apt's are case-insensitive)
     quiet = 0
     words: list[str] = []
     i = 0
     while i < len(args):
         a = args[i]
         if a == "-o" and i + 1 < len(args):
+            key, _, value = args[i + 1].partition("=")
+            conf[key.strip().lower()] = value.strip()
             i += 2
             continue
+        if a.startswith("--error-on="):  # apt 2.1.16+: APT::Update::Error-Mode
+            conf["apt::update::error-mode"] = a.partition("=")[2]
         if a.startswith("--"):
             name = a[2:].split("=", 1)[0]
             opts.add({"yes": "y", "assume-yes": "y", "simulate": "s", "dry-run": "s",
@@ -339,17 +442,19 @@ async def apt_get(p: Proc) -> int:
     if p.argv[0] == "apt":
         p.err("\nWARNING: apt does not have a stable CLI interface. Use with caution in "
               "scripts.\n\n")
+    # A login user may refresh into a lists directory of their own (`Dir::State::Lists`).
+    own_lists = verb == "update" and "dir::state::lists" in conf
     if verb in ("update", "install", "upgrade", "dist-upgrade", "full-upgrade", "remove",
-                "purge") and "s" not in opts and not _root_check(p):
+                "purge") and "s" not in opts and not own_lists and not _root_check(p):
         return 100
     if verb == "update":
-        return await update(p, quiet)
+        return await update(p, quiet, conf)
     if verb == "install":
         if not targets:
             if quiet < 2:
                 p.out(HEADER + "0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n")
             return 0
-        return await install(p, targets, opts, quiet)
+        return await install(p, targets, opts, quiet, conf)
     if verb in ("upgrade", "dist-upgrade", "full-upgrade"):
         return await upgrade(p, opts, quiet)
     if verb in ("remove", "purge"):
@@ -385,6 +490,15 @@ async def apt_mark(p: Proc) -> int:
             return 100
     if not p.root:
         p.err("dpkg: error: requested operation requires superuser privilege\n"
+              "E: Executing dpkg failed. Are you root?\n")
+        return 100
+    holder = pf.lock_holder(p.host)
+    if holder is not None:  # apt-mark runs `dpkg --set-selections`, which does not wait
+        p.err(f"dpkg: error: dpkg frontend lock was locked by another process with pid "
+              f"{holder[0]}\nNote: removing the lock file is always wrong, can damage the "
+              "locked area\nand the entire system. See "
+              "<https://wiki.debian.org/Teams/Dpkg/FAQ#db-lock>.\n"
+              "E: Sub-process dpkg --set-selections returned an error code (2)\n"
               "E: Executing dpkg failed. Are you root?\n")
         return 100
     for n in names:

@@ -11,12 +11,21 @@ from kubehop.lab.node.repos import repo_for, sort_versions
 
 
 async def apt_cache(p: Proc) -> int:
-    args = [a for a in p.argv[1:] if not a.startswith("-")]
+    conf: dict[str, str] = {}  # `-o Key=Value` (another sources file, another lists directory)
+    args: list[str] = []
+    rest = p.argv[1:]
+    while rest:
+        a = rest.pop(0)
+        if a == "-o" and rest:
+            key, _, value = rest.pop(0).partition("=")
+            conf[key.strip().lower()] = value.strip()
+        elif not a.startswith("-"):
+            args.append(a)
     if not args:
         p.err("E: No command given\n")
         return 100
     verb, names = args[0], args[1:]
-    view = AptView(p.host)
+    view = AptView(p.host, conf)
     if verb == "policy":
         if not names:
             p.out("Package files:\n 100 /var/lib/dpkg/status\n     release a=now\n")

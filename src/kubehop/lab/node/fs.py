@@ -145,11 +145,48 @@ class NodeFS:
         self.copy(src, dst, root=root)
         self.remove(src, root=root)
 
+    def read_bytes(self, path: str, *, root: bool = True) -> bytes:
+        """`read` for binary files (a dearmored keyring)."""
+        if not self.may_read(path, root):
+            raise FsError(path, ACCES)
+        p = self.host(path)
+        if p.is_dir():
+            raise FsError(path, ISDIR)
+        try:
+            return p.read_bytes()
+        except FileNotFoundError:
+            raise FsError(path, NOENT) from None
+
+    def write_bytes(self, path: str, data: bytes, *, root: bool = True) -> None:
+        """`write` for binary files."""
+        if not self.may_write(path, root):
+            raise FsError(path, ACCES)
+        p = self.host(path)
+        if p.is_dir():
+            raise FsError(path, ISDIR)
+        if not p.parent.is_dir():
+            raise FsError(path, NOENT)
+        p.write_bytes(data)
+        self._changed(path)
+
     def ensure(self, path: str, text: str) -> None:
         """Create `path` (and its parents) with `text`, as provisioning does."""
         p = self.host(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")
+
+
+def kubelet_env_file(setup: NodeSetup) -> str:
+    """The environment file the kubelet package installs (`KUBELET_EXTRA_ARGS=`), read by the
+    kubeadm drop-in (kubernetes/release cmd/krel/templates/latest/kubelet/kubelet.spec:
+    /etc/default/kubelet in deb builds, /etc/sysconfig/kubelet in rpm builds)."""
+    return "/etc/sysconfig/kubelet" if setup.rpm else "/etc/default/kubelet"
+
+
+def set_kubelet_extra_args(fs: NodeFS, setup: NodeSetup, args: str) -> None:
+    """Write `KUBELET_EXTRA_ARGS=args` into the kubelet package's environment file, as an
+    operator who passes flags to the kubelet does (fault `kubelet-extra-args`)."""
+    fs.ensure(kubelet_env_file(setup), f"KUBELET_EXTRA_ARGS={args}\n")
 
 
 def provision(fs: NodeFS, setup: NodeSetup, images: dict[str, str], server: str) -> None:
@@ -158,8 +195,10 @@ def provision(fs: NodeFS, setup: NodeSetup, images: dict[str, str], server: str)
     for d in ("/tmp", f"/home/{fs.user}", "/root", "/etc/apt/preferences.d",
               "/etc/apt/apt.conf.d", "/etc/yum.repos.d", "/etc/kubernetes/pki/etcd",
               "/etc/kubernetes/tmp", "/var/lib/kubelet", "/var/lib/etcd", "/usr/bin",
-              "/etc/systemd/system/kubelet.service.d"):
+              "/etc/systemd/system/kubelet.service.d", "/sys/fs/cgroup"):
         fs.host(d).mkdir(parents=True, exist_ok=True)
+    env_file = kubelet_env_file(setup)
+    fs.ensure(env_file, "KUBELET_EXTRA_ARGS=\n")
     fs.ensure("/etc/os-release", mf.os_release(setup.os_image, setup.os_family))
     fs.ensure("/etc/hostname", setup.name + "\n")
     if setup.rpm:
@@ -177,7 +216,8 @@ def provision(fs: NodeFS, setup: NodeSetup, images: dict[str, str], server: str)
               "[Service]\nEnvironment=\"KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig="
               "/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf\"\n"
               "Environment=\"KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml\"\n"
-              "EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env\nExecStart=\nExecStart="
+              "EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env\n"
+              f"EnvironmentFile=-{env_file}\nExecStart=\nExecStart="
               "/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS "
               "$KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS\n")
     fs.host(mf.MANIFEST_DIR).mkdir(parents=True, exist_ok=True)

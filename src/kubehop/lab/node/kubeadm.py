@@ -10,12 +10,15 @@ kube-apiserver, kube-controller-manager, kube-scheduler) with backups, wait for 
 run each (5 min lab timeout, rollback of the manifests moved so far on failure, exit 1 with
 kubeadm's error), upload kubeadm-config / kubelet-config, write
 /var/lib/kubelet/config.yaml, and upgrade CoreDNS and kube-proxy only once every kube-apiserver
-runs the new image.
+runs the new image. `plan` and `apply` first run kubeadm's cluster health checks; the
+`kubeadm-createjob-fails` fault makes the CreateJob one fail (after its 15 s wait) the first
+`times` runs on a node, as it does intermittently upstream (kubernetes/kubeadm#3282).
 """
 
 from __future__ import annotations
 
 import json
+import weakref
 
 from kubehop.core.kubeadm_policy import (
     enforce_version_policies,
@@ -24,7 +27,7 @@ from kubehop.core.kubeadm_policy import (
 )
 from kubehop.lab.node import manifests as mf
 from kubehop.lab.node.config import kube_version_of
-from kubehop.lab.node.host import Proc, Tool
+from kubehop.lab.node.host import NodeHost, Proc, Tool
 from kubehop.lab.node.kubeadm_plan import plan_text
 from kubehop.lab.node.kubeadm_steps import (
     addons,
@@ -122,8 +125,33 @@ def _client_error(p: Proc, conf: str) -> int | None:
     return None
 
 
-def _health(p: Proc, view: ClusterView, opts: Opts) -> int | None:
+# Fault `kubeadm-createjob-fails`: how many CreateJob checks each node's kubeadm ran so far.
+_CREATE_JOB_RUNS: weakref.WeakKeyDictionary[NodeHost, int] = weakref.WeakKeyDictionary()
+CREATE_JOB_TIMEOUT = 15.0  # lab seconds kubeadm waits for its health-check Job
+
+
+def _create_job_fails(host: NodeHost) -> bool:
+    """Whether this CreateJob check fails: the `kubeadm-createjob-fails` fault fails the first
+    `times` (default 1; `always`: every one) on its node."""
+    options = host.cluster.fault_options.get(("kubeadm-createjob-fails", host.name))
+    if not options:
+        return False
+    runs = _CREATE_JOB_RUNS[host] = _CREATE_JOB_RUNS.get(host, 0) + 1
+    times = [o.get("times") or "1" for o in options]
+    if "always" in times:
+        return True
+    return runs <= sum(int(t) for t in times if t.isdigit())
+
+
+async def _health(p: Proc, view: ClusterView, opts: Opts) -> int | None:
+    """kubeadm's CheckClusterHealth (kubernetes/kubernetes cmd/kubeadm/app/phases/upgrade/
+    health.go): CreateJob (a Job in kube-system that must complete within 15 s),
+    ControlPlaneNodesReady, StaticPodManifest; each can be ignored by name."""
     problems = []
+    if not ({"createjob", "all"} & opts.ignore) and _create_job_fails(p.host):
+        await p.host.sleep(CREATE_JOB_TIMEOUT)
+        problems.append('\t[ERROR CreateJob]: Job "upgrade-health-check" in the namespace '
+                        '"kube-system" did not complete in 15s: no condition of type Complete\n')
     not_ready = view.not_ready_control_planes()
     if not_ready and not ({"controlplanenodesready", "all"} & opts.ignore):
         problems.append("\t[ERROR ControlPlaneNodesReady]: there are NotReady control-planes in "
@@ -161,7 +189,7 @@ async def apply(p: Proc, opts: Opts, kubeadm: KubeVersion) -> int:
     except Unreachable as e:
         return _fail(p, f"[upgrade/init config] FATAL: failed to get config map: {e}")
     p.out("[upgrade] Running cluster health checks\n")
-    if (e := _health(p, view, opts)) is not None:
+    if (e := await _health(p, view, opts)) is not None:
         return e
     verb = ("[upgrade/preflight] You have chosen to upgrade the cluster version to" if phased
             else "[upgrade/version] You have chosen to change the cluster version to")
@@ -323,7 +351,7 @@ async def kubeadm(p: Proc) -> int:
         except Unreachable as e:
             return _fail(p, f"[upgrade/init config] FATAL: failed to get config map: {e}")
         p.out("[upgrade] Running cluster health checks\n")
-        if (e := _health(p, view, opts)) is not None:
+        if (e := await _health(p, view, opts)) is not None:
             return e
         offline = kube(opts.positional[0]) if opts.positional else None
         try:

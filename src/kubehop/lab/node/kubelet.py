@@ -3,8 +3,10 @@
 Static pods: whenever a manifest under /etc/kubernetes/manifests changes (kubeadm, `sed -i`,
 `tee`, anything), the kubelet stops the pod and starts the new one `staticPodRestart` lab
 seconds later; meanwhile the mirror pod `kube-system/<component>-<node>` is unready and, for
-kube-apiserver, the node's API endpoint does not answer. A manifest that does not decode leaves
-the component down. Mirror pods are updated in place (real kubelets recreate them).
+kube-apiserver, the node's API endpoint refuses connections and afterwards expires watches
+from before the restart (`kubehop.lab.api_faults`, told through `Cluster.notify`). A manifest
+that does not decode leaves the component down. Mirror pods are updated in place (real
+kubelets recreate them).
 
 Fault `static-pod-never-ready` (`Cluster.static_pod_never_ready`): once the component's manifest
 differs from the one on disk when the lab started (kubeadm wrote a new one), its new container

@@ -96,6 +96,7 @@ class AptSource:
     suite: str
     components: tuple[str, ...]
     file: str
+    signed_by: str = ""
 
     @property
     def flat(self) -> bool:
@@ -112,12 +113,16 @@ def _one_line(line: str, file: str) -> AptSource | None:
     if not line.startswith("deb "):
         return None
     rest = line[4:].strip()
+    options = ""
     if rest.startswith("["):
-        rest = rest.split("]", 1)[1].strip() if "]" in rest else ""
+        options, _, rest = rest[1:].partition("]")
+        rest = rest.strip()
+    signed = next((o.partition("=")[2] for o in options.split() if o.startswith("signed-by=")),
+                  "")
     parts = rest.split()
     if len(parts) < 2:
         return None
-    return AptSource(parts[0], parts[1], tuple(parts[2:]), file)
+    return AptSource(parts[0], parts[1], tuple(parts[2:]), file, signed)
 
 
 def _deb822(text: str, file: str) -> list[AptSource]:
@@ -132,16 +137,21 @@ def _deb822(text: str, file: str) -> list[AptSource]:
             continue
         for uri in fields.get("uris", "").split():
             for suite in fields.get("suites", "").split():
-                out.append(AptSource(uri, suite, tuple(fields.get("components", "").split()), file))
+                out.append(AptSource(uri, suite, tuple(fields.get("components", "").split()), file,
+                                     fields.get("signed-by", "")))
     return out
 
 
-def apt_sources(fs: NodeFS) -> list[AptSource]:
-    """Every `deb` source the node's apt configuration names, in apt's reading order."""
-    files = ["/etc/apt/sources.list"]
-    with contextlib.suppress(FsError):
-        files += [posixpath.join("/etc/apt/sources.list.d", f)
-                  for f in fs.listdir("/etc/apt/sources.list.d")]
+def apt_sources(fs: NodeFS, sourcelist: str = "/etc/apt/sources.list",
+                sourceparts: str = "/etc/apt/sources.list.d") -> list[AptSource]:
+    """Every `deb` source the node's apt configuration names, in apt's reading order:
+    `Dir::Etc::sourcelist` (a `.sources` name is read as deb822), then the files of
+    `Dir::Etc::sourceparts` by name (`-`: none) — apt-pkg/sourcelist.cc `ReadMainList`."""
+    files = [sourcelist] if sourcelist not in ("", "-", "/dev/null") else []
+    if sourceparts not in ("", "-", "/dev/null"):
+        with contextlib.suppress(FsError):
+            files += [posixpath.join(sourceparts, f) for f in sorted(fs.listdir(sourceparts))
+                      if f.endswith((".list", ".sources"))]
     out: list[AptSource] = []
     for path in files:
         if not fs.is_file(path):
@@ -149,9 +159,23 @@ def apt_sources(fs: NodeFS) -> list[AptSource]:
         text = fs.read(path)
         if path.endswith(".sources"):
             out += _deb822(text, path)
-        elif path.endswith(".list") or path == "/etc/apt/sources.list":
+        else:
             out += [s for line in text.splitlines() if (s := _one_line(line, path))]
     return out
+
+
+def signed_by_conflict(sources: list[AptSource]) -> str | None:
+    """apt's error when one repository is named twice with different `Signed-By` values (every
+    apt command then refuses to read the sources: apt-pkg/metaindex.cc / deb/debmetaindex.cc)."""
+    seen: dict[tuple[str, str], str] = {}
+    for src in sources:
+        key = (src.uri.rstrip("/"), src.suite)
+        other = seen.setdefault(key, src.signed_by)
+        if other != src.signed_by:
+            return (f"E: Conflicting values set for option Signed-By regarding source "
+                    f"{src.uri} {src.suite}: {other} != {src.signed_by}\n"
+                    "E: The list of sources could not be read.\n")
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,19 +3,25 @@
 Parses with `shlex` and runs lists (`&&`, `||`, `;`), pipelines (`|`, stdin piped as text),
 redirections (`>`, `>>`, `<`, `2>`, `2>&1`, `&>`), leading `VAR=value` assignments (accepted,
 not expanded: the lab is env-free), `sudo [-n] [-E] [-H] [-u root]`, `sh -c`/`bash -c`, `cd`,
-`set -e`/`-o pipefail`, `exit`. Redirections are opened by the calling shell, not by sudo, so
-`sudo echo x > /etc/file` fails as on a real node. Anything unknown exits 127 with bash's
-`bash: line 1: X: command not found`.
+`set -e`/`-o pipefail`, `exit`, `command [-v]`. The special parameters (`$?`, `$$`, `$#`, `$0`,
+`$-`, `$!`, `$@`, `$*`) expand outside single quotes, as bash expands them. Redirections are
+opened by the calling shell, not by sudo, so `sudo echo x > /etc/file` fails as on a real node.
+Anything unknown exits 127 with bash's `bash: line 1: X: command not found`, and so does a
+command the node's OS does not ship (`dnf` on Ubuntu: `system.FAMILY_TOOLS`).
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
 
-from kubehop.lab.node.fs import FsError
+from kubehop.lab.node.fs import FsError, set_kubelet_extra_args
 from kubehop.lab.node.host import NodeHost, Proc, Stdin, TextStdin, Tool
+from kubehop.lab.node.system import available, os_has
 
 OPERATORS = {"&&", "||", ";", "&", "|", ";;"}
 REDIRECTS = {">", ">>", "<", ">&", "&>", ">|"}
@@ -37,9 +43,44 @@ class ShellSyntaxError(Exception):
     pass
 
 
+# A `$` that stays literal (single-quoted or escaped) while the words wait for expansion.
+_LITERAL_DOLLAR = "\x00"
+_SPECIAL = re.compile(r"\$(?:\{([?$#!0@*-])\}|([?$#!0@*-]))")
+# Shell builtins `command -v` names as themselves (bash); everything else is a file.
+BUILTINS = frozenset({"cd", "exit", "set", "export", ":", "true", "false", "command", "echo",
+                      "printf", "test", "["})
+SHELL_COMMANDS = frozenset({"sudo", "sh", "bash", "env"})  # files the interpreter runs itself
+_PIDS = itertools.count(2401)
+
+
+def _protect(line: str) -> str:
+    """`line` with every `$` that bash would not expand (inside single quotes, or escaped as
+    `\\$`) replaced by a marker that `_expand` turns back into `$`."""
+    out: list[str] = []
+    quote: str | None = None
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if quote == "'":
+            quote = None if c == "'" else quote
+            out.append(_LITERAL_DOLLAR if c == "$" else c)
+        elif c == "\\" and i + 1 < len(line):
+            out.append(_LITERAL_DOLLAR if line[i + 1] == "$" else line[i:i + 2])
+            i += 2
+            continue
+        else:
+            if c == "'" and quote is None:
+                quote = "'"
+            elif c == '"':
+                quote = None if quote == '"' else '"'
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
 def parse(line: str) -> list[Pipeline]:
-    """Split a command line into pipelines joined by list operators."""
-    lex = shlex.shlex(line, posix=True, punctuation_chars=";&|<>")
+    """Split a command line into pipelines joined by list operators (words not yet expanded)."""
+    lex = shlex.shlex(_protect(line), posix=True, punctuation_chars=";&|<>")
     lex.whitespace_split = True
     lex.commenters = "#"
     try:
@@ -89,6 +130,25 @@ class ShellState:
     errexit: bool = False
     pipefail: bool = False
     exited: int | None = None
+    status: int = 0  # `$?`: the exit status of the last pipeline
+    pid: int = field(default_factory=lambda: next(_PIDS))  # `$$`
+
+    def special(self, name: str) -> str:
+        """The value of special parameter `name` (`?`, `$`, `#`, `0`, `-`, `!`, `@`, `*`) in a
+        `bash -c` shell without positional parameters or background jobs."""
+        values = {"?": str(self.status), "$": str(self.pid), "#": "0", "0": "bash",
+                  "-": ("e" if self.errexit else "") + "hBc"}
+        return values.get(name, "")
+
+    def expand(self, word: str) -> str:
+        """`word` with its special parameters expanded and its literal `$` restored."""
+        if "$" in word:
+            word = _SPECIAL.sub(lambda m: self.special(m.group(1) or m.group(2)), word)
+        return word.replace(_LITERAL_DOLLAR, "$")
+
+
+# Faults already written into a node's files (see `Interpreter.apply_faults`).
+_APPLIED: WeakKeyDictionary[NodeHost, set[tuple[str, str]]] = WeakKeyDictionary()
 
 
 class Interpreter:
@@ -103,7 +163,20 @@ class Interpreter:
         """Run `line` as the login user (root when `root`); return the exit status."""
         home = "/root" if root else f"/home/{self.host.user}"
         state = ShellState(root=root, cwd=home)
+        self.apply_faults()
         return await self._list(line, state, stdin, out, err)
+
+    def apply_faults(self) -> None:
+        """Scenario faults that change the node's files take effect before its next command
+        (also when injected after the lab started), once each: an operator's fix stays.
+        `kubelet-extra-args`: KUBELET_EXTRA_ARGS in the kubelet package's environment file."""
+        host = self.host
+        done = _APPLIED.setdefault(host, set())
+        for options in host.cluster.fault_options.get(("kubelet-extra-args", host.name), []):
+            key = ("kubelet-extra-args", options.get("args", ""))
+            if key not in done:
+                done.add(key)
+                set_kubelet_extra_args(host.fs, host.setup, key[1])
 
     async def _list(self, line: str, state: ShellState, stdin: Stdin,
                     out: Callable[[str], None], err: Callable[[str], None]) -> int:
@@ -119,6 +192,7 @@ class Interpreter:
             if pipeline.connector == "||" and status == 0:
                 continue
             status = await self._pipeline(pipeline, state, stdin, out, err)
+            state.status = status
             if state.exited is not None:
                 return state.exited
             if state.errexit and status != 0:
@@ -145,6 +219,7 @@ class Interpreter:
         files: dict[int, tuple[str, bool]] = {}  # fd → (path, append)
         to_out = False
         for fd, op, target in cmd.redirects:
+            target = state.expand(target)
             path = fs.normalize(target, state.cwd)
             if op == "<":
                 try:
@@ -182,7 +257,7 @@ class Interpreter:
 
     async def _simple(self, words: list[str], state: ShellState, stdin: Stdin,
                       out: Callable[[str], None], err: Callable[[str], None]) -> int:
-        argv = list(words)
+        argv = [state.expand(w) for w in words]
         while argv and "=" in argv[0] and argv[0].split("=", 1)[0].isidentifier():
             argv.pop(0)  # VAR=value prefixes: accepted, not used
         if not argv:
@@ -207,6 +282,8 @@ class Interpreter:
             return 0
         if name == "false":
             return 1
+        if name == "command":
+            return await self._command_builtin(argv[1:], state, stdin, out, err)
         if name in ("sh", "bash") and len(argv) >= 3 and argv[1] == "-c":
             inner = ShellState(root=state.root, cwd=state.cwd)
             return await self._list(argv[2], inner, stdin, out, err)
@@ -218,6 +295,22 @@ class Interpreter:
                 rest.pop(0)
             return await self._simple(rest, state, stdin, out, err) if rest else 0
         return await self._exec(argv, argv, state.root, state, stdin, out, err)
+
+    async def _command_builtin(self, args: list[str], state: ShellState, stdin: Stdin,
+                               out: Callable[[str], None], err: Callable[[str], None]) -> int:
+        """`command -v NAME...` (a builtin's name, else the file's path; status 1 when one is
+        not found) or `command NAME ARGS` (run it)."""
+        if args[:1] != ["-v"]:
+            return await self._simple(args, state, stdin, out, err) if args else 0
+        status = 0
+        for name in args[1:]:
+            if name in BUILTINS or (name.startswith("/") and self.host.fs.exists(name)):
+                out(name + "\n")
+            elif name in SHELL_COMMANDS or available(self.host, name):
+                out(f"/usr/bin/{name}\n")
+            else:
+                status = 1
+        return status
 
     @staticmethod
     def _set(args: list[str], state: ShellState) -> None:
@@ -258,7 +351,7 @@ class Interpreter:
         if rest[0] in ("sh", "bash") and len(rest) >= 3 and rest[1] == "-c":
             inner = ShellState(root=True, cwd=state.cwd)
             return await self._list(rest[2], inner, stdin, out, err)
-        if rest[0] == "cd" or rest[0] not in self.tools:
+        if rest[0] == "cd" or rest[0] not in self.tools or not os_has(self.host, rest[0]):
             err(f"sudo: {rest[0]}: command not found\n")
             self.host.record("command", node=self.host.name, argv=argv, exit_code=1)
             return 1
@@ -266,8 +359,9 @@ class Interpreter:
 
     async def _exec(self, argv: list[str], shown: list[str], root: bool, state: ShellState,
                     stdin: Stdin, out: Callable[[str], None], err: Callable[[str], None]) -> int:
-        tool = self.tools.get(argv[0].rsplit("/", 1)[-1] if argv[0].startswith(
-            ("/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/")) else argv[0])
+        name = argv[0].rsplit("/", 1)[-1] if argv[0].startswith(
+            ("/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/")) else argv[0]
+        tool = self.tools.get(name) if os_has(self.host, name) else None
         if tool is None:
             err(f"bash: line 1: {argv[0]}: command not found\n")
             status = 127

@@ -1,6 +1,7 @@
 """Everyday node commands: files (`cat`, `tee`, `cp`, `mv`, `rm`, `mkdir`, `touch`, `ls`,
 `test`), text (`echo`, `printf`, `grep`, `head`, `tail`, `wc`), identity (`uname`, `hostname`,
-`id`, `whoami`, `which`), `sleep`, `date`. Messages and exit codes follow GNU coreutils."""
+`id`, `whoami`, `which`), `stat`, `sleep`, `date`. Messages and exit codes follow GNU coreutils;
+`which` finds only the commands the node's OS ships (`FAMILY_TOOLS`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 from datetime import UTC, datetime
 
 from kubehop.lab.node.fs import FsError
-from kubehop.lab.node.host import Proc, Tool
+from kubehop.lab.node.host import NodeHost, Proc, Tool
 
 
 def _split_flags(args: list[str]) -> tuple[set[str], list[str]]:
@@ -227,11 +228,14 @@ async def grep(p: Proc) -> int:
     status = 1
     if not files:
         texts.append(("", await p.read_stdin()))
+    if "r" in flags:  # -r: the files under each directory argument (GNU grep)
+        files = [w for f in files for w in _walk(p, f)]
     for f in files:
         try:
             texts.append((f, p.host.fs.read(p.path(f), root=p.root)))
         except FsError as e:
-            p.err(f"grep: {f}: {e.reason}\n")
+            if "s" not in flags:  # -s: no messages about unreadable files
+                p.err(f"grep: {f}: {e.reason}\n")
             status = 2
     found = 0
     for name, text in texts:
@@ -239,10 +243,22 @@ async def grep(p: Proc) -> int:
             if bool(rx.search(line)) != ("v" in flags):
                 found += 1
                 if "q" not in flags and "c" not in flags:
-                    p.out((f"{name}:" if len(files) > 1 else "") + line + "\n")
+                    p.out((f"{name}:" if len(files) > 1 or "H" in flags else "") + line + "\n")
     if "c" in flags:
         p.out(f"{found}\n")
     return 0 if found else status
+
+
+def _walk(p: Proc, path: str) -> list[str]:
+    """`path`, or the files under it when it is a directory (sorted: the lab's readdir order)."""
+    fs = p.host.fs
+    if not fs.is_dir(p.path(path)):
+        return [path]
+    try:
+        names = sorted(fs.listdir(p.path(path)))
+    except FsError:
+        return [path]
+    return [w for n in names for w in _walk(p, f"{path.rstrip('/')}/{n}")]
 
 
 async def head_tail(p: Proc) -> int:
@@ -309,18 +325,41 @@ def installed(p: Proc, binary: str) -> bool:
     return package is None or p.host.db.version(package) is not None
 
 
+# Commands only one OS family ships (Debian/Ubuntu: apt and dpkg; the RHEL family: dnf, yum and
+# rpm): on the other family they are not found, so probing for them (`which dnf`,
+# `command -v apt-get`) tells the families apart as on real nodes.
+FAMILY_TOOLS: dict[str, str] = {
+    "apt": "debian", "apt-get": "debian", "apt-cache": "debian", "apt-mark": "debian",
+    "dpkg": "debian", "dpkg-query": "debian", "dnf": "rhel", "yum": "rhel", "rpm": "rhel",
+}
+
+
+def os_has(host: NodeHost, name: str) -> bool:
+    """Whether node `host`'s OS family ships command `name` (see FAMILY_TOOLS)."""
+    family = FAMILY_TOOLS.get(name)
+    return family is None or family == host.setup.os_family
+
+
+def available(host: NodeHost, name: str) -> bool:
+    """Whether `name` is a command on node `host`: a lab tool its OS ships whose package (for
+    the Kubernetes binaries) is installed."""
+    from kubehop.lab.node.tools import TOOLS  # the registry imports this module
+
+    package = _BINARIES.get(name)
+    return (name in TOOLS and os_has(host, name)
+            and (package is None or host.db.version(package) is not None))
+
+
 def not_found(p: Proc) -> int:
     p.err(f"bash: line 1: {p.argv[0]}: command not found\n")
     return 127
 
 
 async def which(p: Proc) -> int:
-    from kubehop.lab.node.tools import TOOLS  # the registry imports this module
-
     names = [a for a in p.argv[1:] if not a.startswith("-")]
     status = 0
     for name in names:
-        if name in TOOLS and installed(p, name):
+        if available(p.host, name):
             p.out(f"/usr/bin/{name}\n")
         else:
             status = 1
@@ -342,9 +381,97 @@ async def date(p: Proc) -> int:
     return 0
 
 
+# `stat -f`'s type names (GNU coreutils stat.c human_fstype) of the file systems a node mounts.
+_FS_TYPES = {"cgroup2fs": "63677270", "tmpfs": "1021994", "cgroupfs": "27e0eb",
+             "ext2/ext3": "ef53", "proc": "9fa0", "sysfs": "62656572"}
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def fs_type(host: NodeHost, path: str) -> str:
+    """The file system type `stat -fc %T` prints for node path `path`: /sys/fs/cgroup is a
+    cgroup2 mount, or under the `cgroup-v1` fault a tmpfs holding one cgroup v1 mount per
+    controller; /proc and /sys are proc and sysfs; the rest is the root file system."""
+    if path == CGROUP_ROOT or path.startswith(CGROUP_ROOT + "/"):
+        if ("cgroup-v1", host.name) not in host.cluster.faults:
+            return "cgroup2fs"
+        return "tmpfs" if path == CGROUP_ROOT else "cgroupfs"
+    for mount, kind in (("/proc", "proc"), ("/sys", "sysfs"), ("/dev", "tmpfs"),
+                        ("/run", "tmpfs")):
+        if path == mount or path.startswith(mount + "/"):
+            return kind
+    return "ext2/ext3"
+
+
+async def stat(p: Proc) -> int:
+    """`stat [-f] [-c FORMAT] FILE...` (GNU coreutils): `%T`/`%t`/`%n` of a file system with
+    `-f`; `%n %s %F %a %U %G %u %g` of a file; a short default form without `-c`."""
+    args = p.argv[1:]
+    filesystem, fmt, files = False, None, []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-c", "--format", "--printf") and i + 1 < len(args):
+            fmt = args[i + 1] + ("\n" if a != "--printf" else "")
+            i += 2
+            continue
+        if a.startswith(("--format=", "--printf=")):
+            fmt = a.split("=", 1)[1] + ("\n" if a.startswith("--format=") else "")
+        elif a in ("-f", "--file-system"):
+            filesystem = True
+        elif a.startswith("-") and len(a) > 1 and not a.startswith("--"):
+            filesystem = filesystem or "f" in a
+            if "c" in a:  # -fc FORMAT
+                fmt = (args[i + 1] + "\n") if i + 1 < len(args) else None
+                i += 1
+        else:
+            files.append(a)
+        i += 1
+    if not files:
+        p.err("stat: missing operand\nTry 'stat --help' for more information.\n")
+        return 1
+    status = 0
+    for f in files:
+        path = p.path(f)
+        if not p.host.fs.exists(path):
+            what = "read file system information for" if filesystem else "stat"
+            p.err(f"stat: cannot {what} '{f}': No such file or directory\n")
+            status = 1
+            continue
+        values = _stat_values(p, f, path, filesystem)
+        if fmt is None:
+            p.out(_stat_default(values, filesystem))
+        else:
+            p.out(re.sub(r"%(.)", lambda m, v=values: v.get(m.group(1), "?"), fmt)
+                  .replace("\\n", "\n"))
+    return status
+
+
+def _stat_values(p: Proc, name: str, path: str, filesystem: bool) -> dict[str, str]:
+    if filesystem:
+        kind = fs_type(p.host, path)
+        return {"n": name, "T": kind, "t": _FS_TYPES.get(kind, "0"), "%": "%"}
+    fs = p.host.fs
+    directory = fs.is_dir(path)
+    private = path.startswith("/etc/kubernetes/") and not fs.may_read(path, False)
+    size = 4096 if directory else fs.host(path).stat().st_size if fs.host(path).exists() else 0
+    return {"n": name, "s": str(size), "F": "directory" if directory else "regular file",
+            "a": "755" if directory else "600" if private else "644", "U": "root",
+            "G": "root", "u": "0", "g": "0", "%": "%"}
+
+
+def _stat_default(v: dict[str, str], filesystem: bool) -> str:
+    if filesystem:
+        return (f'  File: "{v["n"]}"\n    ID: 0        Namelen: 255     '
+                f'Type: {v["T"]}\n')
+    mode = ("d" if v["F"] == "directory" else "-") + "".join(
+        "rwx"[i % 3] if int(v["a"][i // 3]) & (4 >> (i % 3)) else "-" for i in range(9))
+    return (f'  File: {v["n"]}\n  Size: {v["s"]:<15} {v["F"]}\n'
+            f'Access: (0{v["a"]}/{mode})  Uid: (    0/    root)   Gid: (    0/    root)\n')
+
+
 TOOLS_SYSTEM: dict[str, Tool] = {
     "echo": echo, "printf": printf, "cat": cat, "tee": tee, "cp": cp, "mv": mv, "rm": rm,
     "mkdir": mkdir, "touch": touch, "ls": ls, "test": test, "[": test, "grep": grep,
     "head": head_tail, "tail": head_tail, "wc": wc, "uname": uname, "hostname": hostname,
-    "id": ident, "whoami": ident, "which": which, "sleep": sleep, "date": date,
+    "id": ident, "whoami": ident, "which": which, "sleep": sleep, "date": date, "stat": stat,
 }

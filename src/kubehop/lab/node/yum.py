@@ -9,7 +9,9 @@ Messages follow dnf 4: `All matches were filtered out by exclude filtering for a
 
 Fault `package-install-fails` (`Cluster.package_install_fails`): downloading that package's rpm
 times out (`[FAILED] …: Curl error (28)`, `Error: Error downloading packages:`, exit 1) and
-nothing is installed.
+nothing is installed. Fault `dnf5` (`package_faults`): dnf is dnf 5, whose argument parser
+has no `--disableexcludes` (dnf5 docs "Changes between DNF4 and DNF5": `--setopt=
+disable_excludes=` instead) and whose `versionlock list` prints `Package name:` blocks.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kubehop.lab.node import package_faults as pf
 from kubehop.lab.node.host import Proc, Tool
 from kubehop.lab.node.repos import PACKAGE_SIZES, Repo, YumRepo, repo_for, sort_versions, yum_repos
 from kubehop.model.versions import parse_deb_version
@@ -276,6 +279,11 @@ async def versionlock(p: Proc, args: list[str]) -> int:
     db = p.host.db
     verb, names = (args[0], args[1:]) if args else ("list", [])
     if verb == "list":
+        if pf.dnf5(p.host):  # dnf5 plugins/versionlock: one block per entry
+            p.out("".join(f"# Added by 'versionlock add' command\nPackage name: "
+                          f"{e.split('-0:')[0]}\nevr = {e.split('-0:')[-1].rstrip('.*')}\n\n"
+                          for e in db.state.versionlocks))
+            return 0
         p.out(_metadata_line(p) + "".join(f"{e}\n" for e in db.state.versionlocks))
         return 0
     if not p.root:
@@ -311,6 +319,18 @@ def _not_root(p: Proc) -> int:
 
 
 async def dnf(p: Proc) -> int:
+    dnf5 = pf.dnf5(p.host)
+    if "--version" in p.argv[1:]:
+        p.out("dnf5 version 5.2.8.1\ndnf5 plugin API version 2.0\nlibdnf5 version 5.2.8.1\n"
+              if dnf5 else "4.14.0\n  Installed: dnf-0:4.14.0-9.el9.noarch at Mon 01 Jan 2024\n")
+        return 0
+    old = next((a for a in p.argv[1:] if a.startswith(("--disableexcludes",
+                                                        "--disableexcludepkgs"))), None)
+    if dnf5 and old is not None:
+        words = [a for a in p.argv[1:] if not a.startswith("-")]
+        p.err(f'Unknown argument "{old}" for command "{words[0] if words else "dnf5"}". Add '
+              '"--help" for more information about the arguments.\n')
+        return 2
     o, words = _parse(p.argv[1:])
     if not words:
         p.err("usage: dnf [options] COMMAND\n")

@@ -29,6 +29,31 @@ OS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
              "revision": "150500.1.1", "holds": ()},
 }
 
+# API faults (kubehop.lab.api_faults): they name an `apiserver` (a control-plane node, the
+# `loadbalancer`, or `all` control-plane apiservers) instead of a `node`. Option → default; the
+# default's type is the option's (numbers: lab seconds, a rate in [0, 1], a count; 0 `seconds`:
+# until removed). `method`, `resource` and `name` narrow the requests hit ("" any); `count`
+# stops after that many (0: no limit).
+API_FAULT_TARGETS = ("all", "loadbalancer")
+API_ERROR_CODES = (429, 500, 502, 503, 504)
+_API_MATCH: Mapping[str, float | int | str] = {"rate": 1.0, "count": 0, "method": "",
+                                               "resource": "", "name": ""}
+API_FAULT_KINDS: Mapping[str, Mapping[str, float | int | str]] = {
+    # Nothing listens for `seconds`: connections are refused, open ones reset.
+    "api-refuse": {"after": 0.0, "seconds": 20.0},
+    # A kube-apiserver restart: refuse for `seconds`, every watch closed; afterwards watches
+    # from a resourceVersion before the restart answer 410 Expired.
+    "api-restart": {"after": 0.0, "seconds": 20.0},
+    # Answer `code` (429 with Retry-After: 1, 500, 502, 503, 504) instead of serving.
+    "api-errors": {"after": 0.0, "seconds": 0.0, "code": 503, **_API_MATCH},
+    # Answer `delay` lab seconds late.
+    "api-slow": {"after": 0.0, "seconds": 0.0, "delay": 5.0, **_API_MATCH},
+    # End every open watch once (clients watch again from their last resourceVersion).
+    "api-close-watches": {"after": 0.0},
+    # The change history is forgotten: watches and continued lists from before answer 410.
+    "api-gone": {"after": 0.0},
+}
+
 # Fault kinds: the fields each takes beyond `kind` and `node` (field → allowed values or None
 # for free text, first value the default).
 FAULT_KINDS: Mapping[str, Mapping[str, tuple[str, ...] | None]] = {
@@ -38,6 +63,25 @@ FAULT_KINDS: Mapping[str, Mapping[str, tuple[str, ...] | None]] = {
     "package-install-fails": {"package": None},
     # After its manifest changes, the component's static pod never becomes ready.
     "static-pod-never-ready": {"component": CONTROL_PLANE_COMPONENTS},
+    # kubeadm's CreateJob health check fails the first `times` runs on the node ("always").
+    "kubeadm-createjob-fails": {"times": None},
+    # The apiserver's advertise address (Endpoints, mirror pod) refuses or times out from here.
+    "apiserver-address-unreachable": {"how": ("refused", "timeout")},
+    # KUBELET_EXTRA_ARGS in /etc/default/kubelet (deb) or /etc/sysconfig/kubelet (rpm) is `args`.
+    "kubelet-extra-args": {"args": None},
+    # The node boots with cgroup v1: /sys/fs/cgroup is a tmpfs, not a cgroup2 mount.
+    "cgroup-v1": {},
+    # Package-manager hazards of issue #14 (kubehop.lab.node.package_faults): the dpkg lock held
+    # `seconds`; pkgs.k8s.io unreachable; a vendor source with an expired key; a second
+    # Kubernetes source file for `minor`; dnf 5; dnf versionlocks on the Kubernetes packages.
+    "package-lock-held": {"seconds": None},
+    "package-repo-unreachable": {},
+    "apt-source-broken": {},
+    "apt-source-copy": {"minor": None},
+    "dnf5": {},
+    "versionlock": {},
+    # The apt keyring of the Kubernetes source: expired a year ago, missing, or expiring soon.
+    "repo-key": {"state": ("expired", "missing", "expiring")},
 }
 
 
@@ -235,6 +279,18 @@ class Fault:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiFault:
+    """An injected API fault (see API_FAULT_KINDS); `options` has every option of its kind."""
+
+    kind: str
+    apiserver: str
+    options: Mapping[str, float | int | str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        return {"kind": self.kind, "apiserver": self.apiserver, **self.options}
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     """A whole lab scenario; `source` names where it came from (a path or `builtin:NAME`)."""
 
@@ -245,6 +301,7 @@ class Scenario:
     workloads: tuple[Workload, ...] = ()
     timing: Timing = Timing()
     faults: tuple[Fault, ...] = ()
+    api_faults: tuple[ApiFault, ...] = ()  # written back under `faults` too
     source: str = ""
     parameters: Mapping[str, int] = field(default_factory=dict)  # built-ins: `large:nodes=50`
 
@@ -275,5 +332,6 @@ class Scenario:
             "nodes": [n.to_dict() for n in self.nodes],
             "workloads": [w.to_dict() for w in self.workloads],
             "timing": self.timing.to_dict(),
-            "faults": [f.to_dict() for f in self.faults],
+            "faults": [*(f.to_dict() for f in self.faults),
+                       *(f.to_dict() for f in self.api_faults)],
         }

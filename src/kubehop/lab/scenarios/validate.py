@@ -192,11 +192,18 @@ def parse_scenario(doc: Any, source: str, positions: Positions | None = None) ->
         if other != i:
             d.fail(f"workloads[{i}].name",
                    f"{w.namespace}/{w.name} is already used by workloads[{other}]")
-    faults = tuple(_fault(d, raw, f"faults[{i}]", names)
-                   for i, raw in enumerate(d.items(top.get("faults"), "faults")))
+    control_planes = [n for node in nodes if node.control_plane for n in node.names()]
+    faults: list[s.Fault] = []
+    api_faults: list[s.ApiFault] = []
+    for i, raw in enumerate(d.items(top.get("faults"), "faults")):
+        if isinstance(raw, dict) and raw.get("kind") in s.API_FAULT_KINDS:
+            api_faults.append(_api_fault(d, raw, f"faults[{i}]", control_planes,
+                                         cluster.load_balancer))
+        else:
+            faults.append(_fault(d, raw, f"faults[{i}]", names))
     return s.Scenario(name=name, description=description, cluster=cluster, nodes=nodes,
-                      workloads=workloads, timing=_timing(d, top.get("timing")), faults=faults,
-                      source=source)
+                      workloads=workloads, timing=_timing(d, top.get("timing")),
+                      faults=tuple(faults), api_faults=tuple(api_faults), source=source)
 
 
 def _cluster(d: _Doc, raw: Any) -> s.ClusterConfig:
@@ -376,10 +383,12 @@ def _timing(d: _Doc, raw: Any) -> s.Timing:
 
 
 def _fault(d: _Doc, raw: Any, path: str, names: Mapping[str, int]) -> s.Fault:
-    kind = d.mapping(raw, path, ("kind", "node", *{k for v in s.FAULT_KINDS.values() for k in v}),
+    kind = d.mapping(raw, path, ("kind", "node", *{k for v in s.FAULT_KINDS.values() for k in v},
+                                 "apiserver", *{k for v in s.API_FAULT_KINDS.values() for k in v}),
                      required=("kind",))["kind"]
     if kind not in s.FAULT_KINDS:
-        d.fail(join(path, "kind"), f"expected one of {', '.join(s.FAULT_KINDS)}, got {kind!r}")
+        kinds = ", ".join([*s.FAULT_KINDS, *s.API_FAULT_KINDS])
+        d.fail(join(path, "kind"), f"expected one of {kinds}, got {kind!r}")
     fields = s.FAULT_KINDS[kind]
     f = d.mapping(raw, path, ("kind", "node", *fields), required=("node",))
     options: dict[str, str] = {}
@@ -391,3 +400,56 @@ def _fault(d: _Doc, raw: Any, path: str, names: Mapping[str, int]) -> s.Fault:
             d.fail(join(path, key), f"expected a string, got {_kind(value)}")
         options[key] = value
     return s.Fault(kind, _node_ref(d, f["node"], join(path, "node"), names), options)
+
+
+def _api_fault(d: _Doc, raw: dict[str, Any], path: str, control_planes: list[str],
+               load_balancer: bool) -> s.ApiFault:
+    kind = raw["kind"]
+    f = d.mapping(raw, path, ("kind", "apiserver", *s.API_FAULT_KINDS[kind]),
+                  required=("apiserver",))
+    try:
+        target = api_fault_target(f["apiserver"], control_planes, load_balancer)
+    except ValueError as e:
+        d.fail(join(path, "apiserver"), str(e))
+    options: dict[str, float | int | str] = {}
+    for key, default in s.API_FAULT_KINDS[kind].items():
+        try:
+            options[key] = api_fault_option(kind, key, f.get(key, default))
+        except ValueError as e:
+            d.fail(join(path, key), str(e))
+    return s.ApiFault(kind, target, options)
+
+
+def api_fault_target(value: Any, control_planes: list[str], load_balancer: bool) -> str:
+    """An API fault's `apiserver`: a control-plane node, `all`, or `loadbalancer` when there is
+    one (ValueError naming the choices otherwise)."""
+    if value == "loadbalancer" and not load_balancer:
+        raise ValueError("this cluster has no load balancer (cluster.loadBalancer: true adds one)")
+    if isinstance(value, str) and (value in s.API_FAULT_TARGETS or value in control_planes):
+        return value
+    targets = [*control_planes[:5], "all", *(["loadbalancer"] if load_balancer else [])]
+    raise ValueError(f"expected a control-plane node or all ({', '.join(targets)}), "
+                     f"got {value!r}")
+
+
+def api_fault_option(kind: str, key: str, value: Any) -> float | int | str:
+    """Option `key` of API fault `kind`, checked against the type of its default (ValueError
+    with the problem otherwise)."""
+    default = s.API_FAULT_KINDS[kind][key]
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {_kind(value)}")
+        return value.upper() if key == "method" else value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {_kind(value)}")
+    if isinstance(default, int):
+        if value != int(value) or value < 0:
+            raise ValueError(f"expected a whole number >= 0, got {value!r}")
+        if key == "code" and value not in s.API_ERROR_CODES:
+            raise ValueError(f"expected one of {', '.join(map(str, s.API_ERROR_CODES))}, "
+                             f"got {value!r}")
+        return int(value)
+    if value < 0 or (key == "rate" and value > 1):
+        raise ValueError(f"expected {'a rate from 0 to 1' if key == 'rate' else 'lab seconds >= 0'}"
+                         f", got {value!r}")
+    return float(value)

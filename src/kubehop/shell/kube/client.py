@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
 import random
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -144,9 +145,7 @@ class KubeClient:
         except aiohttp.ClientSSLError as e:
             raise ApiError(f"TLS handshake with {self.server} failed: {e}") from e
         except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as e:
-            raise ApiError(
-                f"cannot reach the Kubernetes API at {self.server}: {type(e).__name__}: {e}"
-            ) from e
+            raise ApiError(unreachable_message(self.server, e)) from e
 
     async def watch(self, path: str, params: dict[str, str], *,
                     timeout: float) -> AsyncIterator[bytes]:
@@ -199,3 +198,17 @@ def _parse_retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+def unreachable_message(server: str, error: BaseException) -> str:
+    """One line for a request that got no answer: the server, the reason, what to check."""
+    os_error = getattr(error, "os_error", None)  # aiohttp.ClientConnectorError
+    errno = getattr(os_error, "errno", None) or getattr(error, "errno", None)
+    if isinstance(errno, int) and errno:
+        why = os.strerror(errno).lower()
+    elif isinstance(error, TimeoutError):
+        why = "timed out"
+    else:
+        why = f"{type(error).__name__}: {error}".rstrip(": ")
+    return (f"cannot reach the Kubernetes API at {server}: {why}; check the server of the "
+            "kubeconfig context and that the cluster (or `kubehop lab up`) is running")

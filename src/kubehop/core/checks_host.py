@@ -1,0 +1,103 @@
+"""Checks of how each node's kubelet starts (`host.*`) and of the kubectl on the nodes
+(`skew.node-kubectl`), from the host and package facts read over SSH.
+
+A kubelet that cannot start after its upgrade leaves a drained node NotReady, so these findings
+block before anything is drained: kubelet flags a newer minor removed (the release data's
+`kubeletRemovedFlags`) and host requirements a newer kubelet has (`hostRequirements`: cgroup v2
+from 1.35). With `--to`, the target's minor is judged; without it, the next minor (a warning).
+"""
+
+from __future__ import annotations
+
+from kubehop.core.checks_common import grouped, package_kube_version
+from kubehop.model.cluster import ClusterState, NodeState
+from kubehop.model.findings import Finding, Severity
+from kubehop.model.releases import HostRequirement, KubeletFlagRemoval, ReleaseData
+from kubehop.model.versions import KubeVersion, MinorVersion
+
+
+def host_findings(state: ClusterState, data: ReleaseData, current: KubeVersion | None,
+                  target: KubeVersion | MinorVersion | None) -> list[Finding]:
+    """Removed kubelet flags and unmet host requirements for the kubelet of `target`'s minor
+    (blocking), or of the minor after `current` without a target (warning); nodes' kubectl
+    outside the skew window of the apiservers."""
+    out = node_kubectl_findings(state)
+    if target is not None:
+        minor = target if isinstance(target, MinorVersion) else target.minor_version
+        severity = Severity.BLOCKING
+    elif current is not None:
+        minor, severity = current.minor_version + 1, Severity.WARNING
+    else:
+        return out
+    nodes = [n for n in state.nodes if n.host is not None]
+    for removal in data.kubelet_removed_flags:
+        if removal.removed_in <= minor:
+            out += _removed_flag(removal, nodes, minor, severity)
+    for requirement in data.host_requirements:
+        if requirement.since <= minor and requirement.requirement == "cgroupV2":
+            out += _cgroup_v2(requirement, nodes, minor, severity)
+    return out
+
+
+def passes_flag(args: tuple[str, ...], flag: str) -> bool:
+    """Whether `args` pass `flag` (`--flag`, `--flag=value`; `--flag-other` is another flag)."""
+    return any(a == flag or a.startswith(flag + "=") for a in args)
+
+
+def _removed_flag(removal: KubeletFlagRemoval, nodes: list[NodeState], minor: MinorVersion,
+                  severity: Severity) -> list[Finding]:
+    by_node = {n.name: n.host.extra_args_file or "KUBELET_EXTRA_ARGS" for n in nodes
+               if n.host is not None and passes_flag(n.host.extra_args, removal.flag)}
+    flag = removal.flag
+    return grouped(
+        "host.kubelet-flag-removed", severity, by_node,
+        lambda where, path: f"KUBELET_EXTRA_ARGS in {path} on {where} passes {flag}, which "
+                            f"kubelet {removal.removed_in} removed: the kubelet of {minor} "
+                            f"would not start after its upgrade ({removal.source})",
+        lambda where, path: f"remove {flag} from KUBELET_EXTRA_ARGS in {path} on {where} "
+                            f"before upgrading ({removal.fix})",
+    )
+
+
+def _cgroup_v2(requirement: HostRequirement, nodes: list[NodeState], minor: MinorVersion,
+               severity: Severity) -> list[Finding]:
+    by_node = {n.name: n.host.cgroup_fs or "" for n in nodes
+               if n.host is not None and n.host.cgroup_v1}
+    return grouped(
+        "host.cgroup-v1", severity, by_node,
+        lambda where, fs: f"{where} {'runs' if ',' not in where else 'run'} cgroup v1 "
+                          f"(/sys/fs/cgroup is {fs}): the kubelet of {requirement.since} and "
+                          f"later refuses to start there by default (failCgroupV1), so the "
+                          f"upgrade to {minor} would leave the node NotReady "
+                          f"({requirement.source})",
+        lambda where, _fs: f"on {where}: {requirement.fix}",
+    )
+
+
+def node_kubectl_findings(state: ClusterState) -> list[Finding]:
+    """kubectl packages on nodes more than one minor from an apiserver (the skew policy: kubectl
+    is supported within one minor, older or newer, of kube-apiserver). A warning: kubectl on a
+    node plays no part in the upgrade, but the people who use it there get errors."""
+    apiservers = sorted({a.version.minor_version for a in state.apiservers
+                         if a.version is not None})
+    if not apiservers:
+        return []
+    oldest, newest = apiservers[0], apiservers[-1]
+    by_node: dict[str, str] = {}
+    for n in state.nodes:
+        kubectl = package_kube_version(n.packages.kubectl) if n.packages else None
+        if kubectl is None:
+            continue
+        minor = kubectl.minor_version
+        if minor.major != newest.major or minor < newest - 1 or minor > oldest + 1:
+            by_node[n.name] = str(minor)
+    window = (f"{newest - 1} to {oldest + 1}" if newest - 1 <= oldest + 1
+              else f"none: the apiservers run {oldest} to {newest}")
+    return grouped(
+        "skew.node-kubectl", Severity.WARNING, by_node,
+        lambda where, v: f"kubectl {v} on {where} is outside the skew window of the "
+                         f"apiservers (kubectl within one minor of every kube-apiserver: "
+                         f"{window})",
+        lambda where, _v: f"install the kubectl of the cluster's minor on {where} (kubehop "
+                          f"upgrade installs kubectl with kubeadm on every node)",
+    )
