@@ -47,6 +47,7 @@ def run_checks(state: ClusterState, release_data: ReleaseData, today: date,
     if stale is not None:
         findings.append(stale)
     findings += drift_findings(state, current)
+    findings += kubeadm_jump_findings(state, current, target_version)
     findings += checks_nodes.install_findings(state)
     findings += checks_nodes.package_findings(state)
     if state.workloads_observed:
@@ -100,6 +101,39 @@ def unreachable_apiservers(state: ClusterState) -> list[Finding]:
             f"{a.endpoint} is reachable from here, then run kubehop check again",
         ))
     return out
+
+
+def kubeadm_jump_findings(state: ClusterState, current: KubeVersion | None,
+                          target: KubeVersion | None) -> list[Finding]:
+    """Workers whose kubeadm the upgrade moves more than one minor at once.
+
+    kubeadm's docs ask a node's kubeadm to be of the minor that last managed it or one newer
+    (website create-cluster-kubeadm.md, "kubeadm's skew against kubeadm"); kubeadm's code checks
+    no such thing, and `kubeadm upgrade node` on a worker runs preflight and rewrites the kubelet
+    configuration only (kubernetes/kubernetes cmd/kubeadm/app/cmd/upgrade/node.go; #120825
+    tested it two minors apart). kubehop therefore jumps, and says so."""
+    reference = target or current
+    if reference is None:
+        return []
+    minor = reference.minor_version
+    jumps: dict[str, str] = {}
+    for n in state.worker_nodes:
+        pk = n.packages
+        kubeadm = (pk.kubeadm_binary or package_kube_version(pk.kubeadm)) if pk else None
+        if kubeadm is not None and minor.minus(kubeadm.minor_version) > 1:
+            jumps[n.name] = f"{kubeadm.minor_version}"
+    return grouped(
+        "skew.kubeadm-node-jump", Severity.WARNING, jumps,
+        lambda nodes, old: (
+            f"kubeadm {old} last managed {nodes}; the upgrade installs kubeadm {minor} there "
+            f"directly (one kubeadm upgrade node per kubelet move, right before the drain). "
+            f"kubeadm's docs ask for the minor that last managed a node or one newer, but "
+            f"kubeadm's code does not enforce it and on a worker `kubeadm upgrade node` only "
+            f"rewrites the kubelet configuration"),
+        lambda nodes, old: (
+            "nothing to do; to follow the docs' letter instead, plan with "
+            "--strict-kubeadm-skew (kubeadm then follows every hop on every worker, and "
+            "workers more than one minor behind the cluster are refused)"))
 
 
 # --- support -------------------------------------------------------------------------------
