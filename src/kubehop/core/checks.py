@@ -103,6 +103,18 @@ def unreachable_apiservers(state: ClusterState) -> list[Finding]:
     return out
 
 
+def inventory_fallbacks(state: ClusterState) -> list[Finding]:
+    """Nodes the SSH inventory does not name, reached at their InternalIP: said once per node,
+    so an inventory gap shows instead of a silent connection to an address nobody chose."""
+    return [Finding(
+        "node.inventory-fallback", Severity.WARNING, f"node/{node}",
+        f"node {node} is not in the SSH inventory: kubehop reaches it at its InternalIP "
+        f"{address} (port and user from the inventory's defaults or ~/.ssh/config)",
+        f"add {node} to the SSH inventory (nodes: {{{node}: {{host: ...}}}}) unless "
+        f"{address} is the address to use",
+    ) for node, address in state.address_fallbacks]
+
+
 def kubeadm_jump_findings(state: ClusterState, current: KubeVersion | None,
                           target: KubeVersion | None) -> list[Finding]:
     """Workers whose kubeadm the upgrade moves more than one minor at once.
@@ -137,18 +149,6 @@ def kubeadm_jump_findings(state: ClusterState, current: KubeVersion | None,
 
 
 # --- support -------------------------------------------------------------------------------
-def inventory_fallbacks(state: ClusterState) -> list[Finding]:
-    """Nodes the SSH inventory does not name, reached at their InternalIP: said once per node,
-    so an inventory gap shows instead of a silent connection to an address nobody chose."""
-    return [Finding(
-        "node.inventory-fallback", Severity.WARNING, f"node/{node}",
-        f"node {node} is not in the SSH inventory: kubehop reaches it at its InternalIP "
-        f"{address} (port and user from the inventory's defaults or ~/.ssh/config)",
-        f"add {node} to the SSH inventory (nodes: {{{node}: {{host: ...}}}}) unless "
-        f"{address} is the address to use",
-    ) for node, address in state.address_fallbacks]
-
-
 
 
 def support_findings(current: KubeVersion | None, data: ReleaseData,

@@ -223,6 +223,8 @@ class ClusterState:
     apis_observed: bool = False
     nodes_observed: bool = False  # package facts were asked of the nodes (SSH inventory)
     node_errors: tuple[tuple[str, str], ...] = ()  # (node, why its facts could not be read)
+    # (node, InternalIP) of nodes the SSH inventory does not name, reached at that address
+    address_fallbacks: tuple[tuple[str, str], ...] = ()
 
     def node(self, name: str) -> NodeState | None:
         return next((n for n in self.nodes if n.name == name), None)
@@ -258,5 +260,3 @@ class ClusterState:
             ))
         return ClusterComponents(apiservers=apiservers, nodes=tuple(nodes), kubectl=self.kubectl,
                                  load_balanced=self.load_balanced)
-    # (node, InternalIP) of nodes the SSH inventory does not name, reached at that address
-    address_fallbacks: tuple[tuple[str, str], ...] = ()
