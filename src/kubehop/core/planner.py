@@ -31,9 +31,10 @@ from kubehop.core.hops import newest_patch
 from kubehop.core.kubeadm_policy import maximum_allowed_kubelet_skew
 from kubehop.core.planner_build import PlanBuilder
 from kubehop.core.planner_target import (
+    Target,
     check_installed_by_kubeadm,
     refuse_blocking_findings,
-    resolve_target,
+    resolve,
 )
 from kubehop.core.simulate import PlanInvariantError, StepCosts, check_plan
 from kubehop.core.skew import kubeadm_kubelet_lag, max_kubelet_lag
@@ -47,11 +48,12 @@ from kubehop.model.releases import ReleaseData
 from kubehop.model.versions import KubeVersion, MinorVersion
 
 
-def plan_upgrade(state: ClusterState, target: str, release_data: ReleaseData,
+def plan_upgrade(state: ClusterState, target: str | Target, release_data: ReleaseData,
                  options: PlanOptions | None = None, findings: Sequence[Finding] = (),
                  costs: StepCosts | None = None) -> Plan:
     """Plan the upgrade of `state` to `target` (`1.30`, `v1.30.14`, `latest`, `next-minor`,
-    `latest-patch`). Raises UsageError (one line) when it refuses."""
+    `latest-patch`, or a `Target` resolved already for the checks). Raises UsageError (one
+    line) when it refuses."""
     # Planning 5,000 nodes allocates ~10^5 objects that live on (steps) and makes no cycles; the
     # cyclic collector would walk the whole heap (the observed state too) a few times meanwhile.
     enabled = gc.isenabled()
@@ -63,14 +65,16 @@ def plan_upgrade(state: ClusterState, target: str, release_data: ReleaseData,
             gc.enable()
 
 
-def _plan(state: ClusterState, target: str, release_data: ReleaseData,
+def _plan(state: ClusterState, target: str | Target, release_data: ReleaseData,
           options: PlanOptions | None, findings: Sequence[Finding],
           costs: StepCosts | None) -> Plan:
     options = options or PlanOptions()
-    warnings: list[str] = []
-    cluster = check_installed_by_kubeadm(state)
+    check_installed_by_kubeadm(state)
     refuse_blocking_findings(findings, options)
-    final, hops = resolve_target(target, cluster, release_data, options, warnings)
+    if isinstance(target, str):
+        target = resolve(state, target, release_data, options)
+    cluster, final, hops = target.cluster, target.final, list(target.hops)
+    warnings = list(target.warnings)
     control_planes = sorted((n for n in state.nodes if n.is_control_plane), key=lambda n: n.name)
     if not control_planes:
         raise UsageError("no control-plane node found (no node labelled "

@@ -72,3 +72,64 @@ def test_workers_three_minors_behind_go_to_131_drained_twice(upgrade_lab, tmp_pa
 
 def _unsudo(argv: list[str]) -> list[str]:
     return argv[2:] if argv[:2] == ["sudo", "-n"] else argv
+
+
+# HA at 1.29.15 whose second control plane's apiserver manifest was edited by hand to v1.30.2.
+HA_HAND_EDIT = """\
+apiVersion: kubehop.dev/v1
+kind: LabScenario
+name: haedit
+cluster: {kubernetesVersion: v1.29.15, loadBalancer: true}
+nodes:
+  - name: m1
+    roles: [control-plane]
+    packages: {kubeadm: 1.29.15, kubelet: 1.29.15, kubectl: 1.29.15}
+    repo: {minor: "1.29"}
+  - name: m2
+    roles: [control-plane]
+    packages: {kubeadm: 1.29.15, kubelet: 1.29.15, kubectl: 1.29.15}
+    repo: {minor: "1.29"}
+    controlPlaneImages: {kube-apiserver: v1.30.2}
+  - name: m3
+    roles: [control-plane]
+    packages: {kubeadm: 1.29.15, kubelet: 1.29.15, kubectl: 1.29.15}
+    repo: {minor: "1.29"}
+  - name: w
+    count: 2
+    packages: {kubeadm: 1.29.15, kubelet: 1.29.15, kubectl: 1.29.15}
+    repo: {minor: "1.29"}
+workloads:
+  - {kind: Deployment, namespace: web, name: frontend, replicas: 2, pdb: {maxUnavailable: 1}}
+"""
+
+
+def test_a_hand_edited_apiserver_on_a_secondary_control_plane_is_restored_then_upgraded(
+        upgrade_lab, tmp_path):
+    import json
+
+    scenario = tmp_path / "haedit.yaml"
+    scenario.write_text(HA_HAND_EDIT)
+    up = upgrade_lab(str(scenario))
+    checked = up.kubehop("check", "--to", "1.30", "--today", TODAY, "-o", "json")
+    findings = json.loads(checked.stdout)["findings"]
+    ids = {f["id"] for f in findings}
+    assert "drift.static-pod-image" in ids
+    # No fix accepts the hand edit ("upgrade kubeadm on node m2 to 1.30"); the skew finding
+    # it causes points at the drift fix.
+    assert not [f for f in findings if "upgrade kubeadm on node m2" in f["fix"]], findings
+    caused = [f for f in findings if f.get("cause") == "drift.static-pod-image"]
+    assert caused
+    assert all("restore the hand-edited" in f["fix"] for f in caused)
+    done = up.kubehop("upgrade", "--to", "1.30", "--yes", "--today", TODAY)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    events = up.lt.events()
+    assert check_history(events) == []
+    versions = final_versions(events)
+    for node in ("m1", "m2", "m3"):
+        assert versions[(node, "kube-apiserver")] == "v1.30.14", node
+    # m2's apiserver went back to kubeadm's v1.29.15 before kubeadm ran anywhere.
+    m2 = [e["version"] for e in events if e["type"] == "component" and e["node"] == "m2"
+          and e["component"] == "kube-apiserver" and e["version"]]
+    assert m2[0] == "v1.30.2"
+    assert "v1.29.15" in m2
+    assert m2.index("v1.29.15") < m2.index("v1.30.14")
