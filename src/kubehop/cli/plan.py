@@ -23,7 +23,7 @@ from kubehop.cli.releases import (
 )
 from kubehop.core.checks import run_checks
 from kubehop.core.planner import plan_upgrade
-from kubehop.core.planner_target import check_installed_by_kubeadm, resolve_target
+from kubehop.core.planner_target import check_installed_by_kubeadm, resolve
 from kubehop.model.cluster import ClusterState
 from kubehop.model.cluster_codec import state_from_dict
 from kubehop.model.errors import OperationError, UsageError
@@ -93,10 +93,10 @@ def make_plan(state: ClusterState, to: str, options: PlanOptions, release_data: 
             + f"; kubehop plans only from every node's packages: fix SSH access to {node}")
     day = resolve_today(today)
     data = load_release_data_checked(release_data, day)
-    cluster = check_installed_by_kubeadm(state)
-    final, _ = resolve_target(to, cluster, data, options, [])
-    findings = run_checks(state, data, day, final)
-    return plan_upgrade(state, to, data, options, findings)
+    check_installed_by_kubeadm(state)
+    target = resolve(state, to, data, options)  # once, for the checks and the planner
+    findings = run_checks(state, data, day, target.final)
+    return plan_upgrade(state, target, data, options, findings)
 
 
 def plan_options(f: Any) -> Any:

@@ -103,12 +103,28 @@ def resolve(state: ClusterState, target: str, data: ReleaseData,
     return Target(target, cluster, final, tuple(hops), tuple(warnings))
 
 
+NAMED_TARGETS = ("latest", "next-minor", "latest-patch")
+
+
+def check_target_text(target: str) -> str:
+    """`target` stripped, when it is a target at all (a named one, a minor or a version);
+    UsageError otherwise — before anything touches the cluster."""
+    text = target.strip()
+    try:
+        if text not in NAMED_TARGETS:
+            (parse_minor_version if text.count(".") == 1 else parse_kube_version)(text)
+    except VersionError:
+        raise UsageError(f"bad --to {target!r}: expected a minor (1.30), a version "
+                         f"(v1.30.14), latest, next-minor or latest-patch") from None
+    return text
+
+
 def resolve_target(target: str, cluster: KubeVersion, data: ReleaseData, options: PlanOptions,
                    warnings: list[str]) -> tuple[KubeVersion, list[KubeVersion]]:
     """(final version, hops after the running version); hops is empty when `target` is the
     running version (the plan then only completes a half-done upgrade)."""
     known = data.all_versions()
-    text = target.strip()
+    text = check_target_text(target)
     minor = cluster.minor_version
     if text == "latest":
         final = max((v for v in known if not v.is_prerelease), default=None)
@@ -127,11 +143,7 @@ def resolve_target(target: str, cluster: KubeVersion, data: ReleaseData, options
             raise UsageError(f"no known release of Kubernetes {wanted}; update the release data "
                              f"(kubehop releases) or pin a version with --allow-unknown-version")
     else:
-        try:
-            final = parse_kube_version(text)
-        except VersionError:
-            raise UsageError(f"bad --to {target!r}: expected a minor (1.30), a version "
-                             f"(v1.30.14), latest, next-minor or latest-patch") from None
+        final = parse_kube_version(text)
         if final.vendor or final.build:
             raise UsageError(f"bad --to {target!r}: kubehop installs upstream releases, "
                              f"without vendor suffixes")

@@ -47,9 +47,10 @@ def test_text_shows_hops_waves_and_drain_decisions(capsys, state_file):
     assert (code, err) == (0, "")
     assert out.startswith("Upgrade plan: v1.28.9 → v1.30.14\n  hops: v1.29.15, v1.30.14\n")
     assert "  wave 0 [v1.29.15] control plane (kubeadm): oldversion1\n" in out
-    assert ("    oldversion2: cordon → switchover → drain → kubeadm-node → kubelet-install → "
-            "kubelet-restart → wait-ready → uncordon\n      (kubelet changes minor: drain "
-            "required)\n") in out
+    assert ("    oldversion2: repo-switch → kubeadm-install → kubeadm-node → cordon → "
+            "switchover → drain → kubelet-install → kubelet-restart → wait-ready → uncordon\n"
+            "      (kubelet changes minor: drain required)\n") in out
+    assert "prepare" not in out  # workers are touched once, when their kubelet moves
     assert "estimate" in out
     assert "Warnings:\n  - drains delete the emptyDir data" in out
 
