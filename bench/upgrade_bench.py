@@ -75,6 +75,7 @@ class Run:
     real: float
     cpu_busy: float  # process CPU seconds per real second during the worker waves
     violations: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list, repr=False)  # the lab history
 
     @property
     def lower_bound(self) -> float:
@@ -82,16 +83,16 @@ class Run:
 
 
 async def upgrade(nodes: int, pods: int, scale: float, options: PlanOptions,
-                  parallel: int) -> Run:
+                  parallel: int, target: str = TARGET, scenario: str = "large") -> Run:
     with tempfile.TemporaryDirectory(prefix="kubehop-bench-") as tmp:
-        async with Lab(f"large:nodes={nodes},pods={pods}", time_scale=scale, ssh=False,
+        async with Lab(f"{scenario}:nodes={nodes},pods={pods}", time_scale=scale, ssh=False,
                        tls=False,
                        state_dir=Path(tmp) / "lab") as lab:
             client = await KubeClient.connect(str(lab.kubeconfig_path))
             transport = LabTransport(lab)
             state = await observe(client, workloads=True, node_runner=TransportRunner(transport),
                                   kubectl=False)
-            plan = plan_upgrade(state, TARGET, load_release_data(), options)
+            plan = plan_upgrade(state, target, load_release_data(), options)
             stamps: dict[tuple[str, str], float] = {}
             workers = {w.index for w in plan.waves if w.kind == "workers"}
             cpu: list[tuple[float, float]] = []  # (real, process) during worker waves
@@ -122,10 +123,12 @@ async def upgrade(nodes: int, pods: int, scale: float, options: PlanOptions,
                 await kube.close()
                 await client.close()
                 journal.close()
-            violations = check_history(lab.history.since(0),
-                                       max_unavailable=plan.max_unavailable_nodes)
+            events = lab.history.since(0)
+            violations = check_history(events, max_unavailable=plan.max_unavailable_nodes)
     busy = (cpu[-1][1] - cpu[0][1]) / (cpu[-1][0] - cpu[0][0]) if len(cpu) > 1 else 0.0
-    return measure(plan, stamps, nodes, t0, t1, r1 - r0, busy, [str(v) for v in violations])
+    run = measure(plan, stamps, nodes, t0, t1, r1 - r0, busy, [str(v) for v in violations])
+    run.events = events
+    return run
 
 
 def measure(plan: Any, stamps: dict[tuple[str, str], float], nodes: int, t0: float, t1: float,

@@ -145,7 +145,8 @@ async def _resume(settings: Any) -> None:
 @plan_options
 @apply_options
 def upgrade(to: str, max_unavailable: str, worker_strategy: str, drain_policy: str,
-            allow_unknown_version: bool, ignore_findings: tuple[str, ...],
+            strict_kubeadm_skew: bool, allow_unknown_version: bool,
+            ignore_findings: tuple[str, ...],
             from_state: str | None, today: str | None, release_data: str | None,
             **params: Any) -> None:
     """Check, plan, show the plan, confirm and apply it: the whole upgrade.
@@ -160,7 +161,7 @@ def upgrade(to: str, max_unavailable: str, worker_strategy: str, drain_policy: s
         raise UsageError("--from-state plans from a file; `upgrade` observes the cluster it "
                          "changes (use `kubehop plan --from-state` then `kubehop apply`)")
     options = options_from(max_unavailable, worker_strategy, drain_policy,
-                           allow_unknown_version, ignore_findings)
+                           allow_unknown_version, ignore_findings, strict_kubeadm_skew)
     settings = _settings(params)
     with json_stdout(settings.log_format):
         run(upgrade_flow(to, options, settings, release_data=release_data, today=today,

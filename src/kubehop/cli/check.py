@@ -20,32 +20,22 @@ from kubehop.cli.releases import (
 )
 from kubehop.cli.versions import observe_with_ssh
 from kubehop.core.checks import run_checks
-from kubehop.model.errors import UsageError, VersionError
+from kubehop.core.planner_target import check_target_text, resolve
+from kubehop.model.cluster import ClusterState
 from kubehop.model.findings import Finding, Severity
-from kubehop.model.versions import (
-    KubeVersion,
-    MinorVersion,
-    parse_kube_version,
-    parse_minor_version,
-)
+from kubehop.model.plan import PlanOptions
+from kubehop.model.releases import ReleaseData
+from kubehop.model.versions import KubeVersion
 
 SEVERITY_STYLES = {"blocking": "bold red", "warning": "yellow", "info": "cyan"}
 
 
-def parse_target(text: str | None) -> KubeVersion | MinorVersion | None:
-    """`--to`: a minor (`1.29`: its newest patch) or a version (`v1.29.15`)."""
+def check_target(state: ClusterState, text: str | None, data: ReleaseData) -> KubeVersion | None:
+    """`--to` resolved as `plan --to` resolves it (`1.29`, `v1.29.15`, `latest`, `next-minor`,
+    `latest-patch`); a patch the release data does not know is a finding here, not an error."""
     if text is None:
         return None
-    value = text.strip()
-    try:
-        return parse_minor_version(value)
-    except VersionError:
-        pass
-    try:
-        return parse_kube_version(value)
-    except VersionError:
-        raise UsageError(f"bad --to {text!r}: expected a minor like 1.29 or a version like "
-                         "v1.29.15") from None
+    return resolve(state, text, data, PlanOptions(allow_unknown_version=True)).final
 
 
 def with_host_keys(findings: list[Finding], changed: dict[str, str]) -> list[Finding]:
@@ -106,12 +96,14 @@ def check(ctx: click.Context, to: str | None, output: str, today: str | None,
     the cluster was installed, drains (PDBs, bare pods, single-instance databases),
     capacity, and with --to: removed APIs still in use and CNI support.
     """
-    target = parse_target(to)
+    if to is not None:
+        check_target_text(to)  # a bad --to is refused before the cluster is touched
     day = resolve_today(today)
     data = load_release_data_checked(release_data, day, warn_stale=False)  # data.stale
-    state, changed_keys = run(observe_with_ssh(workloads=True, apis=target is not None,
+    state, changed_keys = run(observe_with_ssh(workloads=True, apis=to is not None,
                                                node_facts=True))
-    findings = with_host_keys(run_checks(state, data, day, target), changed_keys)
+    findings = with_host_keys(run_checks(state, data, day, check_target(state, to, data)),
+                              changed_keys)
     if output in MACHINE_FORMATS:
         emit(check_document(findings), output)
     else:

@@ -99,18 +99,17 @@ class Story:
         return state
 
     async def check(self, to: str | None = None) -> list[Finding]:
-        from kubehop.cli.check import parse_target, print_findings
+        from kubehop.cli.check import check_target, print_findings
         from kubehop.cli.releases import load_release_data_checked, resolve_today
         from kubehop.cli.versions import observe_cluster
         from kubehop.core.checks import run_checks
         from kubehop.model.findings import Severity
 
         self.narrator.command("kubehop check" + (f" --to {to}" if to else ""))
-        target = parse_target(to)
         day = resolve_today(None)
         data = load_release_data_checked(None, day)
-        state = await observe_cluster(workloads=True, apis=target is not None, node_facts=True)
-        findings = run_checks(state, data, day, target)
+        state = await observe_cluster(workloads=True, apis=to is not None, node_facts=True)
+        findings = run_checks(state, data, day, check_target(state, to, data))
         print_findings(findings)
         code = 1 if any(f.severity is Severity.BLOCKING for f in findings) else 0
         self.narrator.note(f"(exit status {code})")

@@ -27,7 +27,7 @@ from kubehop.core.planner import plan_upgrade
 from kubehop.core.planner_target import (
     check_installed_by_kubeadm,
     refuse_blocking_findings,
-    resolve_target,
+    resolve,
 )
 from kubehop.model.cluster import ClusterState
 from kubehop.model.cluster_codec import state_from_dict
@@ -103,11 +103,11 @@ def make_plan(state: ClusterState, to: str, options: PlanOptions, release_data: 
             + f"; kubehop plans only from every node's packages: fix SSH access to {node}")
     day = resolve_today(today)
     data = load_release_data_checked(release_data, day)
-    cluster = check_installed_by_kubeadm(state)
-    final, _ = resolve_target(to, cluster, data, options, [])
-    findings = run_checks(state, data, day, final)
+    check_installed_by_kubeadm(state)
+    target = resolve(state, to, data, options)  # once, for the checks and the planner
+    findings = run_checks(state, data, day, target.final)
     refuse_findings(findings, options)
-    return plan_upgrade(state, to, data, options, findings)
+    return plan_upgrade(state, target, data, options, findings)
 
 
 def check_ignore_ids(ids: tuple[str, ...]) -> None:
@@ -151,6 +151,10 @@ def plan_options(f: Any) -> Any:
                      default="minor", show_default=True,
                      help="minor: drain before a kubelet changes minor (a patch restart "
                           "skips it); always: drain before every kubelet restart."),
+        click.option("--strict-kubeadm-skew", is_flag=True,
+                     help="Step every worker's kubeadm through every minor (the letter of "
+                          "kubeadm's documented skew); refuse workers more than one minor "
+                          "behind."),
         click.option("--allow-unknown-version", is_flag=True,
                      help="Accept a target patch the release data does not know."),
         click.option("--ignore-finding", "ignore_findings", multiple=True, metavar="ID",
@@ -165,13 +169,15 @@ def plan_options(f: Any) -> Any:
 
 
 def options_from(max_unavailable: str, worker_strategy: str, drain_policy: str,
-                 allow_unknown_version: bool, ignore_findings: tuple[str, ...]) -> PlanOptions:
+                 allow_unknown_version: bool, ignore_findings: tuple[str, ...],
+                 strict_kubeadm_skew: bool = False) -> PlanOptions:
     check_ignore_ids(ignore_findings)
     text = max_unavailable.strip()
     value: int | str = int(text) if text.isascii() and text.isdigit() else text
     return PlanOptions(max_unavailable=value, worker_strategy=worker_strategy,
                        drain_policy=drain_policy, allow_unknown_version=allow_unknown_version,
-                       ignore_findings=tuple(ignore_findings))
+                       ignore_findings=tuple(ignore_findings),
+                       strict_kubeadm_skew=strict_kubeadm_skew)
 
 
 def observe_for_plan() -> ClusterState:
@@ -189,8 +195,9 @@ def observe_for_plan() -> ClusterState:
 @click.option("--out", metavar="FILE", help="Write the plan to FILE instead of standard output.")
 @host_key_option
 def plan(to: str, max_unavailable: str, worker_strategy: str, drain_policy: str,
-         allow_unknown_version: bool, ignore_findings: tuple[str, ...], from_state: str | None,
-         today: str | None, release_data: str | None, output: str, out: str | None) -> None:
+         strict_kubeadm_skew: bool, allow_unknown_version: bool,
+         ignore_findings: tuple[str, ...], from_state: str | None, today: str | None,
+         release_data: str | None, output: str, out: str | None) -> None:
     """Plan an upgrade: hops, waves, every step and what must be true after it.
 
     \b
@@ -201,7 +208,7 @@ def plan(to: str, max_unavailable: str, worker_strategy: str, drain_policy: str,
     is checked against the safety invariants by a simulator before it is shown.
     """
     options = options_from(max_unavailable, worker_strategy, drain_policy,
-                           allow_unknown_version, ignore_findings)
+                           allow_unknown_version, ignore_findings, strict_kubeadm_skew)
     state = load_state(from_state) if from_state else observe_for_plan()
     result = make_plan(state, to, options, release_data, today)
     write_output(render(result, output), out)

@@ -11,10 +11,12 @@ believe), `packages.*` and `install.*` (`checks_nodes`), `drain.*` and `capacity
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date
 
 from kubehop.core import checks_apis, checks_host, checks_nodes, checks_workloads
 from kubehop.core.checks_common import grouped, package_kube_version
+from kubehop.core.planner_target import cluster_version
 from kubehop.core.skew import evaluate_skew
 from kubehop.core.support import (
     latest_patch_on,
@@ -25,38 +27,40 @@ from kubehop.core.support import (
 from kubehop.model.cluster import ClusterState
 from kubehop.model.findings import Finding, Severity, sort_findings
 from kubehop.model.releases import ReleaseData, SupportStatus
-from kubehop.model.versions import KubeVersion, MinorVersion
+from kubehop.model.versions import KubeVersion
 
 # The control-plane components whose static pod image kubeadm sets from kubernetesVersion.
 KUBEADM_IMAGES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 
 
 def run_checks(state: ClusterState, release_data: ReleaseData, today: date,
-               target: KubeVersion | MinorVersion | None = None) -> list[Finding]:
-    """Every finding about `state` on `today`, for an upgrade to `target` when given."""
+               target: KubeVersion | None = None) -> list[Finding]:
+    """Every finding about `state` on `today`, for an upgrade to `target` when given (resolved
+    once, by `planner_target.resolve_target`, as the planner gets it)."""
     current = cluster_version(state)
-    target_version = resolve_target(target, release_data)
     findings: list[Finding] = []
     findings += evaluate_skew(state.components())
     findings += unreachable_apiservers(state)
     findings += inventory_fallbacks(state)
     findings += support_findings(current, release_data, today)
     if target is not None:
-        findings += target_findings(current, target, target_version, release_data, today)
+        findings += target_findings(current, target, release_data, today)
     stale = staleness_finding(release_data, today)
     if stale is not None:
         findings.append(stale)
-    findings += drift_findings(state, current)
+    drift = drift_findings(state, current)
+    findings = explained_by_drift(state, findings, drift) + drift
+    findings += kubeadm_jump_findings(state, current, target)
     findings += checks_nodes.install_findings(state)
     findings += checks_nodes.package_findings(state)
     findings += checks_nodes.key_findings(state, today)
-    findings += checks_nodes.trial_findings(state, target_version)
+    findings += checks_nodes.trial_findings(state, target)
     findings += checks_host.host_findings(state, release_data, current, target)
     if state.workloads_observed:
         findings += checks_workloads.drain_findings(state)
         findings += checks_workloads.capacity_findings(state)
     if target is not None and current is not None:
-        target_minor = target if isinstance(target, MinorVersion) else target.minor_version
+        target_minor = target.minor_version
         findings += checks_apis.api_findings(state, release_data, current.minor_version,
                                              target_minor)
         findings += checks_apis.cni_findings(state, release_data, current.minor_version,
@@ -65,27 +69,6 @@ def run_checks(state: ClusterState, release_data: ReleaseData, today: date,
 
 
 # --- versions ------------------------------------------------------------------------------
-
-
-def cluster_version(state: ClusterState) -> KubeVersion | None:
-    """The version the cluster is at: the oldest of the apiservers' `/version` and kubeadm-config's
-    kubernetesVersion (a hand-edited apiserver does not move the rest of the control plane),
-    else the oldest kube-apiserver image."""
-    known = [a.version for a in state.apiservers if a.version is not None]
-    if state.kubeadm_kubernetes_version is not None:
-        known.append(state.kubeadm_kubernetes_version)
-    if known:
-        return min(known)
-    images = [v for n in state.nodes if (v := n.component_version("kube-apiserver"))]
-    return min(images, default=None)
-
-
-def resolve_target(target: KubeVersion | MinorVersion | None,
-                   data: ReleaseData) -> KubeVersion | None:
-    """A pinned target as given; a minor at its newest known patch (None when none is known)."""
-    if target is None or isinstance(target, KubeVersion):
-        return target
-    return data.latest_patch(target)
 
 
 def unreachable_apiservers(state: ClusterState) -> list[Finding]:
@@ -127,6 +110,39 @@ def inventory_fallbacks(state: ClusterState) -> list[Finding]:
         f"add {node} to the SSH inventory (nodes: {{{node}: {{host: ...}}}}) unless "
         f"{address} is the address to use",
     ) for node, address in state.address_fallbacks]
+
+
+def kubeadm_jump_findings(state: ClusterState, current: KubeVersion | None,
+                          target: KubeVersion | None) -> list[Finding]:
+    """Workers whose kubeadm the upgrade moves more than one minor at once.
+
+    kubeadm's docs ask a node's kubeadm to be of the minor that last managed it or one newer
+    (website create-cluster-kubeadm.md, "kubeadm's skew against kubeadm"); kubeadm's code checks
+    no such thing, and `kubeadm upgrade node` on a worker runs preflight and rewrites the kubelet
+    configuration only (kubernetes/kubernetes cmd/kubeadm/app/cmd/upgrade/node.go; #120825
+    tested it two minors apart). kubehop therefore jumps, and says so."""
+    reference = target or current
+    if reference is None:
+        return []
+    minor = reference.minor_version
+    jumps: dict[str, str] = {}
+    for n in state.worker_nodes:
+        pk = n.packages
+        kubeadm = (pk.kubeadm_binary or package_kube_version(pk.kubeadm)) if pk else None
+        if kubeadm is not None and minor.minus(kubeadm.minor_version) > 1:
+            jumps[n.name] = f"{kubeadm.minor_version}"
+    return grouped(
+        "skew.kubeadm-node-jump", Severity.WARNING, jumps,
+        lambda nodes, old: (
+            f"kubeadm {old} last managed {nodes}; the upgrade installs kubeadm {minor} there "
+            f"directly (one kubeadm upgrade node per kubelet move, right before the drain). "
+            f"kubeadm's docs ask for the minor that last managed a node or one newer, but "
+            f"kubeadm's code does not enforce it and on a worker `kubeadm upgrade node` only "
+            f"rewrites the kubelet configuration"),
+        lambda nodes, old: (
+            "nothing to do; to follow the docs' letter instead, plan with "
+            "--strict-kubeadm-skew (kubeadm then follows every hop on every worker, and "
+            "workers more than one minor behind the cluster are refused)"))
 
 
 # --- support -------------------------------------------------------------------------------
@@ -175,13 +191,12 @@ def support_findings(current: KubeVersion | None, data: ReleaseData,
     return out
 
 
-def target_findings(current: KubeVersion | None, target: KubeVersion | MinorVersion,
-                    resolved: KubeVersion | None, data: ReleaseData,
+def target_findings(current: KubeVersion | None, target: KubeVersion, data: ReleaseData,
                     today: date) -> list[Finding]:
     """Whether the target is a known, supported version above the cluster's."""
-    minor = target if isinstance(target, MinorVersion) else target.minor_version
+    minor = target.minor_version
     out = []
-    if resolved is None or not data.is_known(resolved):
+    if not data.is_known(target):
         out.append(Finding(
             "support.target-unknown", Severity.WARNING, "target",
             f"the release data (from {data.data_date}) knows no release {target}",
@@ -191,19 +206,19 @@ def target_findings(current: KubeVersion | None, target: KubeVersion | MinorVers
         release = data.minor(minor)
         out.append(Finding(
             "support.target-end-of-life", Severity.WARNING, "target",
-            f"the target {resolved} is past end of life"
+            f"the target {target} is past end of life"
             + (f" (since {release.eol})" if release else ""),
             "upgrade further, to a supported minor (kubehop releases lists them)",
         ))
-    if current is not None and resolved is not None:
-        if resolved.base < current.base or minor < current.minor_version:
+    if current is not None:
+        if target.base < current.base or minor < current.minor_version:
             out.append(Finding(
                 "support.target-older", Severity.BLOCKING, "target",
-                f"the target {resolved} is older than the cluster ({current}); kubehop does "
+                f"the target {target} is older than the cluster ({current}); kubehop does "
                 f"not downgrade",
                 f"pick a version newer than {current}",
             ))
-        elif resolved.base == current.base:
+        elif target.base == current.base:
             out.append(Finding(
                 "support.already-at-target", Severity.INFO, "target",
                 f"the cluster already runs {current}", "nothing to upgrade",
@@ -232,6 +247,56 @@ def drift_findings(state: ClusterState, current: KubeVersion | None) -> list[Fin
     return out
 
 
+def explained_by_drift(state: ClusterState, findings: list[Finding],
+                       drift: list[Finding]) -> list[Finding]:
+    """`findings` with every skew violation that only the hand-edited manifests make (it is
+    gone once they are restored to kubeadm's version) pointing at that drift instead of giving
+    a fix of its own: "upgrade kubeadm to match" would accept the hand edit."""
+    wanted = state.kubeadm_kubernetes_version
+    edited = sorted(f.subject.removeprefix("node/") for f in drift
+                    if f.id == "drift.static-pod-image")
+    if wanted is None or not edited:
+        return findings
+    restored = restore_drift(state, wanted)
+    remaining = {(f.id, f.subject) for f in evaluate_skew(restored.components())}
+    where = ", ".join(edited)
+    out = []
+    for f in findings:
+        if f.id.startswith("skew.") and (f.id, f.subject) not in remaining:
+            f = replace(f, message=f"{f.message} — only because of the hand-edited manifest on "
+                                   f"{where} (drift.static-pod-image)",
+                        fix=f"restore the hand-edited manifest on {where} to {wanted} "
+                            f"(drift.static-pod-image; kubehop plan and upgrade do it first, "
+                            f"one node at a time)",
+                        cause="drift.static-pod-image")
+        out.append(f)
+    return out
+
+
+def restore_drift(state: ClusterState, wanted: KubeVersion) -> ClusterState:
+    """`state` with every control-plane image newer than kubeadm's `wanted` version set back to
+    it (as the planner's drift step does), apiservers answering accordingly."""
+    nodes = []
+    reset: set[str] = set()
+    for n in state.nodes:
+        images = tuple((c, _retag(image, wanted)
+                        if c in KUBEADM_IMAGES and (v := n.component_version(c)) is not None
+                        and v.base > wanted.base else image)
+                       for c, image in n.control_plane_images)
+        if images != n.control_plane_images:
+            reset.add(n.name)
+            n = replace(n, control_plane_images=images)
+        nodes.append(n)
+    apiservers = tuple(replace(a, version=wanted) if a.node in reset and a.version is not None
+                       and a.version.base > wanted.base else a for a in state.apiservers)
+    return replace(state, nodes=tuple(nodes), apiservers=apiservers)
+
+
+def _retag(image: str, version: KubeVersion) -> str:
+    name, sep, _tag = image.rpartition(":")
+    return f"{name}:{version}" if sep and "/" not in _tag else f"{image}:{version}"
+
+
 def static_pod_drift(state: ClusterState) -> list[Finding]:
     """Static pod images that differ from kubeadm-config's kubernetesVersion.
 
@@ -257,7 +322,8 @@ def static_pod_drift(state: ClusterState) -> list[Finding]:
                 f"{', '.join(ahead)} on node {node.name} but kubeadm-config says the cluster is "
                 f"{wanted}: the static pod manifest was edited by hand, so kubeadm plans the "
                 f"upgrade from the wrong version",
-                f"restore the image to {wanted}, then upgrade with kubeadm",
+                f"restore the image to {wanted} (kubehop plan and upgrade do it first, one "
+                f"node at a time), then upgrade with kubeadm",
             ))
         if behind:
             out.append(Finding(
@@ -277,14 +343,24 @@ def apiserver_drift(state: ClusterState) -> list[Finding]:
             by_version[a.version.full].append(a.node or a.endpoint)
     if len(by_version) < 2:
         return []
+    wanted = state.kubeadm_kubernetes_version
+    if wanted is not None and any(a.version is not None and a.version.base > wanted.base
+                                  for a in state.apiservers):
+        ahead = sorted(a.node or a.endpoint for a in state.apiservers
+                       if a.version is not None and a.version.base > wanted.base)
+        fix = (f"restore the hand-edited kube-apiserver manifest on {', '.join(ahead)} to "
+               f"{wanted} (drift.static-pod-image; kubehop plan and upgrade do it first)")
+        cause: str | None = "drift.static-pod-image"
+    else:
+        fix = ("finish the control-plane upgrade: kubeadm upgrade node on the control-plane "
+               "nodes behind, one at a time")
+        cause = None
     parts = "; ".join(f"{v} on {', '.join(sorted(where))}" for v, where in
                       sorted(by_version.items()))
     return [Finding(
         "drift.apiservers-differ", Severity.WARNING, "cluster",
         f"the apiservers run different versions ({parts}); `kubectl version` shows only the one "
-        f"that answered it",
-        "finish the control-plane upgrade: kubeadm upgrade node on the control-plane nodes "
-        "behind, one at a time",
+        f"that answered it", fix, cause,
     )]
 
 

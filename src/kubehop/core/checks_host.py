@@ -17,14 +17,13 @@ from kubehop.model.versions import KubeVersion, MinorVersion
 
 
 def host_findings(state: ClusterState, data: ReleaseData, current: KubeVersion | None,
-                  target: KubeVersion | MinorVersion | None) -> list[Finding]:
+                  target: KubeVersion | None) -> list[Finding]:
     """Removed kubelet flags and unmet host requirements for the kubelet of `target`'s minor
     (blocking), or of the minor after `current` without a target (warning); nodes' kubectl
     outside the skew window of the apiservers."""
     out = node_kubectl_findings(state)
     if target is not None:
-        minor = target if isinstance(target, MinorVersion) else target.minor_version
-        severity = Severity.BLOCKING
+        minor, severity = target.minor_version, Severity.BLOCKING
     elif current is not None:
         minor, severity = current.minor_version + 1, Severity.WARNING
     else:

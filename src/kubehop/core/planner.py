@@ -12,12 +12,13 @@ Workers (`worker_strategy`):
 - `skip` (default) upgrades a worker's kubelet once, at the last hop — or earlier, at the last
   hop where it is still allowed, when the next hop would leave it too old (skew policy: n-3,
   n-2 below 1.25; kubeadm's apply check: n-3 from 1.29, n-1 before; kube-proxy within 3 minors).
-  Its kubeadm cannot jump: "nodes being upgraded must use a kubeadm of the same minor or one
-  newer than the kubeadm that last managed the node", and kubeadm handles only a cluster of its
-  own minor or one older (create-cluster-kubeadm.md, kubeadm's skew). So after each control-plane
-  hop every worker gets that hop's kubeadm and runs `kubeadm upgrade node` (it only rewrites the
-  kubelet configuration, which a running kubelet reads only when restarted: no drain, no restart),
-  while the kubelet package jumps once, after a drain.
+  Its kubeadm jumps with it: the worker gets the hop's kubeadm (and kubectl) and runs `kubeadm
+  upgrade node` right before its drain, as the upstream worker page orders it — once per kubelet
+  move. kubeadm's docs say a node's kubeadm should be the minor that last managed it or one newer
+  (create-cluster-kubeadm.md, "kubeadm's skew against kubeadm"), but kubeadm's code enforces no
+  such rule and a worker's `upgrade node` only rewrites the kubelet configuration
+  (kubernetes/kubernetes#120825 tested it two minors apart); `strict_kubeadm_skew` follows the
+  letter instead: every worker gets each hop's kubeadm and `upgrade node` (no drain).
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from kubehop.core.hops import newest_patch
 from kubehop.core.kubeadm_policy import maximum_allowed_kubelet_skew
 from kubehop.core.planner_build import PlanBuilder
 from kubehop.core.planner_target import (
+    Target,
     check_installed_by_kubeadm,
     refuse_blocking_findings,
-    resolve_target,
+    resolve,
 )
 from kubehop.core.simulate import PlanInvariantError, StepCosts, check_plan
 from kubehop.core.skew import kubeadm_kubelet_lag, max_kubelet_lag
@@ -46,11 +48,12 @@ from kubehop.model.releases import ReleaseData
 from kubehop.model.versions import KubeVersion, MinorVersion
 
 
-def plan_upgrade(state: ClusterState, target: str, release_data: ReleaseData,
+def plan_upgrade(state: ClusterState, target: str | Target, release_data: ReleaseData,
                  options: PlanOptions | None = None, findings: Sequence[Finding] = (),
                  costs: StepCosts | None = None) -> Plan:
     """Plan the upgrade of `state` to `target` (`1.30`, `v1.30.14`, `latest`, `next-minor`,
-    `latest-patch`). Raises UsageError (one line) when it refuses."""
+    `latest-patch`, or a `Target` resolved already for the checks). Raises UsageError (one
+    line) when it refuses."""
     # Planning 5,000 nodes allocates ~10^5 objects that live on (steps) and makes no cycles; the
     # cyclic collector would walk the whole heap (the observed state too) a few times meanwhile.
     enabled = gc.isenabled()
@@ -62,14 +65,16 @@ def plan_upgrade(state: ClusterState, target: str, release_data: ReleaseData,
             gc.enable()
 
 
-def _plan(state: ClusterState, target: str, release_data: ReleaseData,
+def _plan(state: ClusterState, target: str | Target, release_data: ReleaseData,
           options: PlanOptions | None, findings: Sequence[Finding],
           costs: StepCosts | None) -> Plan:
     options = options or PlanOptions()
-    warnings: list[str] = []
-    cluster = check_installed_by_kubeadm(state)
+    check_installed_by_kubeadm(state)
     refuse_blocking_findings(findings, options)
-    final, hops = resolve_target(target, cluster, release_data, options, warnings)
+    if isinstance(target, str):
+        target = resolve(state, target, release_data, options)
+    cluster, final, hops = target.cluster, target.final, list(target.hops)
+    warnings = list(target.warnings)
     control_planes = sorted((n for n in state.nodes if n.is_control_plane), key=lambda n: n.name)
     if not control_planes:
         raise UsageError("no control-plane node found (no node labelled "
@@ -157,7 +162,13 @@ def _workers(b: PlanBuilder, tracks: dict[str, pn.NodeTrack], workers: list[str]
              version: KubeVersion, nxt: KubeVersion | None, options: PlanOptions, limit: int,
              index: WorkloadIndex, forced: dict[str, str], known: list[KubeVersion], *,
              apply: bool) -> None:
-    """Prepare (kubeadm, no drain) every worker that follows this hop; upgrade some in waves."""
+    """Upgrade the workers whose kubelet moves at this hop, in waves: each gets this hop's
+    kubeadm and `kubeadm upgrade node` right before its drain, whatever kubeadm last managed it
+    (kubeadm's code checks no skew against the node's old kubeadm or kubelet: a worker's
+    `upgrade node` runs preflight and rewrites the kubelet configuration, no more —
+    kubernetes/kubernetes cmd/kubeadm/app/cmd/upgrade/node.go and phases/upgrade/node/). With
+    `strict_kubeadm_skew` every worker whose kubeadm is behind follows each hop first (kubeadm,
+    `upgrade node`, no drain), as kubeadm's documented skew says."""
     every = options.worker_strategy == "every-minor"
     minor = version.minor_version
     lag_here = kubeadm_kubelet_lag(minor)
@@ -181,19 +192,21 @@ def _workers(b: PlanBuilder, tracks: dict[str, pn.NodeTrack], workers: list[str]
             if stuck:
                 via[name] = _via(version, known)
     chosen_set = set(upgrade)
-    behind_of: dict[int, tuple[KubeVersion | None, bool]] = {}  # (the kubeadm: pinned)
-    for name in workers:
-        t = tracks[name]
-        seen = behind_of.get(id(t.kubeadm))
-        if seen is None:
-            seen = behind_of[id(t.kubeadm)] = (t.kubeadm, _minor_lt(t.kubeadm, version))
-        behind = seen[1]
-        if name in chosen_set or behind:
-            _require_manageable(t, minor)
-        if name in via:
-            continue  # all of it on the drained node, in its wave
-        if name in chosen_set or behind:
-            b.prepare(t, version, kubeadm_node=name not in chosen_set)
+    if options.strict_kubeadm_skew:
+        # The letter of kubeadm's documented skew: a worker's kubeadm follows every hop.
+        behind_of: dict[int, tuple[KubeVersion | None, bool]] = {}  # (the kubeadm: pinned)
+        for name in workers:
+            t = tracks[name]
+            seen = behind_of.get(id(t.kubeadm))
+            if seen is None:
+                seen = behind_of[id(t.kubeadm)] = (t.kubeadm, _minor_lt(t.kubeadm, version))
+            behind = seen[1]
+            if name in chosen_set or behind:
+                _require_manageable(t, minor)
+            if name in via:
+                continue  # all of it on the drained node, in its wave
+            if name in chosen_set or behind:
+                b.prepare(t, version, kubeadm_node=name not in chosen_set)
     try:
         waves = build_waves(upgrade, limit, index)
     except ValueError as e:
@@ -259,8 +272,9 @@ def _require_manageable(t: pn.NodeTrack, minor: MinorVersion) -> None:
     if minor.minus(t.managed) > 1:
         raise UsageError(
             f"node {t.name} was last managed by kubeadm {t.managed}, but the cluster runs "
-            f"{minor}: kubeadm upgrades a node only from its own minor or one older; upgrade "
-            f"node {t.name} by hand (or remove and rejoin it), then plan again")
+            f"{minor}: --strict-kubeadm-skew upgrades a node only with a kubeadm of the minor "
+            f"that last managed it or one newer; plan without --strict-kubeadm-skew (kubeadm "
+            f"upgrade node allows the jump), or upgrade node {t.name} by hand, then plan again")
 
 
 # --- drift -----------------------------------------------------------------------------------

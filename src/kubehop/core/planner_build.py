@@ -291,8 +291,9 @@ class PlanBuilder:
 
     def _kubelet_upgrade(self, t: pn.NodeTrack, version: KubeVersion, *, kubeadm_node: bool,
                          via: KubeVersion | None = None) -> None:
-        """Cordon, drain, (worker: kubeadm upgrade node), kubelet, restart, wait Ready,
-        uncordon — the drain only when the kubelet changes minor or the policy says always.
+        """(Worker: kubeadm and kubectl, kubeadm upgrade node), cordon, drain, kubelet,
+        restart, wait Ready, uncordon — the drain only when the kubelet changes minor or the
+        policy says always.
 
         `via`: a kubelet version to pass through first, on the drained node, when the hop's
         kubeadm could not manage the current kubelet (kubeadm before 1.29 manages kubelets one
@@ -301,6 +302,13 @@ class PlanBuilder:
         reason = self.drain_reason(t, version)
         drain = reason != DRAIN_SKIPPED
         cordoned_here = drain and name not in self.precordoned
+        # The upstream worker page: kubeadm, `kubeadm upgrade node`, then drain (the kubelet
+        # reads its rewritten configuration only when restarted). With a `via` kubelet first,
+        # kubeadm waits until that kubelet is one it can manage.
+        early = kubeadm_node and via is None
+        if early:
+            self.repo_and_kubeadm(t, version)
+            self.kubeadm_node(t, version)
         if cordoned_here:
             self.add(name, StepKind.CORDON, "cordon: no new pods", expect=_CORDONED, reason=reason)
         load = self.index.load(name)
@@ -324,7 +332,7 @@ class PlanBuilder:
             tag = f"@{via.minor_version}"
             self.repo(t, self._minor(via), tag)
             self._kubelet(t, via, None if drain else reason, tag)
-        if kubeadm_node:
+        if kubeadm_node and not early:
             self.repo_and_kubeadm(t, version)
             self.kubeadm_node(t, version)
         self.repo(t, self._minor(version))

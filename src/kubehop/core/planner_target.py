@@ -8,6 +8,7 @@ unknown patches only with `allow_unknown_version`), `latest` (newest known patch
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from kubehop.core.hops import newest_patch, plan_hops
 from kubehop.model.cluster import ClusterState
@@ -18,7 +19,7 @@ from kubehop.model.releases import ReleaseData
 from kubehop.model.versions import KubeVersion, parse_kube_version, parse_minor_version
 
 # Findings the planner deals with itself (it restores drifted manifests or refuses; it
-# switches legacy repositories to pkgs.k8s.io).
+# switches legacy repositories to pkgs.k8s.io), and those they cause.
 _HANDLED_PREFIXES = ("drift.", "packages.legacy-repository")
 _DISTRIBUTIONS = {"eks": "Amazon EKS", "gke": "Google GKE", "aks": "Azure AKS",
                   "k3s": "k3s", "rke2": "RKE2", "mirantis": "Mirantis"}
@@ -27,6 +28,19 @@ _DISTRIBUTIONS = {"eks": "Amazon EKS", "gke": "Google GKE", "aks": "Azure AKS",
 def _distribution(version: KubeVersion) -> str:
     text = f"{version.vendor or ''} {version.build or ''}".lower()
     return next((name for key, name in _DISTRIBUTIONS.items() if key in text), "a vendor")
+
+
+def cluster_version(state: ClusterState) -> KubeVersion | None:
+    """The version the cluster is at, for the checks and the planner alike: kubeadm-config's
+    kubernetesVersion — what `kubeadm upgrade` plans from; a hand-edited apiserver does not move
+    it — else the oldest apiserver's `/version`, else the oldest kube-apiserver image."""
+    if state.kubeadm_kubernetes_version is not None:
+        return state.kubeadm_kubernetes_version
+    known = [a.version for a in state.apiservers if a.version is not None]
+    if known:
+        return min(known)
+    images = [v for n in state.nodes if (v := n.component_version("kube-apiserver"))]
+    return min(images, default=None)
 
 
 def check_installed_by_kubeadm(state: ClusterState) -> KubeVersion:
@@ -53,7 +67,8 @@ def refuse_blocking_findings(findings: Sequence[Finding], options: PlanOptions) 
     """Refuse while blocking findings remain that the user did not ignore by id."""
     ignored = set(options.ignore_findings)
     blocking = [f for f in findings if f.severity is Severity.BLOCKING and f.id not in ignored
-                and not f.id.startswith(_HANDLED_PREFIXES)]
+                and not f.id.startswith(_HANDLED_PREFIXES)
+                and not (f.cause or "").startswith(_HANDLED_PREFIXES)]
     if not blocking:
         return
     f = blocking[0]
@@ -62,12 +77,54 @@ def refuse_blocking_findings(findings: Sequence[Finding], options: PlanOptions) 
                      f"{more}; fix it ({f.fix}) or pass --ignore-finding {f.id}")
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An upgrade target resolved once, at the edge, and handed to the checks and the planner
+    alike: the version the cluster is at (`cluster_version`), the final version and the hops
+    after the running version, and what resolving it had to say."""
+
+    text: str
+    cluster: KubeVersion
+    final: KubeVersion
+    hops: tuple[KubeVersion, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def resolve(state: ClusterState, target: str, data: ReleaseData,
+            options: PlanOptions) -> Target:
+    """`target` (`1.30`, `v1.30.14`, `latest`, `next-minor`, `latest-patch`) for `state`."""
+    cluster = cluster_version(state)
+    if cluster is None:
+        raise UsageError("cannot tell which version the cluster runs (no kubeadm-config, no "
+                         "apiserver answered /version, no kube-apiserver pod): cannot resolve "
+                         f"--to {target}")
+    warnings: list[str] = []
+    final, hops = resolve_target(target, cluster, data, options, warnings)
+    return Target(target, cluster, final, tuple(hops), tuple(warnings))
+
+
+NAMED_TARGETS = ("latest", "next-minor", "latest-patch")
+
+
+def check_target_text(target: str) -> str:
+    """`target` stripped, when it is a target at all (a named one, a minor or a version);
+    UsageError otherwise — before anything touches the cluster."""
+    text = target.strip()
+    try:
+        if text not in NAMED_TARGETS:
+            (parse_minor_version if text.count(".") == 1 else parse_kube_version)(text)
+    except VersionError:
+        raise UsageError(f"bad --to {target!r}: expected a minor (1.30), a version "
+                         f"(v1.30.14), latest, next-minor or latest-patch") from None
+    return text
+
+
 def resolve_target(target: str, cluster: KubeVersion, data: ReleaseData, options: PlanOptions,
                    warnings: list[str]) -> tuple[KubeVersion, list[KubeVersion]]:
     """(final version, hops after the running version); hops is empty when `target` is the
     running version (the plan then only completes a half-done upgrade)."""
     known = data.all_versions()
-    text = target.strip()
+    text = check_target_text(target)
     minor = cluster.minor_version
     if text == "latest":
         final = max((v for v in known if not v.is_prerelease), default=None)
@@ -86,11 +143,7 @@ def resolve_target(target: str, cluster: KubeVersion, data: ReleaseData, options
             raise UsageError(f"no known release of Kubernetes {wanted}; update the release data "
                              f"(kubehop releases) or pin a version with --allow-unknown-version")
     else:
-        try:
-            final = parse_kube_version(text)
-        except VersionError:
-            raise UsageError(f"bad --to {target!r}: expected a minor (1.30), a version "
-                             f"(v1.30.14), latest, next-minor or latest-patch") from None
+        final = parse_kube_version(text)
         if final.vendor or final.build:
             raise UsageError(f"bad --to {target!r}: kubehop installs upstream releases, "
                              f"without vendor suffixes")

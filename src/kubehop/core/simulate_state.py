@@ -409,9 +409,11 @@ class SimState:
         return problems + self._managed(n)
 
     def _managed(self, n: SimNode) -> list[Problem]:
-        # kubeadm upgrades a node last managed by its own minor or one older (kubeadm's skew
-        # against kubeadm, create-cluster-kubeadm.md).
-        if n.kubeadm is None or n.managed is None:
+        # kubeadm upgrades a control plane last managed by its own minor or one older (kubeadm's
+        # skew against kubeadm, create-cluster-kubeadm.md: its static pods are rewritten from
+        # the older kubeadm's). A worker's `upgrade node` only rewrites the kubelet
+        # configuration; kubeadm's code checks nothing there (cmd/kubeadm/app/cmd/upgrade/node.go).
+        if n.kubeadm is None or n.managed is None or not n.control_plane:
             return []
         gap = _minor(n.kubeadm).minus(n.managed)
         if gap in (0, 1):

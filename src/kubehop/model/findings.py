@@ -23,7 +23,9 @@ class Finding:
 
     `id` is namespaced by area (`skew.kubelet-newer-than-apiserver`, `support.eol`, ...);
     `subject` names the object (`node/w1`, `apiserver/10.0.0.1:6443`); `message` and `fix`
-    are one line each.
+    are one line each. `cause` is the id of another finding that explains this one (a skew
+    violation that only a hand-edited manifest makes: `drift.static-pod-image`); fixing that
+    one fixes this one.
     """
 
     id: str
@@ -31,15 +33,19 @@ class Finding:
     subject: str
     message: str
     fix: str
+    cause: str | None = None
 
     def to_dict(self) -> dict[str, str]:
-        return {
+        out = {
             "id": self.id,
             "severity": str(self.severity),
             "subject": self.subject,
             "message": self.message,
             "fix": self.fix,
         }
+        if self.cause is not None:
+            out["cause"] = self.cause
+        return out
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:

@@ -255,6 +255,8 @@ class PlanOptions:
         or `always`.
     allow_unknown_version: accept a target patch the release data does not know.
     ignore_findings: ids of blocking findings to plan despite.
+    strict_kubeadm_skew: refuse a worker whose kubeadm would jump more than one minor past the
+        one that last managed it (the letter of kubeadm's documented skew; its code allows it).
     """
 
     max_unavailable: int | str = 1
@@ -262,6 +264,7 @@ class PlanOptions:
     drain_policy: str = "minor"
     allow_unknown_version: bool = False
     ignore_findings: tuple[str, ...] = ()
+    strict_kubeadm_skew: bool = False
 
     def __post_init__(self) -> None:
         if self.worker_strategy not in WORKER_STRATEGIES:
@@ -284,6 +287,7 @@ class PlanOptions:
             "drain": self.drain_policy,
             "allowUnknownVersion": self.allow_unknown_version,
             "ignoreFindings": list(self.ignore_findings),
+            "strictKubeadmSkew": self.strict_kubeadm_skew,
         }
 
     @classmethod
@@ -294,6 +298,7 @@ class PlanOptions:
             drain_policy=data.get("drain", "minor"),
             allow_unknown_version=bool(data.get("allowUnknownVersion", False)),
             ignore_findings=tuple(data.get("ignoreFindings") or ()),
+            strict_kubeadm_skew=bool(data.get("strictKubeadmSkew", False)),
         )
 
 

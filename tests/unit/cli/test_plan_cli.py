@@ -47,9 +47,10 @@ def test_text_shows_hops_waves_and_drain_decisions(capsys, state_file):
     assert (code, err) == (0, "")
     assert out.startswith("Upgrade plan: v1.28.9 → v1.30.14\n  hops: v1.29.15, v1.30.14\n")
     assert "  wave 0 [v1.29.15] control plane (kubeadm): oldversion1\n" in out
-    assert ("    oldversion2: cordon → switchover → drain → kubeadm-node → kubelet-install → "
-            "kubelet-restart → wait-ready → uncordon\n      (kubelet changes minor: drain "
-            "required)\n") in out
+    assert ("    oldversion2: repo-switch → kubeadm-install → kubeadm-node → cordon → "
+            "switchover → drain → kubelet-install → kubelet-restart → wait-ready → uncordon\n"
+            "      (kubelet changes minor: drain required)\n") in out
+    assert "prepare" not in out  # workers are touched once, when their kubelet moves
     assert "estimate" in out
     assert "Warnings:\n  - drains delete the emptyDir data" in out
 
@@ -215,3 +216,14 @@ def test_plan_takes_accept_new_host_keys(capsys, state_file):
     code, out, _ = run(capsys, *plan_args(state_file, "--accept-new-host-keys"))
     assert code == 0
     assert out.startswith("Upgrade plan: v1.28.9 → v1.30.14\n")
+
+
+def test_strict_kubeadm_skew_steps_worker_kubeadm_through_every_hop(capsys, state_file):
+    code, out, _ = run(capsys, *plan_args(state_file, "-o", "json", "--strict-kubeadm-skew"))
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["strategy"]["strictKubeadmSkew"] is True
+    # The workers' kubeadm follows the 1.29 hop first (no drain), as kubeadm's docs say.
+    assert "1.29/oldversion2/kubeadm-node" in [s["id"] for s in doc["steps"]]
+    code, out, _ = run(capsys, *plan_args(state_file, "-o", "json"))
+    assert "1.29/oldversion2/kubeadm-node" not in [s["id"] for s in json.loads(out)["steps"]]

@@ -12,7 +12,7 @@ from kubehop.cli import app
 from kubehop.cli import check as check_cli
 from kubehop.cli import versions as versions_cli
 from kubehop.model.cluster import Addons, ApiServerInfo, ClusterState, NodeState
-from kubehop.model.versions import MinorVersion, parse_kube_version
+from kubehop.model.versions import parse_kube_version
 
 V = parse_kube_version
 
@@ -130,7 +130,7 @@ def test_check_json_exit_1_on_blocking_and_the_fix(observed, capsys):
     assert set(findings[0]) == {"id", "severity", "subject", "message", "fix"}
     drift = next(f for f in findings if f["id"] == "drift.static-pod-image")
     assert drift["severity"] == "blocking"
-    assert drift["fix"] == "restore the image to v1.28.9, then upgrade with kubeadm"
+    assert drift["fix"].startswith("restore the image to v1.28.9 (kubehop plan and upgrade")
     assert observed[1][-1] == {"workloads": True, "apis": True, "node_facts": True}
 
 
@@ -144,7 +144,7 @@ def test_check_exit_0_without_blocking_and_people_output(observed, capsys):
     assert observed[1][-1]["apis"] is False
 
 
-@pytest.mark.parametrize("bad", ["latest", "1", "v1.29.x", "one.two"])
+@pytest.mark.parametrize("bad", ["newest", "1", "v1.29.x", "one.two"])
 def test_check_bad_to_is_a_usage_error(observed, capsys, bad):
     code, _, err = run(capsys, "check", "--to", bad)
     assert code == 2
@@ -152,10 +152,24 @@ def test_check_bad_to_is_a_usage_error(observed, capsys, bad):
     assert observed[1] == []  # refused before touching the cluster
 
 
-def test_targets_parse_as_a_minor_or_a_version():
-    assert check_cli.parse_target("1.29") == MinorVersion(1, 29)
-    assert check_cli.parse_target("v1.29.15") == V("v1.29.15")
-    assert check_cli.parse_target(None) is None
+@pytest.mark.parametrize(("to", "target"), [
+    ("1.29", "v1.29.15"), ("v1.29.14", "v1.29.14"), ("next-minor", "v1.29.15"),
+    ("latest-patch", "v1.28.15"), ("v1.29.99", "v1.29.99")])
+def test_check_targets_resolve_as_plan_targets_do(to, target):
+    from kubehop.data import load_release_data
+
+    assert check_cli.check_target(state(), to, load_release_data()) == V(target)
+    assert check_cli.check_target(state(), None, load_release_data()) is None
+
+
+def test_check_to_latest_judges_the_newest_release(observed, capsys):
+    from kubehop.data import load_release_data
+
+    newest = max(v for v in load_release_data().all_versions() if not v.is_prerelease)
+    latest = run(capsys, "check", "--to", "latest", "-o", "json")
+    pinned = run(capsys, "check", "--to", str(newest), "-o", "json")
+    assert latest[0] in (0, 1), latest[2]
+    assert latest[:2] == pinned[:2]
 
 
 def test_plain_table_never_truncates():

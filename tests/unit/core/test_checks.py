@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from kubehop.core.checks import cluster_version, run_checks
+from kubehop.core.checks import run_checks
+from kubehop.core.planner_target import cluster_version
 from kubehop.data import load_release_data
 from kubehop.model.cluster import (
     Addons,
@@ -69,6 +70,11 @@ def cluster(*nodes: NodeState, apiserver: str = "v1.28.9", **kw: object) -> Clus
     return ClusterState(**defaults)  # type: ignore[arg-type]
 
 
+def to(major: int, minor: int):
+    """The target as `check --to 1.NN` resolves it: the newest known patch of the minor."""
+    return DATA.latest_patch(MinorVersion(major, minor))
+
+
 def ids(findings, severity: Severity | None = None) -> list[str]:
     return [f.id for f in findings if severity is None or f.severity is severity]
 
@@ -88,7 +94,7 @@ def pkg_nodes(**kw: object) -> tuple[NodeState, ...]:
 
 
 def test_a_clean_128_cluster_has_nothing_blocking_for_129_and_warns_of_its_end_of_life():
-    findings = run_checks(cluster(*pkg_nodes()), DATA, TODAY, MinorVersion(1, 29))
+    findings = run_checks(cluster(*pkg_nodes()), DATA, TODAY, to(1, 29))
     assert ids(findings, Severity.BLOCKING) == []
     eol = only(findings, "support.end-of-life")
     assert eol.severity is Severity.WARNING
@@ -101,7 +107,7 @@ def test_a_clean_128_cluster_has_nothing_blocking_for_129_and_warns_of_its_end_o
 
 
 def test_findings_come_blocking_first_then_warnings_then_info():
-    findings = run_checks(cluster(apiserver="v1.30.0"), DATA, TODAY, MinorVersion(1, 29))
+    findings = run_checks(cluster(apiserver="v1.30.0"), DATA, TODAY, to(1, 29))
     order = [f.severity for f in findings]
     assert order == sorted(order, key=[Severity.BLOCKING, Severity.WARNING, Severity.INFO].index)
 
@@ -113,13 +119,14 @@ def test_findings_come_blocking_first_then_warnings_then_info():
     ("1.29", "support.target-end-of-life", Severity.WARNING),
 ])
 def test_the_target_is_judged(target, expected, severity):
-    parsed = parse_minor_version(target) if target.count(".") == 1 else V(target)
+    parsed = DATA.latest_patch(parse_minor_version(target)) if target.count(".") == 1 \
+        else V(target)
     findings = run_checks(cluster(), DATA, FRESH, parsed)
     assert only(findings, expected).severity is severity
 
 
 def test_a_supported_target_raises_no_support_finding():
-    findings = run_checks(cluster(), DATA, FRESH, MinorVersion(1, 34))
+    findings = run_checks(cluster(), DATA, FRESH, to(1, 34))
     assert not [i for i in ids(findings) if i.startswith("support.target")]
 
 
@@ -150,11 +157,11 @@ def test_an_unreachable_apiserver_is_reported_and_left_out_of_the_skew_rules():
 def test_a_hand_edited_apiserver_manifest_is_blocking_drift_with_kubeadms_version_to_restore():
     state = cluster(node("cp1", cp=True, apiserver="v1.29.15"), node("w1"),
                     apiserver="v1.29.15")
-    findings = run_checks(state, DATA, TODAY, MinorVersion(1, 29))
+    findings = run_checks(state, DATA, TODAY, to(1, 29))
     f = only(findings, "drift.static-pod-image")
     assert f.severity is Severity.BLOCKING
     assert f.subject == "node/cp1"
-    assert f.fix == "restore the image to v1.28.9, then upgrade with kubeadm"
+    assert f.fix.startswith("restore the image to v1.28.9 (kubehop plan and upgrade do it first")
     assert "kube-apiserver v1.29.15 on node cp1" in f.message
     assert "kubeadm-config" in f.message
     assert cluster_version(state) == V("v1.28.9")  # not the hand-set /version
@@ -364,7 +371,7 @@ def test_manifests_using_apis_removed_by_the_target():
         ManifestObject("apps/v1beta2", "Deployment", "web", "api", "last-applied"),
         ManifestObject("apps/v1", "Deployment", "web", "fine", "last-applied"),
     )
-    findings = run_checks(cluster(manifests=manifests), DATA, FRESH, MinorVersion(1, 29))
+    findings = run_checks(cluster(manifests=manifests), DATA, FRESH, to(1, 29))
     removed = only(findings, "apis.removed-in-target")
     assert removed.severity is Severity.WARNING
     assert removed.subject == "flowschema/fs"
@@ -373,26 +380,26 @@ def test_manifests_using_apis_removed_by_the_target():
     old = only(findings, "apis.already-removed")
     assert old.severity is Severity.INFO
     assert "apps/v1" in old.fix
-    later = run_checks(cluster(manifests=manifests), DATA, FRESH, MinorVersion(1, 32))
+    later = run_checks(cluster(manifests=manifests), DATA, FRESH, to(1, 32))
     assert len([f for f in later if f.id == "apis.removed-in-target"]) == 2
 
 
 def test_clients_calling_an_api_the_target_removes_block():
     use = DeprecatedApiUse("flowcontrol.apiserver.k8s.io", "v1beta2", "flowschemas", "1.29",
                            "10.0.0.10:6443")
-    f = only(run_checks(cluster(deprecated_api_uses=(use,)), DATA, FRESH, MinorVersion(1, 29)),
+    f = only(run_checks(cluster(deprecated_api_uses=(use,)), DATA, FRESH, to(1, 29)),
              "apis.deprecated-api-in-use")
     assert f.severity is Severity.BLOCKING
     assert "flowcontrol.apiserver.k8s.io/v1" in f.fix
     later = dataclasses.replace(use, removed_release="1.32")
     assert "apis.deprecated-api-in-use" not in ids(
-        run_checks(cluster(deprecated_api_uses=(later,)), DATA, FRESH, MinorVersion(1, 29)))
+        run_checks(cluster(deprecated_api_uses=(later,)), DATA, FRESH, to(1, 29)))
 
 
 def test_api_checks_need_a_target_and_unreadable_metrics_are_noted():
     state = cluster(metrics_unreadable=("10.0.0.10:6443",))
     assert not [i for i in ids(run_checks(state, DATA, FRESH)) if i.startswith("apis.")]
-    assert only(run_checks(state, DATA, FRESH, MinorVersion(1, 29)),
+    assert only(run_checks(state, DATA, FRESH, to(1, 29)),
                 "apis.metrics-unreadable").severity is Severity.INFO
 
 
@@ -404,8 +411,8 @@ def test_api_checks_need_a_target_and_unreadable_metrics_are_noted():
 ])
 def test_cni_support_for_every_minor_on_the_way(cni, target, expected):
     state = cluster(addons=Addons("v1.10.1", "v1.28.9", (cni,)))
-    found = [f for f in run_checks(state, DATA, FRESH, parse_minor_version(target))
-             if f.id.startswith("cni.")]
+    resolved = DATA.latest_patch(parse_minor_version(target))
+    found = [f for f in run_checks(state, DATA, FRESH, resolved) if f.id.startswith("cni.")]
     assert [f.id for f in found] == ([expected] if expected else [])
     if expected == "cni.untested-with-target":
         assert "1.33" in found[0].message
@@ -414,5 +421,5 @@ def test_cni_support_for_every_minor_on_the_way(cni, target, expected):
 
 def test_no_recognised_cni_is_noted():
     state = cluster(addons=Addons("v1.10.1", "v1.28.9", ()))
-    assert only(run_checks(state, DATA, FRESH, MinorVersion(1, 29)),
+    assert only(run_checks(state, DATA, FRESH, to(1, 29)),
                 "cni.not-recognised").severity is Severity.INFO

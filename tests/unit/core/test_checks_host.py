@@ -29,6 +29,11 @@ M = parse_minor_version
 V2 = NodeHost(extra_args_file="/etc/default/kubelet", cgroup_fs="cgroup2fs")
 
 
+def to(minor: str):
+    """`check --to 1.NN` as the CLI resolves it: the newest known patch of the minor."""
+    return DATA.latest_patch(parse_minor_version(minor))
+
+
 def node(name: str, host: NodeHost | None = V2, *, kubectl: str = "1.34.3-1.1",
          cp: bool = False) -> NodeState:
     pkgs = NodePackages(OsFamily.DEBIAN, kubeadm="1.34.3-1.1", kubelet="1.34.3-1.1",
@@ -55,7 +60,7 @@ PIC = ("--pod-infra-container-image=registry.k8s.io/pause:3.9",)
 
 def test_a_cgroup_v1_node_blocks_a_target_of_135_or_later_naming_the_node_and_the_fix():
     s = state(node("cp1", cp=True), node("w1", NodeHost(cgroup_fs="tmpfs")), node("w2"))
-    [f] = found(run_checks(s, DATA, TODAY, M("1.36")), "host.cgroup-v1")
+    [f] = found(run_checks(s, DATA, TODAY, to("1.36")), "host.cgroup-v1")
     assert f.severity is Severity.BLOCKING
     assert f.subject == "node/w1"
     assert "node w1 runs cgroup v1 (/sys/fs/cgroup is tmpfs)" in f.message
@@ -65,7 +70,7 @@ def test_a_cgroup_v1_node_blocks_a_target_of_135_or_later_naming_the_node_and_th
 
 def test_cgroup_v1_does_not_matter_for_a_target_before_135():
     s = state(node("cp1", cp=True), node("w1", NodeHost(cgroup_fs="tmpfs")))
-    assert not found(run_checks(s, DATA, TODAY, M("1.34")), "host.cgroup-v1")
+    assert not found(run_checks(s, DATA, TODAY, to("1.34")), "host.cgroup-v1")
 
 
 def test_without_a_target_cgroup_v1_is_a_warning_when_the_next_minor_needs_v2():
@@ -88,12 +93,12 @@ def test_a_removed_kubelet_flag_in_the_extra_args_blocks_with_its_file_and_the_f
 
 def test_a_flag_removed_later_than_the_target_is_not_reported():
     s = state(node("cp1", cp=True, host=NodeHost(extra_args=PIC)))
-    assert not found(run_checks(s, DATA, TODAY, M("1.34")), "host.kubelet-flag-removed")
+    assert not found(run_checks(s, DATA, TODAY, to("1.34")), "host.kubelet-flag-removed")
 
 
 def test_many_nodes_with_the_same_problem_make_one_finding():
     nodes = [node(f"w{i}", NodeHost(cgroup_fs="tmpfs")) for i in range(1, 9)]
-    [f] = found(run_checks(state(node("cp1", cp=True), *nodes), DATA, TODAY, M("1.35")),
+    [f] = found(run_checks(state(node("cp1", cp=True), *nodes), DATA, TODAY, to("1.35")),
                 "host.cgroup-v1")
     assert f.subject == "nodes/8"
     assert "and 3 more run cgroup v1" in f.message
@@ -112,7 +117,7 @@ def test_a_flag_is_matched_by_name_not_by_prefix(flag, args, expected):
 
 def test_nodes_without_host_facts_are_not_judged():
     s = state(node("cp1", cp=True, host=None))
-    assert not [f for f in run_checks(s, DATA, TODAY, M("1.36")) if f.id.startswith("host.")]
+    assert not [f for f in run_checks(s, DATA, TODAY, to("1.36")) if f.id.startswith("host.")]
 
 
 @pytest.mark.parametrize(("kubectl", "apiservers", "warned"), [

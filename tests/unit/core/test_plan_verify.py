@@ -98,7 +98,7 @@ def test_a_drain_turned_into_a_gate_is_refused(node):
 def test_a_drain_left_out_is_refused_as_missing():
     doc = planned()
     doc["steps"] = [s for s in doc["steps"] if s["id"] != "1.29/oldversion3/drain"]
-    step(doc, "1.29/oldversion3/kubeadm-node")["after"] = ["1.29/oldversion3/cordon"]
+    step(doc, "1.29/oldversion3/kubelet-install")["after"] = ["1.29/oldversion3/cordon"]
     assert verdict(doc) == ("step 1.29/oldversion3/drain: steps: missing: the planner gives "
                             "node oldversion3 this step")
 
@@ -175,9 +175,9 @@ def test_a_plan_the_cluster_can_no_longer_absorb_is_refused_by_the_simulation():
 def test_a_resume_checks_only_what_is_left_from_where_the_run_is():
     doc = planned()
     plan = Plan.from_dict(doc)
-    # Stopped before oldversion3's kubeadm-node: the control plane runs 1.29, both workers
+    # Stopped before oldversion3's kubelet-install: the control plane runs 1.29, both workers
     # have kubeadm 1.29 from the 1.29 repository, oldversion3 is cordoned and drained.
-    cut = [s.id for s in plan.steps].index("1.29/oldversion3/kubeadm-node")
+    cut = [s.id for s in plan.steps].index("1.29/oldversion3/kubelet-install")
     done = {s.id for s in plan.steps[:cut]}
     v28, v29 = v("v1.28.9"), v("v1.29.15")
     evicted = {"oldversion3"}

@@ -61,11 +61,11 @@ def test_oldversion_to_1_30_goes_through_both_minors_and_drains_each_worker_once
     drains = ids(p, StepKind.DRAIN)
     assert drains == ["1.29/oldversion1/drain", "1.30/oldversion1/drain",
                       "1.30/oldversion3/drain", "1.30/oldversion2/drain"]
-    # Workers still follow each hop with kubeadm (package + `kubeadm upgrade node`), no drain.
-    assert kinds(p, "oldversion2", "v1.29.15") == ["repo-switch", "kubeadm-install",
-                                                   "kubeadm-node"]
+    # Workers are touched once: kubeadm 1.30 straight from 1.28 and `kubeadm upgrade node`
+    # right before the drain (the upstream worker page's order), no "prepare" at 1.29.
+    assert kinds(p, "oldversion2", "v1.29.15") == []
     assert kinds(p, "oldversion2", "v1.30.14") == [
-        "repo-switch", "kubeadm-install", "cordon", "switchover", "drain", "kubeadm-node",
+        "repo-switch", "kubeadm-install", "kubeadm-node", "cordon", "switchover", "drain",
         "kubelet-install", "kubelet-restart", "wait-ready", "uncordon"]
     assert simulate(oldversion_state(), p, 1).ok
 
@@ -350,11 +350,17 @@ def test_drift_of_more_than_one_minor_is_refused():
         plan(small(kube_apiserver="v1.30.1"), "1.30")
 
 
-def test_a_worker_kubeadm_too_far_behind_is_refused():
+def test_a_worker_kubeadm_too_far_behind_is_refused_only_when_strict():
     ver = v("v1.30.14")
     state = cluster([cp_node("cp1", ver), worker("w1", v("v1.28.15"), ver, v("v1.28.15"))], ver)
     with pytest.raises(UsageError, match=r"node w1 was last managed by kubeadm 1\.28"):
-        plan(state, "1.31")
+        plan(state, "1.31", strict_kubeadm_skew=True)
+    p = plan(state, "1.31")
+    assert kinds(p, "w1") == [
+        "repo-switch", "kubeadm-install", "kubeadm-node", "cordon", "drain", "kubelet-install",
+        "kubelet-restart", "wait-ready", "uncordon"]
+    assert p.step("1.31/w1/kubeadm-install").expect["kubeadm"].startswith("1.31.")
+    assert simulate(state, p, 1).ok
 
 
 def test_no_control_plane_is_refused():
@@ -429,6 +435,5 @@ def test_a_half_upgraded_ha_control_plane_is_finished_before_the_next_hop():
     p = plan(cluster(nodes, new), "1.30")
     first = [s.id for s in p.steps if s.hop == str(new) and s.kind is not StepKind.GATE]
     assert first == ["prepare/cp2/repo-switch", "prepare/cp2/kubeadm-install",
-                     "prepare/cp2/kubeadm-node", "prepare/w1/repo-switch",
-                     "prepare/w1/kubeadm-install", "prepare/w1/kubeadm-node"]
+                     "prepare/cp2/kubeadm-node"]
     assert simulate(cluster(nodes, new), p, 1).ok

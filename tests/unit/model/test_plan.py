@@ -52,7 +52,7 @@ def test_the_json_shape_of_a_plan():
                                                      ["v1.29.15", "v1.30.14"])
     assert doc["strategy"] == {"maxUnavailable": 1, "workerStrategy": "skip", "drain": "minor",
                                "allowUnknownVersion": False, "ignoreFindings": [],
-                               "maxUnavailableNodes": 1}
+                               "strictKubeadmSkew": False, "maxUnavailableNodes": 1}
     assert doc["fingerprint"].startswith("sha256:")
     assert doc["estimate_seconds"] > 0
     step = next(s for s in doc["steps"] if s["id"] == "1.30/oldversion3/uncordon")
@@ -64,8 +64,9 @@ def test_the_json_shape_of_a_plan():
     assert "sudo apt-get install -y -o Dpkg::Options::=--force-confdef -o " \
            "Dpkg::Options::=--force-confold 'kubeadm=1.29.15-*' 'kubectl=1.29.15-*'" in \
            install["commands"]
-    assert [w["kind"] for w in doc["waves"]][:3] == ["control-plane", "control-plane-kubelet",
-                                                      "prepare"]
+    assert [w["kind"] for w in doc["waves"]] == [
+        "control-plane", "control-plane-kubelet", "control-plane", "control-plane-kubelet",
+        "workers", "workers"]
 
 
 @pytest.mark.parametrize("options", [{}, {"worker_strategy": "every-minor", "drain_policy":

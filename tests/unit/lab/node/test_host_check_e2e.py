@@ -56,7 +56,7 @@ async def test_check_to_136_blocks_on_a_cgroup_v1_node_and_a_removed_kubelet_fla
         state = await observe(client, workloads=True, node_runner=AgentsRunner(lab),
                               kubectl=False)
     data = load_release_data()
-    findings = run_checks(state, data, date(2026, 11, 25), MinorVersion(1, 36))
+    findings = run_checks(state, data, date(2026, 11, 25), data.latest_patch(MinorVersion(1, 36)))
     host = {f.id: f for f in findings if f.id.startswith("host.")}
     assert set(host) == {"host.cgroup-v1", "host.kubelet-flag-removed"}
     assert all(f.severity is Severity.BLOCKING for f in host.values())
