@@ -24,6 +24,7 @@ from kubehop.cli.context import accept_new_host_keys, global_options, host_key_o
 from kubehop.cli.drain import parse_duration
 from kubehop.cli.output import MACHINE_FORMATS, emit, json_stdout
 from kubehop.cli.plan import options_from, plan_options, read_document
+from kubehop.cli.releases import release_data_option
 from kubehop.model.errors import OperationError, UsageError
 from kubehop.model.plan import Plan
 
@@ -56,12 +57,18 @@ def apply_options(f: Any) -> Any:
                      help="How long one drain may wait (PodDisruptionBudgets); 0: forever."),
         click.option("--step-timeout", default="15m", show_default=True, metavar="D",
                      help="How long one node command, and a step's health gate, may take."),
+        click.option("--kubeadm-timeout", default="30m", show_default=True, metavar="D",
+                     help="How long kubeadm upgrade apply|node may run (it waits up to 5 min "
+                          "per static pod; kubehop never kills it)."),
+        click.option("--lock-wait", default="10m", show_default=True, metavar="D",
+                     help="How long to wait for another process's package manager lock on a "
+                          "node (unattended-upgrades)."),
     ]):
         f = option(f)
     return f
 
 
-def _settings(params: dict[str, Any]) -> Any:
+def _settings(params: dict[str, Any], release_data: str | None = None) -> Any:
     from kubehop.cli.apply_run import ApplySettings
     from kubehop.shell.executor_steps import ExecutorOptions
 
@@ -73,16 +80,20 @@ def _settings(params: dict[str, Any]) -> Any:
             parallel=params["parallel"], command_timeout=step, gate_timeout=step,
             verify_timeout=min(step, 300.0),
             ready_timeout=parse_duration(params["ready_timeout"], "--ready-timeout"),
-            drain_timeout=parse_duration(params["drain_timeout"], "--drain-timeout")),
-        log_format=global_options().log_format)
+            drain_timeout=parse_duration(params["drain_timeout"], "--drain-timeout"),
+            kubeadm_timeout=parse_duration(params["kubeadm_timeout"], "--kubeadm-timeout"),
+            lock_wait=parse_duration(params["lock_wait"], "--lock-wait")),
+        log_format=global_options().log_format, release_data=release_data)
 
 
 @click.command("apply")
 @click.argument("plan_file", required=False, metavar="[PLAN_FILE]")
 @apply_options
+@release_data_option
 @click.option("--abandon", is_flag=True,
               help="Give up this cluster's unfinished run instead (it will not be resumed).")
-def apply(plan_file: str | None, abandon: bool, **params: Any) -> None:
+def apply(plan_file: str | None, abandon: bool, release_data: str | None,
+          **params: Any) -> None:
     """Apply a plan (`kubehop plan -o json --out FILE`), resuming from its journal.
 
     \b
@@ -93,7 +104,7 @@ def apply(plan_file: str | None, abandon: bool, **params: Any) -> None:
     """
     from kubehop.cli.apply_run import abandon_run, apply_plan
 
-    settings = _settings(params)
+    settings = _settings(params, release_data)
     if abandon:
         if plan_file:
             raise UsageError("--abandon takes no PLAN_FILE: it gives up the cluster's "
@@ -162,7 +173,7 @@ def upgrade(to: str, max_unavailable: str, worker_strategy: str, drain_policy: s
                          "changes (use `kubehop plan --from-state` then `kubehop apply`)")
     options = options_from(max_unavailable, worker_strategy, drain_policy,
                            allow_unknown_version, ignore_findings, strict_kubeadm_skew)
-    settings = _settings(params)
+    settings = _settings(params, release_data)
     with json_stdout(settings.log_format):
         run(upgrade_flow(to, options, settings, release_data=release_data, today=today,
                          confirm=_confirm(settings.yes)))

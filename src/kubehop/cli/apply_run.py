@@ -55,6 +55,7 @@ class ApplySettings:
     accept_new_host_keys: bool
     executor: ExecutorOptions
     log_format: str = "text"
+    release_data: str | None = None  # --release-data FILE: what a plan is verified against
 
 
 async def cluster_identity(client: KubeClient) -> str:
@@ -135,13 +136,14 @@ async def check_fingerprint(plan: Plan, observed: ClusterState | None) -> None:
 
 
 def verify_before_running(plan: Plan, observed: ClusterState, journal: Journal,
-                          state: RunState | None) -> ClusterState | None:
+                          state: RunState | None,
+                          release_data: str | None = None) -> ClusterState | None:
     """Refuse (exit 2) a plan that is not what kubehop plans for this cluster; the state to
     record with a new run (None on a resume)."""
     from kubehop.core.plan_verify import verify_plan
     from kubehop.data.loader import load_release_data
 
-    data = load_release_data(os.environ.get("KUBEHOP_RELEASE_DATA") or None)
+    data = load_release_data(release_data or os.environ.get("KUBEHOP_RELEASE_DATA") or None)
     if state is None:
         baseline: ClusterState | None = observed
     else:
@@ -243,7 +245,7 @@ async def apply_plan(plan: Plan, settings: ApplySettings, *, plan_path: str | No
             observed = await observe_cluster(workloads=True, node_facts=True)
         if state is None:
             await check_fingerprint(plan, observed)
-        baseline = verify_before_running(plan, observed, journal, state)
+        baseline = verify_before_running(plan, observed, journal, state, settings.release_data)
         click.echo(_summary_line(plan, state), err=settings.log_format == "json")
         if settings.dry_run:
             from kubehop.cli.apply_dry import dry_run

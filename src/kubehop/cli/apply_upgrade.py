@@ -41,7 +41,7 @@ def same_target(to: str, recorded: str) -> bool | None:
 async def upgrade_flow(to: str, options: PlanOptions, settings: ApplySettings, *,
                        release_data: str | None, today: str | None,
                        confirm: Callable[[str], None]) -> None:
-    from kubehop.cli.plan import make_plan
+    from kubehop.cli.plan import make_plan, trial_for
     from kubehop.cli.plan_render import format_text
     from kubehop.cli.versions import observe_cluster
     from kubehop.shell.journal import Journal
@@ -67,7 +67,8 @@ async def upgrade_flow(to: str, options: PlanOptions, settings: ApplySettings, *
         await apply_plan(plan, settings, plan_path=str(path) if path.exists() else None,
                          confirm=confirm)
         return
-    state = await observe_cluster(workloads=True, node_facts=True)
+    state = await observe_cluster(workloads=True, node_facts=True,
+                                  trial_for=trial_for(to, release_data, today))
     plan = make_plan(state, to, options, release_data, today)
     click.echo(format_text(plan), nl=False, err=settings.log_format == "json")
     path = save_plan(plan, plan_run_id(cluster, plan))

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from kubehop.cli.context import host_key_option, run
 from kubehop.cli.output import MACHINE_FORMATS, emit, make_console, styled
+from kubehop.cli.plan import trial_for
 from kubehop.cli.releases import (
     load_release_data_checked,
     release_data_option,
@@ -100,8 +101,9 @@ def check(ctx: click.Context, to: str | None, output: str, today: str | None,
         check_target_text(to)  # a bad --to is refused before the cluster is touched
     day = resolve_today(today)
     data = load_release_data_checked(release_data, day, warn_stale=False)  # data.stale
-    state, changed_keys = run(observe_with_ssh(workloads=True, apis=to is not None,
-                                               node_facts=True))
+    state, changed_keys = run(observe_with_ssh(
+        workloads=True, apis=to is not None, node_facts=True,
+        trial_for=trial_for(to, release_data, today) if to is not None else None))
     findings = with_host_keys(run_checks(state, data, day, check_target(state, to, data)),
                               changed_keys)
     if output in MACHINE_FORMATS:

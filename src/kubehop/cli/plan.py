@@ -8,6 +8,7 @@ runbook. Planning from a file imports no Kubernetes or SSH client (it stays fast
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from kubehop.model.cluster_codec import state_from_dict
 from kubehop.model.errors import FindingsError, OperationError, UsageError
 from kubehop.model.findings import Finding, Severity
 from kubehop.model.plan import DRAIN_POLICIES, WORKER_STRATEGIES, Plan, PlanOptions
+from kubehop.model.versions import MinorVersion
 
 OUTPUTS = ("text", *MACHINE_FORMATS, "script")
 # The areas finding ids are namespaced by (DESIGN.md, `check -o json`), plus `host.*` and
@@ -180,12 +182,30 @@ def options_from(max_unavailable: str, worker_strategy: str, drain_policy: str,
                        strict_kubeadm_skew=strict_kubeadm_skew)
 
 
-def observe_for_plan() -> ClusterState:
-    """The live cluster, with workloads and (given an SSH inventory) package facts."""
+def trial_for(to: str, release_data: str | None, today: str | None
+              ) -> Callable[[ClusterState], MinorVersion | None]:
+    """The target's minor, for the nodes' trial refresh of its repository while observing
+    (`observe_cluster(trial_for=...)`); None when the target does not resolve (the plan says
+    why, in one line, once it resolves it itself)."""
+    data = load_release_data_checked(release_data, resolve_today(today), warn_stale=False)
+
+    def minor(state: ClusterState) -> MinorVersion | None:
+        try:
+            target = resolve(state, to, data, PlanOptions(allow_unknown_version=True))
+        except UsageError:
+            return None
+        return target.final.minor_version
+    return minor
+
+
+def observe_for_plan(to: str, release_data: str | None, today: str | None) -> ClusterState:
+    """The live cluster, with workloads and (given an SSH inventory) package facts and each
+    node's trial refresh of the target's repository."""
     from kubehop.cli.context import run
     from kubehop.cli.versions import observe_cluster
 
-    return run(observe_cluster(workloads=True, node_facts=True))
+    return run(observe_cluster(workloads=True, node_facts=True,
+                               trial_for=trial_for(to, release_data, today)))
 
 
 @click.command("plan")
@@ -209,6 +229,7 @@ def plan(to: str, max_unavailable: str, worker_strategy: str, drain_policy: str,
     """
     options = options_from(max_unavailable, worker_strategy, drain_policy,
                            allow_unknown_version, ignore_findings, strict_kubeadm_skew)
-    state = load_state(from_state) if from_state else observe_for_plan()
+    state = load_state(from_state) if from_state else observe_for_plan(to, release_data,
+                                                                         today)
     result = make_plan(state, to, options, release_data, today)
     write_output(render(result, output), out)

@@ -6,14 +6,15 @@ load balancer picked), `kubectl get nodes -o wide` and a jq pipeline over kube-s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from kubehop.cli.context import accept_new_host_keys, connect, global_options, run
 from kubehop.cli.output import MACHINE_FORMATS, NONE, emit, warn
-from kubehop.model.cluster import ClusterState, NodeState
-from kubehop.model.versions import KubeVersion, parse_image_ref
+from kubehop.model.cluster import ApiServerInfo, ClusterState, NodeState
+from kubehop.model.versions import KubeVersion, MinorVersion, parse_image_ref
 
 if TYPE_CHECKING:
     from kubehop.shell.inventory_check import HostKeyWatch
@@ -106,12 +107,20 @@ def plain_table(headers: list[str], rows: list[list[str | None]]) -> str:
                    for r in cells)
 
 
+def _apiserver_version(a: ApiServerInfo) -> str:
+    """The VERSION cell: how it was read when not at its own address."""
+    if a.read_via == "mirror-pod":
+        how = f"from its mirror pod; its address: {a.address_error}"
+        return f"{_v(a.version) or NONE} ({how})" + (f"; {a.error}" if a.error else "")
+    return _v(a.version) or f"unreachable: {a.error}"
+
+
 def print_people(state: ClusterState, wide: bool) -> None:
     """The tables for people: apiservers, nodes, addons and the rest (kubectl's plain columns:
     never truncated, fast on 5,000 nodes)."""
     lines = [plain_table(["apiserver", "node", "version"], [
-        [a.endpoint, a.node, _v(a.version) or f"unreachable: {a.error}"]
-        for a in state.apiservers]), "\n", plain_table(*node_rows(state, wide)), "\n"]
+        [a.endpoint, a.node, _apiserver_version(a)] for a in state.apiservers]), "\n",
+        plain_table(*node_rows(state, wide)), "\n"]
     cni = ", ".join(f"{name} {version}".strip() for name, version in state.addons.cni) or NONE
     lines.append(f"CoreDNS {state.addons.coredns or NONE}, kube-proxy "
                  f"{state.addons.kube_proxy or NONE}, CNI {cni}\n")
@@ -123,18 +132,26 @@ def print_people(state: ClusterState, wide: bool) -> None:
     click.echo("".join(lines), nl=False)
 
 
-async def observe_cluster(*, workloads: bool, apis: bool = False,
-                          node_facts: bool = False) -> ClusterState:
+# Given the observed state, the minor whose repository each node tries (None: no trial).
+TrialFor = Callable[[ClusterState], MinorVersion | None]
+
+
+async def observe_cluster(*, workloads: bool, apis: bool = False, node_facts: bool = False,
+                          trial_for: TrialFor | None = None) -> ClusterState:
     """Connect with the global options and observe; node facts over SSH when asked and an
     inventory is given."""
-    state, _ = await observe_with_ssh(workloads=workloads, apis=apis, node_facts=node_facts)
+    state, _ = await observe_with_ssh(workloads=workloads, apis=apis, node_facts=node_facts,
+                                      trial_for=trial_for)
     return state
 
 
-async def observe_with_ssh(*, workloads: bool, apis: bool = False, node_facts: bool = False
+async def observe_with_ssh(*, workloads: bool, apis: bool = False, node_facts: bool = False,
+                           trial_for: TrialFor | None = None
                            ) -> tuple[ClusterState, dict[str, str]]:
     """`observe_cluster`, and the nodes whose SSH host key changed (node → why). Warns about
-    inventory entries naming no node of the cluster; honours `--accept-new-host-keys`."""
+    inventory entries naming no node of the cluster; honours `--accept-new-host-keys`. With
+    `trial_for`, each node also tries a refresh of the target minor's repository (into a
+    temporary lists directory), so a node that cannot reach it is found before anything moves."""
     from kubehop.shell.observe import observe
 
     client = await connect()
@@ -150,6 +167,11 @@ async def observe_with_ssh(*, workloads: bool, apis: bool = False, node_facts: b
                                                accept_new_host_keys=accept_new_host_keys())
             watch = HostKeyWatch(transport)
         state = await observe(client, workloads=workloads, apis=apis, node_runner=watch)
+        minor = trial_for(state) if trial_for is not None and watch is not None else None
+        if minor is not None and watch is not None:
+            from kubehop.shell.observe_nodes import gather_trials
+
+            state = await gather_trials(watch, state, minor)
     finally:
         if transport is not None:
             await transport.close()
@@ -177,7 +199,10 @@ def versions(output: str) -> None:
     state = run(observe_cluster(workloads=False))
     for a in state.apiservers:
         if a.error:
-            warn(f"apiserver {a.endpoint} did not answer /version: {a.error}")
+            warn(f"apiserver {a.endpoint}: its address did not answer from here "
+                 f"({a.address_error}); read from its mirror pod: {a.error}"
+                 if a.read_via == "mirror-pod" else
+                 f"apiserver {a.endpoint} did not answer /version: {a.error}")
     if output in MACHINE_FORMATS:
         emit(versions_document(state), output)
         note = ha_note(state)

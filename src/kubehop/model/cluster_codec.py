@@ -203,7 +203,9 @@ def state_from_dict(data: Any) -> ClusterState:
 
 @cache
 def _packages(p: NodePackages | None) -> str:
-    return json.dumps(_encode(p), sort_keys=True) if p else ""
+    # The trial refresh says whether the repository answered just now, not what the plan is
+    # made of: `plan` tries it, `apply` does not.
+    return json.dumps(_encode(dataclasses.replace(p, trial=None)), sort_keys=True) if p else ""
 
 
 def state_fingerprint(state: ClusterState) -> str:

@@ -58,7 +58,8 @@ def test_the_hand_edited_apiserver_manifest_is_blocking_drift(lab_factory, cli_e
     (drift,) = by_id(findings)["drift.static-pod-image"]
     assert drift["severity"] == "blocking"
     assert drift["subject"] == "node/oldversion1"
-    assert drift["fix"] == "restore the image to v1.28.9, then upgrade with kubeadm"
+    assert drift["fix"] == ("restore the image to v1.28.9 (kubehop plan and upgrade do it "
+                            "first, one node at a time), then upgrade with kubeadm")
     assert "v1.29.15" in drift["message"]
     assert by_id(findings)["support.end-of-life"][0]["severity"] == "warning"
 

@@ -42,6 +42,8 @@ def test_unreachable_advertise_address_neither_blocks_versions_nor_the_upgrade(
     assert apiserver["node"] == "solo1"
     assert apiserver["version"] == "v1.28.9"
     assert apiserver["readVia"] == "mirror-pod"
+    table = up.kubehop("versions", timeout=60)
+    assert "v1.28.9 (from its mirror pod; its address: " in table.stdout
     began = time.monotonic()
     done = up.kubehop("upgrade", "--to", "1.29", "--yes", "--today", TODAY, timeout=240)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

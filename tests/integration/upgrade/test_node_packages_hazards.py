@@ -58,7 +58,15 @@ def test_an_unreachable_repository_halts_at_the_refresh_with_the_holds_intact(up
                                                                               tmp_path):
     up = upgrade_lab(scenario(tmp_path,
                               "  - {kind: package-repo-unreachable, node: oldversion3}\n"))
-    done = up.kubehop("upgrade", "--to", "1.29", "--yes", "--today", TODAY)
+    # Found by the trial refresh before anything changes: refused, the control plane untouched.
+    refused = up.kubehop("upgrade", "--to", "1.29", "--yes", "--today", TODAY)
+    assert refused.returncode == 1, refused.stdout[-3000:] + refused.stderr[-3000:]
+    assert "blocking finding node.repo-trial-failed on node/oldversion3" in refused.stderr
+    assert not [e for e in up.lt.events() if e["type"] == "command"
+                and "kubeadm" in e["argv"] and "apply" in e["argv"]]
+    # Told to go on regardless, the run halts at that node's refresh, holds intact.
+    done = up.kubehop("upgrade", "--to", "1.29", "--yes", "--today", TODAY,
+                      "--ignore-finding", "node.repo-trial-failed")
     assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-3000:]
     last = done.stderr.strip().splitlines()[-1]
     assert "on node oldversion3 failed: `sudo apt-get update -o Dir::Etc::sourcelist=" in last

@@ -207,3 +207,26 @@ def test_resume_without_any_run_is_a_usage_error(state_dir, capsys, fake_cluster
     assert code == 2
     assert err.startswith("kubehop: no unfinished run on this cluster (none was recorded): "
                           "give a PLAN_FILE")
+
+
+def test_timeouts_and_release_data_reach_the_run(state_dir, capsys, monkeypatch, tmp_path):
+    seen = {}
+
+    async def apply_plan(plan, settings, **kw):
+        seen["settings"] = settings
+
+    monkeypatch.setattr("kubehop.cli.apply_run.apply_plan", apply_plan)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(make_plan([["n0"]]).to_dict()))
+    data = tmp_path / "releases.yaml"
+    data.write_text("x")
+    code, _, err = run(capsys, "apply", str(path), "--yes", "--kubeadm-timeout", "45m",
+                       "--lock-wait", "90s", "--release-data", str(data))
+    assert code == 0, err
+    settings = seen["settings"]
+    assert settings.executor.kubeadm_timeout == 2700
+    assert settings.executor.lock_wait == 90
+    assert settings.release_data == str(data)
+    code, _, err = run(capsys, "apply", str(path), "--yes", "--lock-wait", "soon")
+    assert code == 2
+    assert "--lock-wait" in err
