@@ -75,9 +75,11 @@ class PlainLines(JsonEvents):
         if step and event.kind == "step-started":
             self._started[step] = self._said[step] = event.elapsed
         elif step and event.kind == "step-waiting":
+            from kubehop.shell.kubeadm_runner import RETRYING
+
             started = self._started.setdefault(step, event.elapsed)
             said = self._said.setdefault(step, event.elapsed)
-            if event.elapsed - said >= WAITING_EVERY:
+            if event.elapsed - said >= WAITING_EVERY or RETRYING in event.message:
                 self._said[step] = event.elapsed
                 click.echo(f"[{event.done}/{event.total}] … {step} "
                            f"({event.elapsed - started:.0f} s): {event.message}", file=self.file)

@@ -264,6 +264,19 @@ async def apply_plan(plan: Plan, settings: ApplySettings, *, plan_path: str | No
     finally:
         journal.close()
         await client.close()
+    await warn_node_kubectl()
+
+
+async def warn_node_kubectl() -> None:
+    """After a run: nodes whose kubectl is now outside the skew window of the apiservers (a
+    node's kubectl plays no part in the upgrade, but whoever uses it there gets errors)."""
+    if not global_options().ssh_inventory:
+        return
+    from kubehop.cli.versions import observe_cluster
+    from kubehop.core.checks_host import node_kubectl_findings
+
+    for f in node_kubectl_findings(await observe_cluster(workloads=False, node_facts=True)):
+        warn(f"{f.message}; {f.fix}")
 
 
 async def _execute(client: KubeClient, journal: Journal, cluster: str, plan: Plan,

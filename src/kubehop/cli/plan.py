@@ -103,6 +103,9 @@ def make_plan(state: ClusterState, to: str, options: PlanOptions, release_data: 
             f"{why}" + (f" (and {others} more node{'s' * (others > 1)} unreadable)"
                         if others else "")
             + f"; kubehop plans only from every node's packages: fix SSH access to {node}")
+    for node, address in state.address_fallbacks:  # said once per node (check: a finding)
+        warn(f"node {node} is not in the SSH inventory: reaching it at its InternalIP "
+             f"{address}")
     day = resolve_today(today)
     data = load_release_data_checked(release_data, day)
     check_installed_by_kubeadm(state)

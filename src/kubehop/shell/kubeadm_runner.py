@@ -35,6 +35,7 @@ from kubehop.shell.transports import CommandResult, CommandTimeout, Transport, T
 
 UNIT = "kubehop-kubeadm"
 CREATE_JOB_RETRIES = 2
+RETRYING = "running it again"  # progress reporters show such a message at once
 POLL_TIMEOUT = 60.0  # seconds for one `systemctl show` or `journalctl`
 POLL_MIN, POLL_MAX = 0.2, 5.0  # seconds between polls: short while the output grows
 _PROPERTIES = ("ActiveState", "SubState", "Result", "ExecMainStatus", "InvocationID")
@@ -160,7 +161,7 @@ class KubeadmRunner:
                 break
             earlier.append(output.rstrip())
             say(f"`{command.line}` on {node} failed only kubeadm's CreateJob health check "
-                f"(intermittent upstream: kubernetes/kubeadm#3282): running it again "
+                f"(intermittent upstream: kubernetes/kubeadm#3282): {RETRYING} "
                 f"({attempt + 1} of {tries})")
         return result
 

@@ -230,3 +230,30 @@ def test_timeouts_and_release_data_reach_the_run(state_dir, capsys, monkeypatch,
     code, _, err = run(capsys, "apply", str(path), "--yes", "--lock-wait", "soon")
     assert code == 2
     assert "--lock-wait" in err
+
+
+def test_after_a_run_nodes_with_kubectl_out_of_skew_are_named(monkeypatch, capsys):
+    import asyncio
+
+    import click
+
+    from kubehop.cli.app import GlobalOptions
+    from kubehop.cli.apply_run import warn_node_kubectl
+    from kubehop.model.cluster import ApiServerInfo, ClusterState, NodePackages, NodeState, OsFamily
+    from kubehop.model.versions import parse_kube_version
+
+    state = ClusterState(
+        apiservers=(ApiServerInfo("127.0.0.1:6443", "cp1", parse_kube_version("v1.30.14")),),
+        nodes=(NodeState("w1", packages=NodePackages(OsFamily.DEBIAN, kubectl="1.28.9-1.1")),
+               NodeState("w2", packages=NodePackages(OsFamily.DEBIAN, kubectl="1.30.14-1.1"))))
+
+    async def observe_cluster(**kw):
+        return state
+
+    monkeypatch.setattr("kubehop.cli.versions.observe_cluster", observe_cluster)
+    options = GlobalOptions(None, None, "inventory.yaml", 0, "text", True)
+    with click.Context(click.Command("x"), obj=options):
+        asyncio.run(warn_node_kubectl())
+    err = capsys.readouterr().err
+    assert "w1" in err
+    assert "w2" not in err

@@ -82,3 +82,16 @@ def test_plain_lines_show_a_step_still_waiting_every_30_s():
         "[3/9] … 1.29/w1/kubelet-restart (60 s): waiting: kubelet is v1.28.9, expected v1.29.15",
         "[3/9] ✓ 1.29/w1/kubelet-restart",
     ]
+
+
+def test_plain_lines_say_a_kubeadm_retry_at_once():
+    out = io.StringIO()
+    lines = PlainLines(out)
+    lines(event("step-started", 10.0))
+    lines(event("step-waiting", 12.0, "`sudo kubeadm upgrade plan v1.29.15` on w1 failed only "
+                                      "kubeadm's CreateJob health check (intermittent upstream: "
+                                      "kubernetes/kubeadm#3282): running it again (2 of 3)"))
+    assert out.getvalue().splitlines() == [
+        "[3/9] … 1.29/w1/kubelet-restart (2 s): `sudo kubeadm upgrade plan v1.29.15` on w1 "
+        "failed only kubeadm's CreateJob health check (intermittent upstream: "
+        "kubernetes/kubeadm#3282): running it again (2 of 3)"]

@@ -227,3 +227,15 @@ def test_strict_kubeadm_skew_steps_worker_kubeadm_through_every_hop(capsys, stat
     assert "1.29/oldversion2/kubeadm-node" in [s["id"] for s in doc["steps"]]
     code, out, _ = run(capsys, *plan_args(state_file, "-o", "json"))
     assert "1.29/oldversion2/kubeadm-node" not in [s["id"] for s in json.loads(out)["steps"]]
+
+
+def test_plan_says_which_nodes_it_reaches_at_their_internalip(capsys, tmp_path):
+    from dataclasses import replace
+
+    path = tmp_path / "state.json"
+    state = replace(oldversion_state(), address_fallbacks=(("oldversion3", "127.77.0.12"),))
+    path.write_text(json.dumps(state_to_dict(state)))
+    code, _, err = run(capsys, *plan_args(str(path)))
+    assert code == 0
+    assert ("kubehop: warning: node oldversion3 is not in the SSH inventory: reaching it at its "
+            "InternalIP 127.77.0.12") in err

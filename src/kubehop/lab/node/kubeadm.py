@@ -36,7 +36,7 @@ from kubehop.lab.node.kubeadm_steps import (
     write_kubelet_config,
 )
 from kubehop.lab.node.kubeadm_view import ClusterView, Unreachable, kube
-from kubehop.lab.node.system import installed, not_found
+from kubehop.lab.node.system import CGROUP_ROOT, fs_type, installed, not_found
 from kubehop.model.versions import KubeVersion, MinorVersion
 
 STACK = "To see the stack trace of this error execute with --v=5 or higher\n"
@@ -254,6 +254,18 @@ async def apply(p: Proc, opts: Opts, kubeadm: KubeVersion) -> int:
     return 0
 
 
+def system_verification(p: Proc, kubeadm: KubeVersion) -> None:
+    """`upgrade node`'s preflight after the root check: SystemVerification, with no kubelet
+    or kubeadm version check at all (kubernetes/kubernetes cmd/kubeadm/app/cmd/phases/upgrade/
+    node/preflight.go: RunRootCheckOnly, then RunUpgradeChecks = SystemVerificationCheck). Its
+    cgroup validator warns on a cgroup v1 host from kubeadm 1.31 (kubernetes/system-validators
+    #38, validators/cgroup_validator_linux.go; KEP-4569)."""
+    if kubeadm.minor_version >= MinorVersion(1, 31) and \
+            fs_type(p.host, CGROUP_ROOT) != "cgroup2fs":
+        p.err("\t[WARNING SystemVerification]: cgroups v1 support is in maintenance mode, "
+              "please migrate to cgroups v2\n")
+
+
 async def node(p: Proc, opts: Opts, kubeadm: KubeVersion) -> int:
     host = p.host
     if (e := _client_error(p, "kubelet.conf")) is not None:
@@ -269,6 +281,7 @@ async def node(p: Proc, opts: Opts, kubeadm: KubeVersion) -> int:
         return _fail(p, "unable to fetch the kubeadm-config ConfigMap: configmaps "
                         "\"kubeadm-config\" not found")
     p.out("[preflight] Running pre-flight checks\n")
+    system_verification(p, kubeadm)
     control_plane = host.fs.exists(mf.manifest_path("kube-apiserver"))
     if control_plane:
         p.out("[preflight] Pulling images required for setting up a Kubernetes cluster\n[preflight]"

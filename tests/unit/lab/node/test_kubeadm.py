@@ -103,6 +103,21 @@ async def test_upgrade_node_on_a_worker_writes_only_the_kubelet_config(lab):
     assert (config[-1]["node"], config[-1]["version"]) == ("oldversion2", "v1.29.15")
 
 
+async def test_upgrade_node_checks_no_version_skew_only_the_host(lab):
+    """Upstream's `upgrade node` preflight is the root check and SystemVerification: a worker's
+    kubeadm may jump minors (1.28 → 1.31 here); a cgroup v1 host gets kubeadm 1.31's warning."""
+    await install_kubeadm(lab, "oldversion2", "1.31", 14)
+    await install_kubeadm(lab, "oldversion3", "1.31", 14)
+    lab.agents.cluster.inject("cgroup-v1", "oldversion3", {})
+    jumped = await lab.sh("oldversion2", "sudo kubeadm upgrade node")
+    assert jumped.exit_code == 0
+    assert "SystemVerification" not in jumped.stderr
+    v1 = await lab.sh("oldversion3", "sudo kubeadm upgrade node")
+    assert v1.exit_code == 0
+    assert ("\t[WARNING SystemVerification]: cgroups v1 support is in maintenance mode, please "
+            "migrate to cgroups v2\n") in v1.stderr
+
+
 async def test_ha_addons_wait_for_the_last_control_plane(ha_lab):
     lab = ha_lab
     for node in ("cp1", "cp2"):
