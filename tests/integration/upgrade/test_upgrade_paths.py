@@ -133,3 +133,39 @@ def test_a_hand_edited_apiserver_on_a_secondary_control_plane_is_restored_then_u
     assert m2[0] == "v1.30.2"
     assert "v1.29.15" in m2
     assert m2.index("v1.29.15") < m2.index("v1.30.14")
+
+
+# Two nodes; the only database's PodDisruptionBudget allows no disruption (2 of 2 must stay).
+TIGHT_DATABASE = """\
+apiVersion: kubehop.dev/v1
+kind: LabScenario
+name: tightdb
+cluster: {kubernetesVersion: v1.29.15}
+nodes:
+  - name: cp1
+    roles: [control-plane]
+  - name: w1
+workloads:
+  - {kind: StatefulSet, namespace: db, name: pg, replicas: 2, pdb: {minAvailable: 2}}
+"""
+
+
+def test_a_budget_that_allows_no_disruption_refuses_the_upgrade_naming_it(upgrade_lab,
+                                                                         tmp_path):
+    scenario = tmp_path / "tightdb.yaml"
+    scenario.write_text(TIGHT_DATABASE)
+    up = upgrade_lab(str(scenario))
+    done = up.kubehop("upgrade", "--to", "1.30", "--yes", "--today", TODAY)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "db/pg" in done.stderr
+    assert not [e for e in up.lt.events() if e["type"] == "node" and not e["schedulable"]]
+
+
+def test_check_to_latest_is_never_a_usage_error_on_a_built_in_scenario(upgrade_lab):
+    from kubehop.lab.scenarios import builtin_names
+
+    for name in builtin_names():
+        up = upgrade_lab("large:nodes=6,pods=2" if name == "large" else name)
+        checked = up.kubehop("check", "--to", "latest", "--today", TODAY, "-o", "json")
+        assert checked.returncode in (0, 1), (name, checked.stderr)
+        assert "findings" in checked.stdout
