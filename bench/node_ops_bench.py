@@ -53,8 +53,7 @@ def worker_ops(events: list[dict[str, Any]]) -> tuple[dict[str, float], float]:
             schedulable[node] = e["schedulable"]
         elif e["type"] == "command" and e["exit_code"] == 0:
             argv = _argv(e)
-            if argv[:2] in (["apt-get", "install"], ["apt", "install"], ["dnf", "install"],
-                            ["yum", "install"]):
+            if argv[:1] in (["apt-get"], ["apt"], ["dnf"], ["yum"]) and "install" in argv:
                 for package in ("kubeadm", "kubelet"):
                     if any(a.startswith((f"{package}=", f"{package}-")) for a in argv):
                         counts[f"{package} installs"][node] += 1

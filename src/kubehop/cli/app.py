@@ -64,6 +64,7 @@ _COMMANDS = [
     ("apply", "apply"),
     ("apply", "upgrade"),
     ("apply", "status"),
+    ("rehearse", "rehearse"),
     ("drain", "drain"),
     ("drain", "cordon"),
     ("drain", "uncordon"),

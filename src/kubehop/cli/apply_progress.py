@@ -39,6 +39,8 @@ def format_line(event: ProgressEvent) -> str | None:
         return f"{counter} {event.kind.removeprefix('run-')}: {event.message}"
     if event.kind == "run-halted":
         return f"{counter} {event.message}"
+    if event.kind == "hook" and not event.message.endswith(": started"):
+        return f"{counter} hook {event.message}"
     return None
 
 

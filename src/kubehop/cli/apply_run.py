@@ -39,6 +39,8 @@ from kubehop.model.journal import RunState, RunStatus, StepStatus, plan_digest, 
 from kubehop.model.plan import Plan
 
 if TYPE_CHECKING:
+    from kubehop.core.hooks import Hook
+    from kubehop.core.windows import Window
     from kubehop.model.cluster import ClusterState
     from kubehop.shell.executor import Executor
     from kubehop.shell.executor_steps import ExecutorOptions
@@ -56,6 +58,11 @@ class ApplySettings:
     executor: ExecutorOptions
     log_format: str = "text"
     release_data: str | None = None  # --release-data FILE: what a plan is verified against
+    hooks: tuple[Hook, ...] = ()  # --hook / --hook-file: the operator's commands (core.hooks)
+    hook_timeout: float = 600.0
+    windows: tuple[Window, ...] = ()  # --window: maintenance windows (core.windows)
+    wait_for_window: bool = False
+    notify: tuple[str, ...] = ()  # --notify URL: webhooks for the run's milestones
 
 
 async def cluster_identity(client: KubeClient) -> str:
@@ -112,7 +119,7 @@ async def plan_differences(plan: Plan) -> list[str]:
     except UsageError as e:
         return [f"planning again says: {e}"]
     return diff_plans(plan, current) or [
-        "the steps are the same; the fingerprint also covers apiserver endpoints, "
+        "the steps are the same; the fingerprint also covers apiserver versions, "
         "schedulable nodes and (with --ssh-inventory) package facts: plan and apply with the "
         "same --ssh-inventory"]
 
@@ -288,6 +295,7 @@ async def _execute(client: KubeClient, journal: Journal, cluster: str, plan: Pla
     from kubehop.shell.executor_steps import StepRunner
     from kubehop.shell.expect import ExpectChecker, NodeFacts
     from kubehop.shell.gates import HealthGates
+    from kubehop.shell.hooks import HookRunner
     from kubehop.shell.lock import LeaseLock
     from kubehop.shell.transports.ssh import SSHTransport
 
@@ -309,8 +317,33 @@ async def _execute(client: KubeClient, journal: Journal, cluster: str, plan: Pla
                      f"InternalIP {address}")
             checker = ExpectChecker(kube, NodeFacts(transport))
             runner = StepRunner(kube, transport, checker, HealthGates(kube), settings.executor)
-            executor = Executor(plan, journal, state, runner, on_event=reporter,
-                                lock=lock, resume=resume)
+            hooks = None
+            if settings.hooks:
+                env = dict(os.environ)
+                kubeconfig = global_options().kubeconfig
+                if kubeconfig:  # the hooks talk to the cluster kubehop upgrades
+                    env["KUBECONFIG"] = str(Path(kubeconfig).resolve())
+                hooks = HookRunner(plan, settings.hooks, run_id=rid,
+                                   timeout=settings.hook_timeout, env=env)
+            guard = None
+            if settings.windows:
+                from kubehop.shell.windows import WindowGuard, cluster_clock
+
+                guard = WindowGuard(settings.windows, await cluster_clock(client),
+                                    wait=settings.wait_for_window, resume=resume)
+            from kubehop.shell.annotations import ClusterProgress
+
+            listeners: list[Any] = [reporter, ClusterProgress(client, rid, warn=warn)]
+            if settings.notify:
+                from kubehop.shell.notify import Notifier
+
+                listeners.append(Notifier(settings.notify, plan, warn=warn))
+
+            def on_event(event: Any) -> None:
+                for listener in listeners:
+                    listener(event)
+            executor = Executor(plan, journal, state, runner, on_event=on_event,
+                                lock=lock, resume=resume, hooks=hooks, windows=guard)
             if hasattr(reporter, "wave_sizes"):
                 sizes: dict[int, int] = {}
                 for s in plan.steps:
@@ -323,6 +356,9 @@ async def _execute(client: KubeClient, journal: Journal, cluster: str, plan: Pla
             except RunHalted as e:
                 _print_report(e, settings.log_format)
                 raise
+            finally:
+                for listener in listeners[1:]:
+                    await listener.close()
     finally:
         await kube.close()
         await transport.close()

@@ -42,7 +42,7 @@ async def upgrade_flow(to: str, options: PlanOptions, settings: ApplySettings, *
                        release_data: str | None, today: str | None,
                        confirm: Callable[[str], None]) -> None:
     from kubehop.cli.plan import make_plan, trial_for
-    from kubehop.cli.plan_render import format_text
+    from kubehop.cli.plan_render import format_hooks, format_text, format_windows
     from kubehop.cli.versions import observe_cluster
     from kubehop.shell.journal import Journal
 
@@ -71,6 +71,19 @@ async def upgrade_flow(to: str, options: PlanOptions, settings: ApplySettings, *
                                   trial_for=trial_for(to, release_data, today))
     plan = make_plan(state, to, options, release_data, today)
     click.echo(format_text(plan), nl=False, err=settings.log_format == "json")
+    if settings.hooks:
+        click.echo(format_hooks(plan, settings.hooks), nl=False,
+                   err=settings.log_format == "json")
+    if settings.windows:
+        from kubehop.shell.windows import cluster_clock
+
+        client = await connect()
+        try:
+            now = (await cluster_clock(client)).now()
+        finally:
+            await client.close()
+        click.echo(format_windows(plan, settings.windows, now), nl=False,
+                   err=settings.log_format == "json")
     path = save_plan(plan, plan_run_id(cluster, plan))
     click.echo(f"Plan saved to {path}.", err=True)
     await apply_plan(plan, settings, plan_path=str(path), observed=state, confirm=confirm)

@@ -257,13 +257,15 @@ def _path(chain: list[str]) -> str:
 def minors_line(events: list[dict[str, Any]], mark: int) -> tuple[bool, str]:
     c = chains(events, mark)
     plane = {k: v for k, v in c.items() if k[1] in CONTROL_PLANE}
-    kubeadm = {k: v for k, v in c.items() if k[1] == "kubeadm"}
+    nodes = sorted({str(k[0]) for k in plane})
+    # kubeadm steps through every minor where it upgrades static pods (the control planes); a
+    # worker's kubeadm moves with its kubelet (`upgrade node` there only rewrites its config).
+    kubeadm = {k: v for k, v in c.items() if k[1] == "kubeadm" and str(k[0]) in nodes}
     skipped = [f"{comp} on {node}" for (node, comp), v in {**plane, **kubeadm}.items()
                if _skips(v)]
     paths = sorted({_path(v) for v in plane.values()})
-    nodes = sorted({str(k[0]) for k in plane})
     text = (f"no minor skipped: the control plane ({', '.join(nodes)}) went "
-            f"{' / '.join(paths)}, and kubeadm on every node through each minor"
+            f"{' / '.join(paths)}, with kubeadm there through each minor"
             if not skipped else f"minor skipped by {', '.join(skipped)}")
     coredns = c.get((None, "coredns"), [])
     if len(coredns) > 1 and not skipped:

@@ -7,8 +7,11 @@ Plain writers, not rich: a 5,000-node plan has 60,000 steps. Pure functions retu
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 
+from kubehop.core.hooks import Hook, describe_hooks
+from kubehop.core.windows import Window, describe_opening, next_opening, windows_needed
 from kubehop.model.plan import Command, Plan, Step, StepKind, Wave, steps_by_node
 
 _WAIT_TIMEOUT = "10m"
@@ -31,6 +34,27 @@ def _nodes_text(nodes: Iterable[str], shown: int = 6) -> str:
     names = list(nodes)
     text = ", ".join(names[:shown])
     return text + (f" … (+{len(names) - shown})" if len(names) > shown else "")
+
+
+def format_hooks(plan: Plan, hooks: Sequence[Hook]) -> str:
+    """Where the operator's hooks run in `plan` ("" without hooks)."""
+    lines = describe_hooks(plan, hooks)
+    return "Hooks (on this machine; a failure halts the run):\n" + "\n".join(lines) + "\n" \
+        if lines else ""
+
+
+def format_windows(plan: Plan, windows: Sequence[Window], now: datetime) -> str:
+    """How many maintenance windows the plan's estimate needs from `now` ("" without)."""
+    if not windows:
+        return ""
+    count = windows_needed(windows, plan.estimate_seconds, now)
+    opening = next_opening(windows, now)
+    when = "one is open now" if opening == now else (
+        f"the next opens {describe_opening(opening, windows[0].zone)}" if opening else
+        "none opens in the next eight weeks")
+    return (f"Maintenance windows: {'; '.join(w.text for w in windows)}: the estimate "
+            f"({_duration(plan.estimate_seconds)}) needs {count} window"
+            f"{'s' if count != 1 else ''}; {when}\n")
 
 
 def format_text(plan: Plan) -> str:
@@ -106,13 +130,27 @@ def format_script(plan: Plan) -> str:
         if step.expect:
             lines.append(f"# expect: {_expect_text(step.expect)}")
         node = q(step.node or "")
-        if step.commands:
+        if step.kind is StepKind.ETCD_SNAPSHOT:
+            lines.append("# etcdctl and etcdutl run in the etcd static pod's container")
+            lines += [f"ssh {node} -- {q(_in_etcd_container(c))}" if c.argv[0] in _ETCD_TOOLS
+                      else _ssh_lines(node, c)[0] for c in step.commands]
+        elif step.commands:
             for c in step.commands:
                 lines += _ssh_lines(node, c)
         else:
             lines += _api_lines(step, node)
     lines += ["", f"echo {q(f'kubehop runbook done: the cluster runs {plan.to_version}')}"]
     return "\n".join(lines) + "\n"
+
+
+_ETCD_TOOLS = ("etcdctl", "etcdutl")
+
+
+def _in_etcd_container(command: Command) -> str:
+    """The remote line running an etcd tool in the running etcd container (kubeadm nodes have
+    etcdctl only there)."""
+    find = "sudo crictl ps --name '^etcd$' --state running -q | head -n 1"
+    return f'sudo crictl exec "$({find})" {shlex.join(command.argv)}'
 
 
 def _ssh_lines(node: str, command: Command) -> list[str]:

@@ -47,6 +47,9 @@ def node_document(n: NodeState) -> dict[str, Any]:
         "schedulable": n.schedulable,
         "controlPlane": {c: image_tag(n.image(c)) for c in (
             "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")},
+        # How the node keeps its Kubernetes packages (hold, preferences, versionlock, exclude,
+        # none): with an SSH inventory only.
+        **({"pinMethods": list(n.packages.pin_methods)} if n.packages else {}),
     }
 
 

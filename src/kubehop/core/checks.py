@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import date
 
-from kubehop.core import checks_apis, checks_host, checks_nodes, checks_workloads
+from kubehop.core import checks_apis, checks_host, checks_nodes, checks_pins, checks_workloads
 from kubehop.core.checks_common import grouped, package_kube_version
 from kubehop.core.planner_target import cluster_version
 from kubehop.core.skew import evaluate_skew
@@ -55,6 +55,7 @@ def run_checks(state: ClusterState, release_data: ReleaseData, today: date,
     findings += checks_nodes.package_findings(state)
     findings += checks_nodes.key_findings(state, today)
     findings += checks_nodes.trial_findings(state, target)
+    findings += checks_pins.pin_findings(state, target)
     findings += checks_host.host_findings(state, release_data, current, target)
     if state.workloads_observed:
         findings += checks_workloads.drain_findings(state)

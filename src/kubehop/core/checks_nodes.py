@@ -140,7 +140,9 @@ def package_findings(state: ClusterState) -> list[Finding]:
             legacy[n.name] = family
         elif p.repo_minor is None:
             missing[n.name] = family
-        loose = [pkg for pkg in PACKAGES if getattr(p, pkg) and pkg not in p.held]
+        # An apt preferences pin keeps a package as a hold does (`checks_pins`).
+        loose = [pkg for pkg in PACKAGES if getattr(p, pkg) and pkg not in p.held
+                 and pkg not in p.pinned]
         if loose:
             unheld[n.name] = f"{family}:{' '.join(loose)}"
     out += grouped(

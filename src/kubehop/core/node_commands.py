@@ -24,6 +24,8 @@ import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from kubehop.core import apt_preferences as ap
+from kubehop.model.cluster import AptPin
 from kubehop.model.versions import MinorVersion
 
 PACKAGES = ("kubeadm", "kubelet", "kubectl")
@@ -97,7 +99,9 @@ class Packaging:
     `file`: the source file that names the Kubernetes repository (`.list`, deb822 `.sources`
     or a yum `.repo`); `keyring`: its `signed-by` path; `dnf5`: dnf 5 (no `--disableexcludes`);
     `locked`: packages with a dnf versionlock entry; `refresh_key`: the apt keyring is missing or
-    expired, so the repository switch fetches the minor's `Release.key` into it first."""
+    expired, so the repository switch fetches the minor's `Release.key` into it first; `pins`:
+    the node keeps its packages with an apt preferences pin, rewritten around each install
+    instead of holds."""
 
     family: str = "debian"
     file: str | None = None
@@ -105,6 +109,12 @@ class Packaging:
     dnf5: bool = False
     locked: tuple[str, ...] = ()
     refresh_key: bool = False
+    # apt preferences pins kubehop keeps (`apt_preferences.managed_pins`), the other stanzas of
+    # their file, and the packages held with apt-mark (only read when pins are kept: a node
+    # without pins gets the guide's holds).
+    pins: tuple[AptPin, ...] = ()
+    pins_other: str = ""
+    held: tuple[str, ...] = ()
 
     @property
     def apt(self) -> bool:
@@ -227,15 +237,56 @@ def apt_install(versions: Mapping[str, str]) -> NodeCommand:
         "install " + ", ".join(f"{n} {v}" for n, v in pairs))
 
 
+def _plain_of(version: str) -> str | None:
+    """The Kubernetes version of a package version or build glob (`1.29.15-*` → `1.29.15`)."""
+    m = re.match(r"(?:\d+:)?(\d+\.\d+\.\d+)", version)
+    return m.group(1) if m else None
+
+
+def apt_pin_text(packaging: Packaging, versions: Mapping[str, str]) -> str:
+    """The node's preferences file with each pinned package at its version in `versions`
+    (package → version or build glob; others keep their stanza): `apt_preferences.rewrite_pins`."""
+    plain = {n: p for n, v in versions.items() if (p := _plain_of(v))}
+    return ap.rewrite_pins(packaging.pins, plain, packaging.pins_other)
+
+
+def pins_expect(packaging: Packaging, versions: Mapping[str, str]) -> str:
+    """What `observe_nodes` reads back from the file `apt_pin_text` writes (a step's
+    `aptPins` expectation)."""
+    path = packaging.pins[0].file
+    return ap.pins_summary(path, ap.parse_stanzas(path, apt_pin_text(packaging, versions)))
+
+
+def write_apt_pins(packaging: Packaging, versions: Mapping[str, str], *,
+                   root: str = "") -> NodeCommand:
+    """Rewrite the node's preferences file whole (same file, same priority), each pinned
+    package at its minor (`Pin: version 1.29.*`)."""
+    text = apt_pin_text(packaging, versions)
+    moved = ", ".join(f"{n} {v}" for n, v in versions.items())
+    return _write_file(packaging.pins[0].file, text, f"pin {moved} in the apt preferences", root)
+
+
 def apt_upgrade(minor: MinorVersion, versions: Mapping[str, str], *,
                 source: PackageSource = PKGS, switch_repository: bool = True,
-                root: str = "", packaging: Packaging = DEBIAN) -> list[NodeCommand]:
-    """Repository switch (for a minor change), update, unhold, install, hold."""
+                root: str = "", packaging: Packaging = DEBIAN,
+                pinned: Mapping[str, str] | None = None) -> list[NodeCommand]:
+    """Repository switch (for a minor change), update, unhold, install, hold. A node that
+    pins with apt preferences gets its pin rewritten after the install instead (`pinned`:
+    every pinned package's version after it, default `versions`), and only its own holds are
+    released and put back. After, not before: an explicit `pkg=version` installs whatever
+    the pins say (apt 2.6, tests/integration/apt/test_real_apt_pins.py), and an install that
+    fails leaves the old pin, which keeps a routine `apt-get upgrade` from moving the
+    package's minor."""
     names = [n for n, _ in _versions(versions)]
     first = [switch_apt_repository(minor, source=source, root=root, packaging=packaging)
              ] if switch_repository else []
-    return [*first, apt_update(packaging.source_file, root=root), apt_unhold(names),
-            apt_install(versions), apt_hold(names)]
+    update = apt_update(packaging.source_file, root=root)
+    if not packaging.pins:
+        return [*first, update, apt_unhold(names), apt_install(versions), apt_hold(names)]
+    held = [n for n in names if n in packaging.held]
+    return [*first, update, *([apt_unhold(held)] if held else []), apt_install(versions),
+            write_apt_pins(packaging, pinned or versions, root=root),
+            *([apt_hold(held)] if held else [])]
 
 
 # --- yum / dnf (RHEL family) -------------------------------------------------------------------
@@ -300,13 +351,15 @@ def yum_upgrade(minor: MinorVersion, versions: Mapping[str, str], *,
 
 def upgrade_packages(family: str | Packaging, minor: MinorVersion, versions: Mapping[str, str],
                      *, source: PackageSource = PKGS, switch_repository: bool = True,
-                     root: str = "") -> list[NodeCommand]:
+                     root: str = "", pinned: Mapping[str, str] | None = None
+                     ) -> list[NodeCommand]:
     """The commands that take `versions` (package → version or build glob) onto a node of
-    `family` (an OS family: debian/ubuntu → apt, rhel/rocky/… → yum; or the node's Packaging)."""
+    `family` (an OS family: debian/ubuntu → apt, rhel/rocky/… → yum; or the node's Packaging).
+    `pinned`: for a node with apt preferences pins, every pinned package's version after."""
     packaging = packaging_of(family)
     if packaging.apt:
         return apt_upgrade(minor, versions, source=source, switch_repository=switch_repository,
-                           root=root, packaging=packaging)
+                           root=root, packaging=packaging, pinned=pinned)
     return yum_upgrade(minor, versions, source=source, switch_repository=switch_repository,
                        root=root, packaging=packaging)
 

@@ -90,6 +90,11 @@ def _plan(state: ClusterState, target: str | Target, release_data: ReleaseData,
     workers = [n for n in names if n not in primaries] + [n for n in names if n in primaries]
     limit = options.max_unavailable_nodes(len(workers))
     builder = PlanBuilder(tracks, index, options.drain_policy)
+    builder.etcd_snapshot = pn.stacked_etcd(control_planes)
+    if not builder.etcd_snapshot and hops:
+        warnings.append("etcd: no control-plane node runs an etcd static pod (external etcd): "
+                        "no etcd snapshot is taken before `kubeadm upgrade apply`; back up "
+                        "your etcd cluster yourself first")
     _remediate_drift(builder, state, control_planes, cluster, tracks, warnings)
 
     known = release_data.all_versions()

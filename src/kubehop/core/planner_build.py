@@ -48,6 +48,16 @@ def _kubelet_texts(version: KubeVersion, pv: str) -> tuple[Any, ...]:
             f"wait until the node is Ready at {v}", {"kubelet": v, "ready": True})
 
 
+def _install_texts(t: pn.NodeTrack, what: str, pv: str, expect: dict[str, ExpectValue],
+                   pinned: tuple[tuple[str, str], ...]) -> tuple[str, dict[str, ExpectValue]]:
+    """An install step's description and expectation: held, or (a node pinning with apt
+    preferences) pinned in its file, which the expectation reads back (`aptPins`)."""
+    if not pinned:
+        return f"install {what} {pv} (held)", expect
+    return (f"install {what} {pv} (pinned in {t.family.pins[0].file})",
+            {**expect, "aptPins": pn.pins_expect(t.family, pinned)})
+
+
 class PlanBuilder:
     """Accumulates steps, waves and gates; node-level sequences of the upstream guide."""
 
@@ -56,6 +66,7 @@ class PlanBuilder:
         self.tracks = tracks
         self.index = index
         self.drain_policy = drain_policy
+        self.etcd_snapshot = True  # stacked etcd: a snapshot before each `kubeadm upgrade apply`
         self.steps: list[Step] = []
         self.waves: list[Wave] = []
         self.precordoned = {n for n, t in tracks.items() if not t.schedulable}
@@ -230,10 +241,14 @@ class PlanBuilder:
         self.repo(t, self._minor(version))
         pv = t.package(version)
         if t.kubeadm_pkg != pv or t.kubeadm != version or t.kubectl_pkg != pv:
-            text, expect = self._memo(("kubeadm", pv), lambda: (
-                f"install kubeadm and kubectl {pv} (held)", {"kubeadm": pv, "kubectl": pv}))
+            pinned = pn.pin_state(t, {"kubeadm": pv, "kubectl": pv})
+            text, expect = self._memo(("kubeadm", pv, id(t.family) if pinned else 0, pinned),
+                                      lambda: _install_texts(t, "kubeadm and kubectl", pv,
+                                                             {"kubeadm": pv, "kubectl": pv},
+                                                             pinned))
             self.add(t.name, StepKind.KUBEADM_INSTALL, text,
-                     commands=pn.install_commands(t.family, version, ("kubeadm", "kubectl")),
+                     commands=pn.install_commands(t.family, version, ("kubeadm", "kubectl"),
+                                                  pinned),
                      expect=expect)
             t.kubeadm_pkg, t.kubeadm, t.kubectl_pkg = pv, version, pv
 
@@ -247,10 +262,17 @@ class PlanBuilder:
         self._sequence(t, ("prepare", id(version), kubeadm_node), (version,), run)
 
     def kubeadm_apply(self, t: pn.NodeTrack, version: KubeVersion) -> None:
-        """First control plane: `kubeadm upgrade plan` as a gate, then `upgrade apply`."""
+        """First control plane: `kubeadm upgrade plan` as a gate, an etcd snapshot (stacked etcd),
+        then `upgrade apply`."""
         self.add(t.name, StepKind.KUBEADM_PLAN,
                  f"kubeadm upgrade plan {version}: kubeadm's own health and version checks",
                  commands=pn.kubeadm_plan_commands(version))
+        if self.etcd_snapshot:
+            path = pn.etcd_snapshot_path(version)
+            self.add(t.name, StepKind.ETCD_SNAPSHOT,
+                     f"save and verify an etcd snapshot in {path} (restore point before "
+                     f"kubeadm upgrades etcd and the control plane to {version})",
+                     commands=pn.etcd_snapshot_commands(version), expect={"etcdSnapshot": path})
         expect: dict[str, ExpectValue] = {"kubernetesVersion": str(version)}
         expect.update(dict.fromkeys(pn.VERSIONED_COMPONENTS, str(version)))
         self.add(t.name, StepKind.KUBEADM_APPLY,
@@ -350,9 +372,13 @@ class PlanBuilder:
         # Steps towards another version than the hop's say which in params["version"].
         params = {"version": str(version)} if tag else None
         if t.kubelet_pkg != pv:  # (kubectl came with kubeadm: `repo_and_kubeadm`)
-            self.add(name, StepKind.KUBELET_INSTALL, texts[0],
-                     commands=pn.install_commands(t.family, version, ("kubelet",)),
-                     expect=texts[1], tag=tag, params=params)
+            pinned = pn.pin_state(t, {"kubelet": pv})
+            text, expect = (texts[0], texts[1]) if not pinned else self._memo(
+                ("kubelet", pv, id(t.family), pinned),
+                lambda: _install_texts(t, "kubelet", pv, {"kubeletPackage": pv}, pinned))
+            self.add(name, StepKind.KUBELET_INSTALL, text,
+                     commands=pn.install_commands(t.family, version, ("kubelet",), pinned),
+                     expect=expect, tag=tag, params=params)
             t.kubelet_pkg = pv
         self.add(name, StepKind.KUBELET_RESTART, texts[2],
                  commands=pn.KUBELET_RESTART_COMMANDS, expect=texts[3], reason=reason,

@@ -8,12 +8,13 @@ by every step — a 5,000-node plan renders a handful of command lists, not 50,0
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from functools import cache
 from operator import attrgetter
 from typing import Any, TypeVar
 
+from kubehop.core import apt_preferences as ap
 from kubehop.core import node_commands as nc
 from kubehop.model.cluster import ClusterState, NodePackages, NodeState, OsFamily
 from kubehop.model.errors import VersionError
@@ -141,12 +142,25 @@ def packaging(pk: NodePackages | None) -> nc.Packaging:
     family = family_name(pk.os_family)
     # A missing or expired keyring: the repository switch fetches the key (kubernetes-facts §8).
     refresh = pk.os_family is OsFamily.DEBIAN and (pk.key_found is False or pk.key_expired)
-    key = (family, pk.repo_file, pk.keyring, pk.dnf5, pk.locked, refresh)
+    # A node pinning with apt preferences keeps its pin (rewritten per minor), not holds.
+    pins = tuple(ap.managed_pins(pk.pins)) if pk.os_family is OsFamily.DEBIAN else ()
+    other, held = (pk.pins_other, pk.held) if pins else ("", ())
+    key = (family, pk.repo_file, pk.keyring, pk.dnf5, pk.locked, refresh, pins, other, held)
     found = _PACKAGING.get(key)
     if found is None:
         found = _PACKAGING[key] = nc.Packaging(family, pk.repo_file, pk.keyring, pk.dnf5,
-                                               pk.locked, refresh)
+                                               pk.locked, refresh, pins, other, held)
     return found
+
+
+def pin_state(t: NodeTrack, moved: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Every pinned package's version glob once `moved` (package → glob) is installed on a
+    node pinning with apt preferences (empty for other nodes): its pin file's next content."""
+    if not t.family.pins:
+        return ()
+    now = {"kubeadm": t.kubeadm_pkg, "kubelet": t.kubelet_pkg, "kubectl": t.kubectl_pkg}
+    now.update(moved)
+    return tuple((n, v) for n, v in now.items() if v)
 
 
 def _package_kube_version(text: str | None) -> KubeVersion | None:
@@ -233,12 +247,21 @@ def repo_switch_commands(family: nc.Packaging | str, minor: MinorVersion) -> tup
 
 @cache
 def install_commands(family: nc.Packaging | str, version: KubeVersion,
-                     packages: tuple[str, ...]) -> tuple[Command, ...]:
-    """apt: update the Kubernetes source, unhold, install any build of the patch, hold; yum:
+                     packages: tuple[str, ...], pinned: tuple[tuple[str, str], ...] = ()
+                     ) -> tuple[Command, ...]:
+    """apt: update the Kubernetes source, unhold, install any build of the patch, hold (a
+    node pinning with apt preferences: its pin file rewritten to `pinned` instead); yum:
     lift versionlocks, install past `exclude=`, lock again."""
     pv = package_version(version, family)
     return _commands(nc.upgrade_packages(family, version.minor_version,
-                                         dict.fromkeys(packages, pv), switch_repository=False))
+                                         dict.fromkeys(packages, pv), switch_repository=False,
+                                         pinned=dict(pinned) or None))
+
+
+@cache
+def pins_expect(family: nc.Packaging, pinned: tuple[tuple[str, str], ...]) -> str:
+    """The `aptPins` expectation of an install step on a node pinning with apt preferences."""
+    return nc.pins_expect(family, dict(pinned))
 
 
 @cache
@@ -273,3 +296,45 @@ def restore_image_command(component: str, image: str, tag: str) -> Command:
     replacement = new_image.replace("\\", "\\\\").replace("&", "\\&").replace("#", "\\#")
     script = f"s#{_bre(image)}#{replacement}#"
     return Command(("sed", "-i", script, f"{MANIFEST_DIR}/{component}.yaml"))
+
+
+# --- etcd snapshot (stacked etcd, first control plane, before `kubeadm upgrade apply`) --------
+# kubeadm's stacked etcd serves clients on 127.0.0.1:2379 with TLS; the healthcheck-client
+# certificate is the one kubeadm's own etcd liveness probe uses (kubernetes/kubernetes
+# cmd/kubeadm/app/phases/etcd/local.go, cmd/kubeadm/app/constants/constants.go). The etcd
+# static pod mounts only /var/lib/etcd and /etc/kubernetes/pki/etcd, so the snapshot is written
+# under the data directory and moved out of it: kubeadm copies the whole data directory to
+# /etc/kubernetes/tmp/kubeadm-backup-etcd-<date> before it upgrades etcd.
+ETCD_SNAPSHOT_DIR = "/var/lib/kubehop/etcd-snapshots"
+ETCD_SNAPSHOT_PART = "/var/lib/etcd/kubehop-snapshot.db.part"
+ETCDCTL_TLS = ("--endpoints=https://127.0.0.1:2379",
+               "--cacert=/etc/kubernetes/pki/etcd/ca.crt",
+               "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt",
+               "--key=/etc/kubernetes/pki/etcd/healthcheck-client.key")
+
+
+def stacked_etcd(control_planes: Sequence[NodeState]) -> bool:
+    """Whether etcd runs as a static pod on the control planes (kubeadm's stacked etcd): an
+    etcd image on one of them, or no control-plane images known at all (assumed stacked, the
+    kubeadm default). External etcd (`etcd.external` in kubeadm's ClusterConfiguration) has
+    no etcd static pod."""
+    if any(n.image("etcd") for n in control_planes):
+        return True
+    return not any(n.control_plane_images for n in control_planes)
+
+
+def etcd_snapshot_path(version: KubeVersion) -> str:
+    """Where the snapshot taken before the hop to `version` is kept on the node."""
+    return f"{ETCD_SNAPSHOT_DIR}/etcd-before-{version}.db"
+
+
+@cache
+def etcd_snapshot_commands(version: KubeVersion) -> tuple[Command, ...]:
+    """Save a snapshot with etcdctl (etcd-io/etcd etcdctl/README.md `snapshot save`), verify it
+    with etcdutl (`snapshot status -w json`: hash, revision, total keys), keep it under
+    `ETCD_SNAPSHOT_DIR`. The executor runs the etcd tools in the etcd container when the node
+    has no etcdctl of its own (`crictl exec`)."""
+    return (Command(("mkdir", "-p", ETCD_SNAPSHOT_DIR)),
+            Command(("etcdctl", *ETCDCTL_TLS, "snapshot", "save", ETCD_SNAPSHOT_PART)),
+            Command(("etcdutl", "snapshot", "status", ETCD_SNAPSHOT_PART, "-w", "json")),
+            Command(("mv", ETCD_SNAPSHOT_PART, etcd_snapshot_path(version))))

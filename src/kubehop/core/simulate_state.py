@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from itertools import compress, groupby, repeat
 
+from kubehop.core import node_commands as nc
 from kubehop.core.kubeadm_policy import enforce_version_policies
 from kubehop.core.node_commands import package_glob
 from kubehop.core.planner_nodes import (
@@ -19,12 +20,13 @@ from kubehop.core.planner_nodes import (
     ValuePool,
     family_name,
     minor_of,
+    packaging,
     shared_minor,
 )
 from kubehop.core.simulate_dag import Violation
 from kubehop.core.skew import evaluate_skew
 from kubehop.core.workloads import WorkloadIndex
-from kubehop.model.cluster import ClusterState, OsFamily
+from kubehop.model.cluster import ClusterState, NodePackages, OsFamily
 from kubehop.model.components import ApiServer, ClusterComponents, NodeComponents
 from kubehop.model.errors import VersionError
 from kubehop.model.plan import Step, StepKind
@@ -88,6 +90,9 @@ class SimState:
         self.load_balanced = state.load_balanced
         by_node = {a.node: a.version for a in state.apiservers if a.node and a.version}
         self.nodes: dict[str, SimNode] = {}
+        # Package facts of nodes pinning with apt preferences (`pin_file`).
+        self._pins: dict[str, NodePackages] = {
+            n.name: n.packages for n in state.nodes if n.packages and n.packages.pins}
         share_all = ValuePool().share_all  # equal values, one object (see `replay`)
         for n in state.nodes:
             pk = n.packages
@@ -312,6 +317,16 @@ class SimState:
                                                     f"step expects {want!r}"))
         return problems
 
+    def pin_file(self, n: SimNode) -> str | None:
+        """The node's apt preferences pins as its packages now stand (`aptPins`): the
+        managed stanzas of its file with each package at its simulated minor."""
+        pk = self._pins.get(n.name)
+        if pk is None:
+            return None
+        family = packaging(pk)
+        versions = {k: v for k, v in n.packages.items() if v}
+        return nc.pins_expect(family, versions) if family.pins else None
+
     def _repo(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
         n.repo = _minor(hop)
         return []
@@ -500,7 +515,11 @@ _OBSERVE: dict[str, Callable[[SimState, SimNode, Step, WorkloadIndex], object]] 
     "kubeadm": lambda sim, n, step, ix: n.packages.get("kubeadm"),
     "kubectl": lambda sim, n, step, ix: n.packages.get("kubectl"),
     "kubeletPackage": lambda sim, n, step, ix: n.packages.get("kubelet"),
+    "aptPins": lambda sim, n, step, ix: sim.pin_file(n),
     "primaryNotOnNode": _primary_away,
+    # Only an etcd-snapshot step leaves a snapshot file on its node.
+    "etcdSnapshot": lambda sim, n, step, ix: (step.expect.get("etcdSnapshot")
+                                              if step.kind is StepKind.ETCD_SNAPSHOT else None),
     **{c: _image(c) for c in VERSIONED_COMPONENTS},
 }
 
@@ -511,4 +530,4 @@ _LOCAL_KINDS = frozenset({
     StepKind.KUBEADM_NODE, StepKind.CORDON, StepKind.DRAIN, StepKind.KUBELET_RESTART,
     StepKind.WAIT_READY, StepKind.UNCORDON,
 })
-_LOCAL_EXPECT = frozenset(_OBSERVE) - {"primaryNotOnNode"}
+_LOCAL_EXPECT = frozenset(_OBSERVE) - {"primaryNotOnNode", "aptPins"}

@@ -144,6 +144,7 @@ class ApiServer:
         self.faults: api_faults.ApiFaults | None = None
         self.fault_name = ""
         self.history: Any = None  # a kubehop.lab.history.History served at /lab/v1/history
+        self.time_scale: float | None = None  # real seconds per lab second, at /lab/v1/clock
         # Series of `apiserver_requested_deprecated_apis` served at /metrics: dicts with group,
         # version, resource, subresource (optional) and removed_release, as if some client had
         # asked this apiserver for those deprecated APIs. Per endpoint, like the real gauge.
@@ -156,6 +157,7 @@ class ApiServer:
         """A fresh aiohttp application serving this API."""
         app = web.Application(middlewares=[self._errors], client_max_size=64 * 1024 * 1024)
         app.router.add_get("/lab/v1/history", self._history)
+        app.router.add_get("/lab/v1/clock", self._clock)
         app.router.add_route("*", "/lab/v1/faults", self._faults)
         app.router.add_route("*", "/lab/v1/faults/{id}", self._faults)
         app.router.add_get("/version", self._version)
@@ -225,6 +227,13 @@ class ApiServer:
         except ValueError as e:
             raise StatusError(400, "BadRequest", "since must be an integer") from e
         return json_response({"events": list(self.history.since(since))})
+
+    async def _clock(self, _request: web.Request) -> web.Response:
+        """GET /lab/v1/clock: the lab's wall time now (`now`, Unix seconds) and `timeScale`
+        (real seconds per lab second), so a client can keep lab time (maintenance windows)."""
+        if self.time_scale is None:
+            raise _not_served()
+        return json_response({"now": self.now().timestamp(), "timeScale": self.time_scale})
 
     async def _faults(self, request: web.Request) -> web.Response:
         """/lab/v1/faults[/ID]: list (GET), add (POST) and remove (DELETE) API faults."""

@@ -57,6 +57,8 @@ class NodeSpec:
     repo_minor: str | None = None  # pkgs.k8s.io minor; None: the kubeadm package's
     repo_legacy: bool = False
     holds: tuple[str, ...] = ("kubeadm", "kubelet", "kubectl")  # apt holds / dnf versionlocks
+    labels: Mapping[str, str] = field(default_factory=dict)  # beyond kubeadm's
+    taints: tuple[Mapping[str, str], ...] = ()  # beyond the control-plane and cordon taints
 
     @property
     def control_plane(self) -> bool:
@@ -102,6 +104,23 @@ class WorkloadSpec:
     applied_api_version: str | None = None  # kubectl.kubernetes.io/last-applied-configuration
     chart: str | None = None  # HelmRelease: `name-version`
     objects: tuple[tuple[str, str, str], ...] = ()  # HelmRelease: (apiVersion, kind, name)
+    placement: tuple[str, ...] = ()  # the node of each replica in turn (DaemonSet: its nodes)
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Mapping[str, str], ...] = ()
+
+    def pod_spec_extra(self) -> dict[str, Any]:
+        """What the pod template (and so every pod) carries beyond the defaults."""
+        extra: dict[str, Any] = {}
+        if self.node_selector:
+            extra["nodeSelector"] = dict(self.node_selector)
+        if self.tolerations:
+            extra["tolerations"] = [_toleration(t) for t in self.tolerations]
+        return extra
+
+
+def _toleration(t: Mapping[str, str]) -> dict[str, Any]:
+    """A toleration as the API holds it (`tolerationSeconds` is an integer)."""
+    return {k: int(v) if k == "tolerationSeconds" else v for k, v in t.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +210,7 @@ class _Builder:
         self.heap: list[tuple[int, str]] | None = None  # (load, node) of eligible nodes
         self.next_ip: dict[str, int] = {}
         self.shared: dict[bytes, Any] = {}
+        self.placed: dict[tuple[str, str], int] = {}  # workload → replicas placed by `placement`
 
     def add(self, resource: str, obj: Obj) -> Obj:
         """Store `obj` as is, sharing equal sub-objects with earlier pods (see `_share`)."""
@@ -227,6 +247,11 @@ class _Builder:
         in `avoid` unless every candidate is (preferred anti-affinity)."""
         if workload.node:
             return workload.node
+        if workload.placement and workload.kind != "DaemonSet":
+            key = (workload.namespace, workload.name)
+            i = self.placed.get(key, 0)
+            self.placed[key] = i + 1
+            return workload.placement[i % len(workload.placement)]
         if self.heap is None:
             ready = [(s, n) for s, n in self.nodes if not s.unschedulable and s.ready]
             workers = [n for s, n in ready if not s.control_plane] or [n for _, n in ready]
@@ -252,11 +277,15 @@ class _Builder:
                 return name
             salt += 1
 
-    def run_pod(self, namespace: str, name: str, node_name: str, **kw: Any) -> Obj:
+    def run_pod(self, namespace: str, name: str, node_name: str,
+                spec_extra: Mapping[str, Any] | None = None, **kw: Any) -> Obj:
         host_ip = self.node_ip(node_name)
         ip = host_ip if kw.get("host_network") else self.pod_ip(node_name)
-        return self.add("pods", o.pod(namespace, name, node_name=node_name, host_ip=host_ip,
-                                      pod_ip=ip, created=self.created, **kw))
+        pod = o.pod(namespace, name, node_name=node_name, host_ip=host_ip, pod_ip=ip,
+                    created=self.created, **kw)
+        if spec_extra:
+            pod["spec"].update(spec_extra)
+        return self.add("pods", pod)
 
 
 def populate(spec: ClusterSpec, store: Store, now: datetime | None = None) -> None:
@@ -296,8 +325,11 @@ def _nodes(b: _Builder) -> None:
                 internal_ip=node_ip(i),
                 pod_cidr=f"10.{64 + i // 256}.{i % 256}.0/24",
                 cpu=ns.cpu, memory=ns.memory, pods=ns.pods, ready=ns.ready,
-                unschedulable=ns.unschedulable, created=b.created,
+                unschedulable=ns.unschedulable, labels=ns.labels, created=b.created,
             )
+            if ns.taints:
+                node["spec"]["taints"] = [*node["spec"].get("taints", ()),
+                                          *(dict(t) for t in ns.taints)]
             b.nodes.append((ns, b.add("nodes", node)))
             b.by_name[name] = node
             b.add("leases.coordination.k8s.io", {
@@ -351,12 +383,16 @@ def _control_plane(b: _Builder) -> None:
     }, created=b.created))
 
 
-def _daemonset_pods(b: _Builder, ds: Obj, containers: list[Obj], **kw: Any) -> None:
+def _daemonset_pods(b: _Builder, ds: Obj, containers: list[Obj],
+                    only: Collection[str] = (), **kw: Any) -> None:
+    """One pod of `ds` on every node (on the nodes `only` names, when it names any)."""
     ns, name = ds["metadata"]["namespace"], ds["metadata"]["name"]
     labels = ds["spec"]["selector"]["matchLabels"]
     count = 0
     for _, node in b.nodes:
         nn = node["metadata"]["name"]
+        if only and nn not in only:
+            continue
         b.run_pod(ns, b.pod_name(ns, name, nn), nn, containers=containers,
                   labels=dict(labels, **{"controller-revision-hash": "6d8f7c5b9"}),
                   owner=ds, **kw)
@@ -410,29 +446,33 @@ def _workload(b: _Builder, w: WorkloadSpec, nodes: list[str] | None = None,
     mounts = [{"name": "scratch", "mountPath": "/scratch"}] if w.empty_dir else None
     volumes = [{"name": "scratch", "emptyDir": {}}] if w.empty_dir else None
     cs = [o.container(w.name, w.image, requests=w.requests or None, volume_mounts=mounts)]
-    kw: dict[str, Any] = {"containers": cs, "volumes": volumes, "priority_class": priority_class}
+    kw: dict[str, Any] = {"containers": cs, "volumes": volumes, "priority_class": priority_class,
+                          "spec_extra": w.pod_spec_extra()}
     if w.kind == "Pod":
         applied = annotate_applied({"kind": "Pod", "metadata": {"name": w.name, "namespace":
                                     w.namespace, "labels": labels}}, w.applied_api_version)
         b.run_pod(w.namespace, w.name, b.place(w), labels=labels,
                   annotations=applied["metadata"].get("annotations"), **kw)
     elif w.kind == "DaemonSet":
-        ds = b.add("daemonsets.apps", annotate_applied(apps.workload(
+        ds = b.add("daemonsets.apps", annotate_applied(_with_template_extra(apps.workload(
             "DaemonSet", w.namespace, w.name, replicas=None, labels=labels, containers=cs,
-            volumes=volumes, created=b.created), w.applied_api_version))
-        _daemonset_pods(b, ds, cs, volumes=volumes)
+            volumes=volumes, created=b.created), w), w.applied_api_version))
+        # NodeShouldRunDaemonPod: only nodes whose labels match the node selector.
+        only = set(w.placement) or {n["metadata"]["name"] for _, n in b.nodes if all(
+            n["metadata"].get("labels", {}).get(k) == v for k, v in w.node_selector.items())}
+        _daemonset_pods(b, ds, cs, only=only, volumes=volumes, spec_extra=w.pod_spec_extra())
     elif w.kind in ("Deployment", "StatefulSet"):
         res = "deployments.apps" if w.kind == "Deployment" else "statefulsets.apps"
-        owner = b.add(res, annotate_applied(apps.workload(
+        owner = b.add(res, annotate_applied(_with_template_extra(apps.workload(
             w.kind, w.namespace, w.name, replicas=w.replicas, labels=labels, containers=cs,
-            volumes=volumes, created=b.created), w.applied_api_version))
+            volumes=volumes, created=b.created), w), w.applied_api_version))
         pod_labels = dict(labels)
         if w.kind == "Deployment":
             template_hash = _suffix(w.namespace, w.name, "template", n=10)
             pod_labels["pod-template-hash"] = template_hash
-            rs = apps.workload("ReplicaSet", w.namespace, f"{w.name}-{template_hash}",
-                            replicas=w.replicas, labels=pod_labels, containers=cs,
-                            volumes=volumes, created=b.created)
+            rs = _with_template_extra(apps.workload(
+                "ReplicaSet", w.namespace, f"{w.name}-{template_hash}", replicas=w.replicas,
+                labels=pod_labels, containers=cs, volumes=volumes, created=b.created), w)
             rs["metadata"]["ownerReferences"] = [o.owner_reference(owner)]
             rs["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "1"}
             owner = b.add("replicasets.apps", rs)
@@ -451,6 +491,12 @@ def _workload(b: _Builder, w: WorkloadSpec, nodes: list[str] | None = None,
         raise ValueError(f"workload {w.namespace}/{w.name}: unknown kind {w.kind!r}")
     if w.pdb is not None:
         _pdb(b, w, labels)
+
+
+def _with_template_extra(obj: Obj, w: WorkloadSpec) -> Obj:
+    """`obj` with `w`'s node selector and tolerations in its pod template."""
+    obj["spec"]["template"]["spec"].update(w.pod_spec_extra())
+    return obj
 
 
 def _pdb(b: _Builder, w: WorkloadSpec, labels: Mapping[str, str]) -> None:

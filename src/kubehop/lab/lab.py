@@ -71,7 +71,7 @@ SIMULATED_FAULTS: frozenset[str] = frozenset({"node-never-ready", "package-insta
                                               "kubeadm-createjob-fails",
                                               "apiserver-address-unreachable",
                                               "kubelet-extra-args", "cgroup-v1",
-                                              *PACKAGE_FAULTS})
+                                              "disk-full", *PACKAGE_FAULTS})
 ADVERTISE = "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"
 
 
@@ -304,6 +304,7 @@ class Lab:
         api.on_pod_delete = controllers.deleter.on_pod_delete
         api.on_evict = lambda ns, name, body, dry: controllers.evict(ns, name, body, dry_run=dry)
         api.history = self.history
+        api.time_scale = self.clock.time_scale  # /lab/v1/clock: maintenance windows on lab time
         self.faults.register(name, pause=server.pause, resume=server.resume,
                              balancer=name == LOAD_BALANCER)
         await server.start()

@@ -79,6 +79,22 @@ class RepoTrial:
 
 
 @dataclass(frozen=True, slots=True)
+class AptPin:
+    """One stanza of an apt preferences file (`/etc/apt/preferences` or `preferences.d/*`)
+    that applies to a Kubernetes package (apt_preferences(5)).
+
+    `packages`: the `Package:` words as written (names, globs, `/regex/`); `pin`: the `Pin:`
+    value (`version 1.28.*`, `release o=…`, `origin pkgs.k8s.io`); `applies`: the Kubernetes
+    packages it names."""
+
+    file: str
+    packages: tuple[str, ...]
+    pin: str
+    priority: int
+    applies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class NodePackages:
     """What a node's package manager says (read over SSH; absent without an inventory)."""
 
@@ -103,6 +119,9 @@ class NodePackages:
     key_expired: bool = False
     key_expires: str | None = None
     trial: RepoTrial | None = None  # `check --to`: the target minor's repository, tried
+    # apt preferences stanzas naming kubeadm, kubelet or kubectl, in apt's reading order.
+    pins: tuple[AptPin, ...] = ()
+    pins_other: str = ""  # the other stanzas of the file kubehop rewrites (kept as they are)
 
     @property
     def repo_file(self) -> str | None:
@@ -113,6 +132,31 @@ class NodePackages:
     def keyring(self) -> str | None:
         """That source's `signed-by` keyring."""
         return self.repo_sources[0].signed_by if self.repo_sources else None
+
+    @property
+    def pinned(self) -> tuple[str, ...]:
+        """Packages an apt preferences stanza holds back: priority above a repository's 500,
+        so a newer version from a source does not win (apt_preferences(5))."""
+        return tuple(p for p in ("kubeadm", "kubelet", "kubectl")
+                     if any(p in pin.applies and pin.priority > 500 for pin in self.pins))
+
+    @property
+    def pin_methods(self) -> tuple[str, ...]:
+        """How the node keeps its Kubernetes packages from moving: `hold` (apt-mark),
+        `preferences` (an apt pin), `versionlock` (dnf), `exclude` (the yum repository's
+        `exclude=` line), or `none`."""
+        methods = []
+        if self.os_family is OsFamily.RHEL:
+            if self.locked:
+                methods.append("versionlock")
+            if set(self.held) - set(self.locked):
+                methods.append("exclude")
+        else:
+            if self.held:
+                methods.append("hold")
+            if self.pinned:
+                methods.append("preferences")
+        return tuple(methods) or ("none",)
 
 
 @dataclass(frozen=True, slots=True)

@@ -209,11 +209,15 @@ def _packages(p: NodePackages | None) -> str:
 
 
 def state_fingerprint(state: ClusterState) -> str:
-    """`sha256:<16 hex>` of the facts a plan depends on; equal states give equal fingerprints."""
+    """`sha256:<16 hex>` of the facts a plan depends on; equal states give equal fingerprints.
+
+    Apiservers count by node and version, not by endpoint: a twin of the cluster (`kubehop
+    rehearse`) serves the same apiservers at other addresses and ports, and its plan must carry
+    the live cluster's fingerprint."""
     v = _encode
     facts = (
         v(state.kubeadm_kubernetes_version),
-        sorted((a.endpoint, a.node or "", v(a.version) or "") for a in state.apiservers),
+        sorted((a.node or "", v(a.version) or "") for a in state.apiservers),
         sorted((n.name, n.is_control_plane, v(n.kubelet) or "", v(n.kube_proxy) or "",
                 n.schedulable, sorted(n.control_plane_images), _packages(n.packages))
                for n in state.nodes),

@@ -29,7 +29,9 @@ Steps with an empty `expect` have no observable after-state (gates, `kubeadm upg
 | `kubernetesVersion` | kubeadm-config ClusterConfiguration.kubernetesVersion |
 | `repoMinor` | minor of the node's pkgs.k8s.io repository, `1.29` |
 | `kubeadm`, `kubeletPackage`, `kubectl` | installed package versions, `1.29.15-1.1` |
+| `aptPins` | Kubernetes stanzas of the node's apt pin file, `FILE: kubelet=version 1.29.*@1000` |
 | `primaryNotOnNode` | every CloudNativePG primary of `params["databases"]` is on another node |
+| `etcdSnapshot` | path of a non-empty etcd snapshot file on the node |
 
 Gate steps (`kind: gate`) close a wave: every step of the next wave comes after them. The
 simulator relies on this to check "one control plane at a time" and "at most max-unavailable
@@ -64,6 +66,7 @@ class StepKind(StrEnum):
     REPO_SWITCH = "repo-switch"  # node: point apt/yum at the hop's minor
     KUBEADM_INSTALL = "kubeadm-install"  # node: unhold, install, hold kubeadm and kubectl
     KUBEADM_PLAN = "kubeadm-plan"  # node: `kubeadm upgrade plan vX`, a gate on kubeadm's checks
+    ETCD_SNAPSHOT = "etcd-snapshot"  # node: save and verify an etcd snapshot before `apply`
     KUBEADM_APPLY = "kubeadm-apply"  # node: `kubeadm upgrade apply -y vX` (first control plane)
     KUBEADM_NODE = "kubeadm-node"  # node: `kubeadm upgrade node`
     CORDON = "cordon"  # api
@@ -84,7 +87,7 @@ class StepKind(StrEnum):
 _NODE_KINDS = frozenset({
     StepKind.REMEDIATE_DRIFT, StepKind.REPO_SWITCH, StepKind.KUBEADM_INSTALL,
     StepKind.KUBEADM_PLAN, StepKind.KUBEADM_APPLY, StepKind.KUBEADM_NODE,
-    StepKind.KUBELET_INSTALL, StepKind.KUBELET_RESTART,
+    StepKind.KUBELET_INSTALL, StepKind.KUBELET_RESTART, StepKind.ETCD_SNAPSHOT,
 })
 
 

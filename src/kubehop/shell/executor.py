@@ -23,7 +23,13 @@ On the first failure no new step starts; running ones finish (a drain elsewhere 
 times out). `request_stop()` (first Ctrl-C, a lost lock) does the same; `abandon()` (second
 Ctrl-C) cancels running steps, which are recorded `needs-verification` so that a resume checks
 their `expect` before running them again. The run then raises `RunHalted` carrying a
-`HaltReport`: what failed, which nodes kubehop left cordoned and why, how to resume.
+`HaltReport`: what failed, which nodes kubehop left cordoned and why, how to resume (and, after
+a failed control-plane step, kubeadm's backups and the recovery steps: `core.recovery`).
+
+Operator hooks (`shell.hooks`) run before the steps `core.hooks` places them at, journaled under
+their own ids; a failed hook fails that step. With maintenance windows (`shell.windows`) a step
+that starts a node (its first in a wave), a cordon, or a new hop waits for, or halts outside,
+a window (`window-closed`, exit 3); steps in the middle of a node's sequence go on.
 """
 
 from __future__ import annotations
@@ -33,18 +39,23 @@ import contextlib
 import heapq
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from kubehop.core.drain_explain import DrainEvent
+from kubehop.core.hooks import END, START, HookCall
+from kubehop.core.recovery import rollback_guidance
 from kubehop.model.errors import HaltedError, UsageError
 from kubehop.model.journal import RunState, RunStatus, StepStatus
 from kubehop.model.plan import Plan, Step, StepKind
 from kubehop.shell.executor_events import FailedStep, HaltReport, OnEvent, ProgressEvent
 from kubehop.shell.executor_steps import ExecutorOptions, StepFailed, StepRunner
 from kubehop.shell.expect import describe
+from kubehop.shell.hooks import HookFailed, HookRunner
 from kubehop.shell.journal import Journal
 from kubehop.shell.kube.errors import ApiError
 from kubehop.shell.transports import TransportError
+from kubehop.shell.windows import WindowClosed, WindowGuard
 
 __all__ = ["Executor", "ExecutorOptions", "RunHalted"]
 
@@ -64,6 +75,10 @@ class _LockLost(Exception):
     """A step found the lock gone before it started."""
 
 
+class _WindowShut(Exception):
+    """A step that starts a node found no maintenance window open (it did not start)."""
+
+
 class RunHalted(HaltedError):
     """A run stopped before its end; `report` says what failed and what was left behind."""
 
@@ -78,7 +93,9 @@ class Executor:
     def __init__(self, plan: Plan, journal: Journal, state: RunState, runner: StepRunner, *,
                  on_event: OnEvent | None = None, lock: Ownership | None = None,
                  resume: str = "kubehop apply PLAN",
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 hooks: HookRunner | None = None,
+                 windows: WindowGuard | None = None) -> None:
         self.plan = plan
         self.journal = journal
         self.state = state
@@ -96,6 +113,12 @@ class Executor:
         self._running: dict[asyncio.Task[None], Step] = {}
         self._waves_started: set[int] = set()
         self._done = len(state.done & self._index.keys())
+        self.hooks = hooks  # the operator's hooks (`shell.hooks`), run before their steps
+        if hooks is not None:
+            hooks.on_run = self._hook_event
+        self.windows = windows  # maintenance windows (`shell.windows`): new nodes start inside
+        self._gates = {s.id for s in plan.steps if s.kind is StepKind.GATE}
+        self._window_closed: str | None = None
         runner.on_drain = self._drain_event
         runner.on_wait = self._wait_event
 
@@ -121,6 +144,46 @@ class Executor:
     def _wait_event(self, step: Step, message: str) -> None:
         self._emit("step-waiting", step, message)
 
+    def _hook_event(self, call: HookCall, what: str) -> None:
+        if self.on_event is not None:
+            where = f" {call.node}" if call.node else (f" {call.hop}" if call.hop else "")
+            self.on_event(ProgressEvent(
+                "hook", self.state.run.id, step=call.id, step_kind="hook", node=call.node,
+                hop=call.hop, message=f"{call.event}{where} `{call.command}`: {what}",
+                done=self._done, total=len(self.plan.steps),
+                elapsed=self._monotonic() - self._started))
+
+    # --- hooks (journaled under their own ids: `shell.hooks`) ----------------------------------
+
+    def hook_done(self, hook_id: str) -> bool:
+        return self.state.status_of(hook_id) is StepStatus.SUCCEEDED
+
+    def hook_record(self, call: HookCall, status: StepStatus, message: str = "",
+                    output: str = "") -> None:
+        self.state = self.journal.record(self.state, call.id, status, node=call.node,
+                                         message=message, output=output)
+
+    async def _hooks_at(self, anchor: str) -> None:
+        """The hooks placed before `anchor`; a failed one fails the step (StepFailed)."""
+        if self.hooks is None:
+            return
+        try:
+            await self.hooks.before(anchor, self)
+        except HookFailed as e:
+            raise StepFailed(e.message, e.output) from None
+
+    async def _hooks_around_run(self, anchor: str) -> bool:
+        """START or END hooks; False (the run halts, the failure reported) when one failed."""
+        try:
+            await self._hooks_at(anchor)
+        except StepFailed as e:
+            self._failures.append(FailedStep(e.message.split("`")[0].strip(), None, e.message,
+                                             e.output))
+            self._halt = "failed"
+            self._stop.set()
+            return False
+        return True
+
     # --- control ----------------------------------------------------------------------------
 
     def request_stop(self, reason: str = "interrupted") -> None:
@@ -143,7 +206,33 @@ class Executor:
         if status.done:
             self._done += 1
 
+    def _starts_node(self, step: Step) -> bool:
+        """Whether `step` is a node's first in its wave (`PlanBuilder._place` makes it wait
+        for the gate, or for nothing at the start): a new node, or a new hop."""
+        return step.kind is not StepKind.GATE and (
+            not step.after or any(a in self._gates for a in step.after))
+
+    def _opens_hop(self, anchor: str) -> bool:
+        """Whether a `before-hop` hook runs before `anchor` (a new hop starts there)."""
+        return self.hooks is not None and any(c.event == "before-hop"
+                                              for c in self.hooks.calls_before(anchor))
+
+    async def _admit(self, step: Step | None) -> None:
+        """Start a new node only inside a maintenance window (or wait for one)."""
+        assert self.windows is not None
+        self.windows.on_wait = lambda message: self._emit("step-waiting", step, message)
+        try:
+            await self.windows.admit()
+        except WindowClosed as e:
+            self._window_closed = e.message
+            raise _WindowShut from None
+
     async def _execute(self, step: Step) -> None:
+        if self.windows is not None and (self._starts_node(step)
+                                         or step.kind is StepKind.CORDON
+                                         or self._opens_hop(step.id)):
+            await self._admit(step)  # no node is cordoned outside a window either
+        await self._hooks_at(step.id)
         if step.wave is not None and step.wave not in self._waves_started \
                 and step.kind is not StepKind.GATE:
             self._waves_started.add(step.wave)
@@ -217,6 +306,13 @@ class Executor:
         watcher = asyncio.ensure_future(self._watch_lock(self.lock.lost)) \
             if self.lock is not None else None
         try:
+            if self.windows is not None and self._opens_hop(START):
+                try:
+                    await self._admit(None)
+                except _WindowShut:
+                    self.request_stop("window-closed")
+            if self.hooks is not None and not self._stop.is_set():
+                await self._hooks_around_run(START)
             while True:
                 while ready and len(self._running) < self.options.parallel and \
                         not self._stop.is_set():
@@ -246,8 +342,13 @@ class Executor:
                 watcher.cancel()
         if self._halt is None and len(self.state.done & self._index.keys()) < len(self._index):
             self._halt = "failed"  # unreachable steps: a dependency never finished
+        if self._halt is None and self.hooks is not None:
+            await self._hooks_around_run(END)
         if self._halt is not None:
             report = await self.report()
+            if self.hooks is not None:
+                problems = await self.hooks.on_halt(report.summary())
+                report = replace(report, notes=report.notes + tuple(problems))
             status = RunStatus.HALTED if self._halt == "failed" else RunStatus.INTERRUPTED
             self.state = self.journal.set_status(self.state, status, report.summary())
             self._emit("run-halted", message=report.summary())
@@ -264,6 +365,9 @@ class Executor:
             return
         if isinstance(error, _LockLost):
             self.request_stop("lock-lost")
+            return
+        if isinstance(error, _WindowShut):
+            self.request_stop("window-closed")
             return
         if isinstance(error, StepFailed):
             self._failures.append(FailedStep(step.id, step.node, error.message, error.output))
@@ -309,6 +413,10 @@ class Executor:
                 why += "; its remaining steps did not run"
             cordoned.append((node, why))
         notes = []
+        if self._halt == "window-closed" and self._window_closed:
+            notes.append(self._window_closed)
+        notes += rollback_guidance(self.plan, [(f.step, f"{f.message}\n{f.output}")
+                                               for f in self._failures], self.state.done)
         if self._halt == "lock-lost":
             notes.append((self.lock.lost_reason if self.lock else None)
                          or "another kubehop run took over the Lease kube-system/kubehop-upgrade")

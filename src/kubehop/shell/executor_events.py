@@ -4,7 +4,8 @@ Events go to one callback (rich progress for people, JSON lines for machines). K
 `run-started`, `wave-started`, `step-started`, `step-succeeded`, `step-skipped`,
 `step-failed`, `step-verifying` (an interrupted step's expect is checked), `step-waiting`
 (a gate or expectation not met yet; `message` says what), `drain` (a drain event: evicted,
-blocked by a PDB, ...), `wave-finished`, `run-finished`, `run-halted`.
+blocked by a PDB, ...), `wave-finished`, `run-finished`, `run-halted`, `hook` (an operator's
+hook started, succeeded or failed: `message` says which and how).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 EVENT_KINDS = frozenset({
     "run-started", "wave-started", "step-started", "step-succeeded", "step-skipped",
     "step-failed", "step-verifying", "step-waiting", "drain", "wave-finished", "run-finished",
-    "run-halted",
+    "run-halted", "hook",
 })
 
 
@@ -68,7 +69,7 @@ class HaltReport:
     """Why a run stopped before its end, and what it left behind."""
 
     run: str
-    reason: str  # failed | interrupted | lock-lost
+    reason: str  # failed | interrupted | lock-lost | window-closed
     failed: tuple[FailedStep, ...] = ()
     cordoned: tuple[tuple[str, str], ...] = ()  # (node, why it is cordoned)
     unverified: tuple[str, ...] = ()  # steps interrupted mid-way: checked again on resume
@@ -85,6 +86,8 @@ class HaltReport:
             head = f"halted: step {first.step}{where} failed: {first.message}"
         elif self.reason == "lock-lost":  # the note says how it was lost
             head = f"halted: {self.notes[0] if self.notes else 'the upgrade lock was lost'}"
+        elif self.reason == "window-closed" and self.notes:  # it names the next opening
+            return f"halted: {self.notes[0]}"
         else:
             head = "halted: interrupted"
         cordoned = (f"; left cordoned: {', '.join(n for n, _ in self.cordoned)}"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from kubehop.core.drain import DrainError, DrainOptions
 from kubehop.core.drain_explain import CNPG_CLUSTER_LABEL, DrainEvent
 from kubehop.model.plan import Command, Step, StepKind
+from kubehop.shell.etcd_snapshot import EtcdSnapshotter, SnapshotFailed
 from kubehop.shell.executor_cluster import Cluster
 from kubehop.shell.expect import ExpectChecker, Mismatch, describe
 from kubehop.shell.gates import HealthGates, gate_of
@@ -85,6 +86,8 @@ class ExecutorOptions:
     kubehop stops waiting then but never kills kubeadm."""
     kubeadm_detached: bool = True
     """Run `kubeadm upgrade apply|node` as a systemd unit that outlives the SSH session."""
+    etcd_snapshot_dir: str | None = None
+    """Copy each etcd snapshot here, on the operator's machine (`--etcd-snapshot-dir`)."""
 
 
 class StepFailed(Exception):
@@ -127,8 +130,11 @@ class StepRunner:
         """Do `step` and check what must hold after it; StepFailed says why not. Returns a
         note for the journal (the package builds a package step installed), or ""."""
         _STEP.set(step)
+        note = ""
         try:
-            if step.commands:
+            if step.kind is StepKind.ETCD_SNAPSHOT:
+                note = await self._etcd_snapshot(step)
+            elif step.commands:
                 await self._commands(step)
             else:
                 await self._api(step)
@@ -145,7 +151,22 @@ class StepRunner:
             if problems:
                 raise StepFailed(f"health gate \"{gate}\" still closed after "
                                  f"{self.options.gate_timeout:g} s: {'; '.join(problems)}")
-        return await self._installed(step)
+        return note or await self._installed(step)
+
+    async def _etcd_snapshot(self, step: Step) -> str:
+        """Free space, then the snapshot commands (`shell.etcd_snapshot`); its journal note."""
+        outputs: list[str] = []
+
+        async def run(node: str, command: Command) -> CommandResult:
+            return await self._run(node, command, outputs)
+
+        snapshotter = EtcdSnapshotter(self.transport, run,
+                                      copy_to=self.options.etcd_snapshot_dir,
+                                      timeout=self.options.command_timeout)
+        try:
+            return await snapshotter.take(step)
+        except SnapshotFailed as e:
+            raise StepFailed(e.message, _tail("\n".join(outputs))) from None
 
     async def _installed(self, step: Step) -> str:
         """`installed kubeadm 1.29.15-1.1`: the builds a package step's globs resolved to

@@ -4,9 +4,10 @@ Before a step runs, an `expect` that already holds means the step happened (a re
 someone did it by hand): the executor records it as skipped. After a step ran, the executor
 waits for its `expect` (a kubelet reports its new version a few seconds after its restart).
 
-Package keys (`repoMinor`, `kubeadm`, `kubeletPackage`, `kubectl`) are read on the node over
-its transport with one read-only command (`observe_nodes.facts_command`); the answer is cached
-until a command runs on that node. Everything else comes from the API.
+Package keys (`repoMinor`, `kubeadm`, `kubeletPackage`, `kubectl`, `aptPins`: the stanzas of
+the node's apt pin file) are read on the node over its transport with one read-only command
+(`observe_nodes.facts_command`); the answer is cached until a command runs on that node.
+Everything else comes from the API.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from kubehop.core.apt_preferences import pins_summary
 from kubehop.model.cluster import NodePackages
 from kubehop.model.plan import ExpectValue, Step
 from kubehop.shell.executor_cluster import Cluster, NodeView
@@ -25,11 +27,12 @@ from kubehop.shell.observe_nodes import facts_command, os_family, parse_facts
 from kubehop.shell.transports import Transport, TransportError
 
 NODE_KEYS = frozenset({"kubelet", "ready", "schedulable"})
-PACKAGE_KEYS = frozenset({"repoMinor", "kubeadm", "kubeletPackage", "kubectl"})
+PACKAGE_KEYS = frozenset({"repoMinor", "kubeadm", "kubeletPackage", "kubectl", "aptPins"})
 STATIC_POD_KEYS = frozenset({"kube-apiserver", "kube-controller-manager", "kube-scheduler",
                              "etcd"})
 CLUSTER_KEYS = frozenset({"kubernetesVersion", "evictablePods", "primaryNotOnNode"})
-KNOWN_KEYS = NODE_KEYS | PACKAGE_KEYS | STATIC_POD_KEYS | CLUSTER_KEYS
+FILE_KEYS = frozenset({"etcdSnapshot"})  # a non-empty file on the node (`test -s`, as root)
+KNOWN_KEYS = NODE_KEYS | PACKAGE_KEYS | STATIC_POD_KEYS | CLUSTER_KEYS | FILE_KEYS
 FACTS_TIMEOUT = 60.0
 PROGRESS_EVERY = 30.0  # seconds: a waiting step tells `on_wait` at least this often
 
@@ -83,9 +86,12 @@ class NodeFacts:
         return facts
 
 
-def _package_value(facts: NodePackages, key: str) -> str | None:
+def _package_value(facts: NodePackages, key: str, want: ExpectValue) -> str | None:
     if key == "repoMinor":
         return str(facts.repo_minor) if facts.repo_minor else None
+    if key == "aptPins":  # the Kubernetes stanzas of the pin file the step rewrites
+        path = str(want).partition(": ")[0]
+        return pins_summary(path, facts.pins)
     return {"kubeadm": facts.kubeadm, "kubeletPackage": facts.kubelet,
             "kubectl": facts.kubectl}[key]
 
@@ -129,11 +135,20 @@ class ExpectChecker:
                 facts = await self.facts.get(name, node.os_image if node else "")
             except TransportError as e:
                 return f"unreadable ({e})"
-            return _package_value(facts, key)
+            return _package_value(facts, key, want)
         if key in STATIC_POD_KEYS:
             pod = next((p for p in await self.cluster.system_pods()
                         if p.node == name and p.component == key and not p.deleting), None)
             return pod.tag if pod is not None else None
+        if key in FILE_KEYS:
+            if name is None or not isinstance(want, str):
+                return None
+            try:
+                result = await self.facts.transport.run(name, ("test", "-s", want), sudo=True,
+                                                        timeout=self.facts.timeout)
+            except TransportError as e:
+                return f"unreadable ({e})"
+            return want if result.ok else None
         if key == "kubernetesVersion":
             return await self.cluster.kubernetes_version()
         if key == "evictablePods":
@@ -182,7 +197,7 @@ class ExpectChecker:
 def _matches(key: str, want: ExpectValue, got: object) -> bool:
     if key == "evictablePods":
         return isinstance(got, list) and len(got) == want
-    if key in PACKAGE_KEYS and key != "repoMinor" and isinstance(want, str) and \
+    if key in PACKAGE_KEYS and key not in ("repoMinor", "aptPins") and isinstance(want, str) and \
             isinstance(got, str):
         # Plans name a patch with any build (`1.29.15-*`, as the upstream guide installs it):
         # any build of it holds (`1.29.15-1.1`, `1:1.29.15-150500.1.1`).

@@ -16,9 +16,11 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
+from kubehop.core import apt_preferences as ap
 from kubehop.core import node_commands as nc
 from kubehop.core.node_commands import APT_KEYRING
 from kubehop.model.cluster import (
+    AptPin,
     ClusterState,
     NodePackages,
     NodeState,
@@ -92,8 +94,12 @@ def facts_command(family: OsFamily) -> str:
         packages = f"dpkg-query -W -f '${{Package}} ${{Version}}\\n' {names}"
         repo = f"grep -rHs '' {APT_SOURCE_LIST} {APT_SOURCE_PARTS}"
         holds = "apt-mark showhold"
+        # apt_preferences(5): /etc/apt/preferences, then preferences.d (blank lines kept:
+        # they separate stanzas).
+        tool += [f"echo {MARK}prefs", f"grep -rHs '' {ap.PREFERENCES} {ap.PREFERENCES_DIR}"]
         # The upstream guide's keyring (a node naming another one is read again, `node_facts`).
-        tool = [f"echo {MARK}key", f"ls {shlex.quote(APT_KEYRING)}", key_command(APT_KEYRING)]
+        tool += [f"echo {MARK}key", f"ls {shlex.quote(APT_KEYRING)}",
+                 key_command(APT_KEYRING)]
     parts = [packages, f"echo {MARK}repo", repo, f"echo {MARK}holds", holds, *tool,
              f"echo {MARK}kubeadm", "kubeadm version -o short", *host_command_parts(MARK)]
     return "; ".join(f"{p} 2>/dev/null" if not p.startswith("echo") else p for p in parts)
@@ -235,6 +241,7 @@ def parse_facts(family: OsFamily, stdout: str) -> NodePackages:
                 locked.add(name)
         if name in PACKAGES:
             held.add(name)
+    pins, pins_other = _pins(s.get("prefs", []))
     kubeadm_lines = [ln.strip() for ln in s.get("kubeadm", []) if ln.strip()]
     key = _key_facts(s, sources)
     return NodePackages(
@@ -252,7 +259,32 @@ def parse_facts(family: OsFamily, stdout: str) -> NodePackages:
         locked=tuple(sorted(locked)),
         host=parse_host(s),
         key_found=key[0], key_expired=key[1], key_expires=key[2],
+        pins=pins, pins_other=pins_other,
     )
+
+
+def _pins(lines: list[str]) -> tuple[tuple[AptPin, ...], str]:
+    """The Kubernetes stanzas of the preferences files apt reads, in its order
+    (/etc/apt/preferences first, then preferences.d by name), and the other stanzas of the
+    file kubehop would rewrite."""
+    files: dict[str, list[str]] = {}
+    for line in lines:
+        path, sep, text = line.partition(":")
+        if sep and (path == ap.PREFERENCES or (path.startswith(ap.PREFERENCES_DIR + "/") and
+                                               ap.reads_part(path.rsplit("/", 1)[1]))):
+            files.setdefault(path, []).append(text)
+    texts = dict(sorted(((p, "\n".join(ls)) for p, ls in files.items()),
+                        key=lambda kv: (kv[0] != ap.PREFERENCES, kv[0])))
+    pins = tuple(pin for path, text in texts.items() for pin in ap.parse_stanzas(path, text))
+    managed = ap.managed_pins(pins)
+    other = ""
+    if managed:
+        path = managed[0].file
+        other = "\n\n".join(st.strip() for st in re.split(r"\n[ \t]*\n", texts[path])
+                            if st.strip() and not (
+                                (found := ap.parse_stanzas(path, st))
+                                and all(p in managed for p in found)))
+    return pins, other
 
 
 def _key_facts(s: dict[str, list[str]], sources: list[RepoSource]

@@ -73,8 +73,8 @@ def test_oldversion_to_1_30_goes_through_both_minors_and_drains_each_worker_once
 def test_the_first_control_plane_follows_the_guide():
     p = plan(oldversion_state())
     assert kinds(p, "oldversion1", "v1.29.15") == [
-        "repo-switch", "kubeadm-install", "kubeadm-plan", "kubeadm-apply", "cordon", "drain",
-        "kubelet-install", "kubelet-restart", "wait-ready", "uncordon"]
+        "repo-switch", "kubeadm-install", "kubeadm-plan", "etcd-snapshot", "kubeadm-apply",
+        "cordon", "drain", "kubelet-install", "kubelet-restart", "wait-ready", "uncordon"]
     step = p.step("1.29/oldversion1/kubelet-install")
     assert [c.line for c in step.commands] == [
         "sudo apt-get update -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/kubernetes.list "

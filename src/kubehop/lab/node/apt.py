@@ -5,7 +5,10 @@ repositories (see shared/reference/real-apt-testing.md): `apt-get update` fetche
 the sources configured *now* (switching `v1.28` to `v1.29` needs an update before 1.29 versions
 are installable), `install` honours holds (`E: Held packages were changed and -y was used
 without --allow-change-held-packages.`), downgrades, version globs (`kubeadm='1.29.15-*'`) and
-apt preferences pins. Dependencies between the Kubernetes packages are not modelled.
+apt preferences pins as apt 2.x applies them (`apt_pins`: /etc/apt/preferences and
+preferences.d, version/release/origin pins, a pin of 1000 or more downgrading on `upgrade`).
+`apt` is `apt-get` with its CLI warning. Dependencies between the Kubernetes packages are not
+modelled.
 
 Fault `package-install-fails` (`Cluster.package_install_fails`): downloading that package's
 archive times out (`Err:` / `E: Failed to fetch …`, exit 100) and nothing is installed. The
@@ -23,15 +26,14 @@ import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kubehop.lab.node import apt_pins as pins
 from kubehop.lab.node import package_faults as pf
 from kubehop.lab.node.host import NodeHost, Proc, Tool
 from kubehop.lab.node.repos import (
     PACKAGE_SIZES,
     AptSource,
     Repo,
-    apt_pins,
     apt_sources,
-    pin_priority,
     repo_for,
     signed_by_conflict,
     sort_versions,
@@ -90,7 +92,10 @@ class AptView:
                 continue
             for name, versions in repo.packages().items():
                 self.available.setdefault(name, []).extend((v, repo) for v in versions)
-        self.pins = apt_pins(host.fs)
+        conf = conf or {}
+        self.pins = pins.read_stanzas(
+            host.fs, conf.get("dir::etc::preferences", pins.PREFERENCES),
+            conf.get("dir::etc::preferencesparts", pins.PREFERENCES_DIR))
 
     def known(self, name: str) -> bool:
         return name in self.available or self.host.db.version(name) is not None
@@ -98,11 +103,25 @@ class AptView:
     def versions(self, name: str) -> list[str]:
         return sort_versions(list({v for v, _ in self.available.get(name, [])}))
 
+    def releases(self, name: str, version: str) -> list[dict[str, str]]:
+        """The Release fields of the sources that offer `version` of `name`."""
+        return [pins.release_of(r.uri, r.minor) for v, r in self.available.get(name, [])
+                if v == version]
+
     def priority(self, name: str, version: str) -> int:
-        in_repo = any(v == version for v, _ in self.available.get(name, []))
-        return pin_priority(self.pins, name, version, 500 if in_repo else 100)
+        """apt's priority of `version` (see `apt_pins`)."""
+        return pins.priority(self.pins, name, version, self.releases(name, version),
+                             self.host.db.version(name) == version)
+
+    def pinned(self, name: str, version: str) -> bool:
+        """Whether a preferences stanza decided `version`'s priority."""
+        return pins.decided_by(self.pins, name, version, self.releases(name, version)) \
+            is not None
 
     def candidate(self, name: str) -> str | None:
+        """apt's candidate: the highest priority, then the newest version; an older version
+        than the installed one only at priority 1000 or more; none below 0 (apt-pkg/policy.cc
+        `GetCandidateVer`)."""
         installed = self.host.db.version(name)
         options = set(self.versions(name)) | ({installed} if installed else set())
         best: tuple[int, str] | None = None
@@ -395,8 +414,9 @@ async def upgrade(p: Proc, opts: set[str], quiet: int) -> int:
     db = p.host.db
     kept = sorted(n for n, v in db.state.installed.items()
                   if db.held(n) and (c := view.candidate(n)) and _cmp(c, v) > 0)
+    # A candidate older than the installed version (a pin at 1000 or more) is a downgrade.
     targets = [f"{n}={c}" for n, v in sorted(db.state.installed.items())
-               if not db.held(n) and (c := view.candidate(n)) and _cmp(c, v) > 0]
+               if not db.held(n) and (c := view.candidate(n)) and _cmp(c, v) != 0]
     if not targets:
         if quiet < 2:
             p.out("Reading package lists...\nBuilding dependency tree...\nReading state "

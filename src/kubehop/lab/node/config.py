@@ -38,6 +38,7 @@ class NodeSetup:
     repo_legacy: bool = False  # the shut-down apt.kubernetes.io / yum.kubernetes.io repository
     holds: tuple[str, ...] = KUBE_PACKAGES
     internal_ip: str = DEFAULT_NODE_IP
+    apt_preferences: Mapping[str, str] = field(default_factory=dict)  # file → content
 
     @property
     def control_plane(self) -> bool:
@@ -71,6 +72,7 @@ class NodeSetup:
             repo_minor=str(repo["minor"]) if repo.get("minor") is not None else None,
             repo_legacy=bool(repo.get("legacy", False)),
             holds=tuple(entry.get("holds", KUBE_PACKAGES)),
+            apt_preferences=dict(entry.get("aptPreferences") or {}),
         ) for n in names]
 
 
@@ -126,7 +128,8 @@ def setups_from_store(store: Store, overrides: Iterable[NodeSetup] = ()) -> list
                 os_image=o.os_image if o.os_image != DEFAULT_IMAGE else base.os_image,
                 kernel=o.kernel if o.kernel != DEFAULT_KERNEL else base.kernel,
                 packages={**base.packages, **o.packages}, repo_minor=o.repo_minor,
-                repo_legacy=o.repo_legacy, holds=o.holds, internal_ip=base.internal_ip)
+                repo_legacy=o.repo_legacy, holds=o.holds, internal_ip=base.internal_ip,
+                apt_preferences=o.apt_preferences)
         out.append(base)
     out.extend(given.values())  # nodes the store does not have yet
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 
 from kubehop.lab.node.apt import DESCRIPTIONS, AptView, _cmp
+from kubehop.lab.node.apt_pins import release_of
 from kubehop.lab.node.host import NodeHost, Proc, Tool
 from kubehop.lab.node.repos import repo_for, sort_versions
 
@@ -32,9 +33,14 @@ async def apt_cache(p: Proc) -> int:
             for src in view.sources:
                 repo = repo_for(src.uri, "deb") if src.flat else None
                 if repo is not None and src.uri in p.host.db.state.apt_lists:
-                    p.out(f" 500 {repo.label}\n     release o=obs://build.opensuse.org/isv:kubernetes"
-                          f":core:stable:v{repo.minor}/deb,n=deb,c=\n     origin pkgs.k8s.io\n")
-            p.out("Pinned packages:\n")
+                    rel = release_of(repo.uri, repo.minor)
+                    p.out(f" 500 {repo.label}\n     release o={rel['origin']},l={rel['label']},"
+                          f"c=\n     origin {rel['host']}\n")
+            # Versions a preferences stanza decided (apt-private/private-cacheset policy).
+            pinned = [f"     {n} -> {v} with priority {view.priority(n, v)}\n"
+                      for n in sorted(view.available) for v in view.versions(n)
+                      if view.pinned(n, v)]
+            p.out("Pinned packages:\n" + "".join(pinned))
             return 0
         for name in names:
             if not view.known(name):

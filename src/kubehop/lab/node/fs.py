@@ -207,6 +207,8 @@ def provision(fs: NodeFS, setup: NodeSetup, images: dict[str, str], server: str)
         fs.ensure(mf.SOURCES_FILE, mf.apt_source_line(setup.repo_minor, setup.repo_legacy))
         fs.ensure(mf.KEYRING, "-----BEGIN PGP PUBLIC KEY BLOCK-----\n(lab keyring)\n"
                               "-----END PGP PUBLIC KEY BLOCK-----\n")
+        for path, text in setup.apt_preferences.items():  # scenario `aptPreferences`
+            fs.ensure(path, text if text.endswith("\n") else text + "\n")
     fs.ensure("/etc/kubernetes/pki/ca.crt", mf.ca_cert())
     fs.ensure("/etc/kubernetes/kubelet.conf",
               mf.kubeconfig(f"system:node:{setup.name}", server, setup.name))

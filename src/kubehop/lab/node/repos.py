@@ -11,7 +11,6 @@ minors pkgs.k8s.io never had answer 404 like a dead repository.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import functools
 import posixpath
 import re
@@ -176,47 +175,6 @@ def signed_by_conflict(sources: list[AptSource]) -> str | None:
                     f"{src.uri} {src.suite}: {other} != {src.signed_by}\n"
                     "E: The list of sources could not be read.\n")
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class Pin:
-    packages: tuple[str, ...]
-    version_glob: str | None
-    priority: int
-
-
-def apt_pins(fs: NodeFS) -> list[Pin]:
-    """`Package:` / `Pin: version GLOB` / `Pin-Priority:` stanzas of /etc/apt/preferences.d."""
-    pins: list[Pin] = []
-    try:
-        names = fs.listdir("/etc/apt/preferences.d")
-    except FsError:
-        return pins
-    for name in names:
-        path = f"/etc/apt/preferences.d/{name}"
-        if not fs.is_file(path) or ("." in name and not name.endswith(".pref")):
-            continue
-        for stanza in re.split(r"\n\s*\n", fs.read(path)):
-            fields = {k.strip().lower(): v.strip() for k, _, v in
-                      (line.partition(":") for line in stanza.splitlines()) if v}
-            try:
-                priority = int(fields.get("pin-priority", ""))
-            except ValueError:
-                continue
-            pin = fields.get("pin", "")
-            glob = pin[len("version"):].strip() if pin.startswith("version") else None
-            if pin and glob is None:
-                continue  # origin/release pins: every lab package comes from one origin
-            pins.append(Pin(tuple(fields.get("package", "*").split()), glob, priority))
-    return pins
-
-
-def pin_priority(pins: list[Pin], package: str, version: str, default: int) -> int:
-    for pin in pins:
-        if any(fnmatch.fnmatchcase(package, p) for p in pin.packages) and (
-                pin.version_glob is None or fnmatch.fnmatchcase(version, pin.version_glob)):
-            return pin.priority
-    return default
 
 
 # --- yum / dnf ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kubehop.lab.node.apt import TOOLS_APT
 from kubehop.lab.node.dpkg import TOOLS_DPKG
+from kubehop.lab.node.etcdctl import TOOLS_ETCD
 from kubehop.lab.node.gpg_curl import TOOLS_GPG_CURL
 from kubehop.lab.node.host import Tool
 from kubehop.lab.node.kubeadm import TOOLS_KUBEADM
@@ -16,4 +17,5 @@ from kubehop.lab.node.yum import TOOLS_YUM
 TOOLS: dict[str, Tool] = {
     **TOOLS_SYSTEM, **TOOLS_APT, **TOOLS_DPKG, **TOOLS_YUM, **TOOLS_KUBEADM, **TOOLS_SERVICES,
     **TOOLS_GPG_CURL, **TOOLS_PACKAGE_FAULTS, "sed": sed,
+    **TOOLS_ETCD,  # after TOOLS_SERVICES: its crictl adds `exec` and `ps -q` to theirs
 }

@@ -26,19 +26,22 @@ def _node(n: Node) -> NodeSpec:
         unschedulable=n.unschedulable, control_plane_images=dict(n.control_plane_images),
         count=n.count, os_family=n.os.family, packages=n.packages.as_dict(),
         repo_minor=n.repo.minor, repo_legacy=n.repo.legacy, holds=n.holds,
+        labels=dict(n.labels), taints=tuple(t.to_dict() for t in n.taints), ready=n.ready,
     )
 
 
 def _workload(w: Workload) -> WorkloadSpec:
     pdb = None
     if w.pdb is not None:
-        pdb = PdbSpec(min_available=w.pdb.min_available, max_unavailable=w.pdb.max_unavailable)
+        pdb = PdbSpec(min_available=w.pdb.min_available, max_unavailable=w.pdb.max_unavailable,
+                      name=w.pdb.name)
     return WorkloadSpec(
         kind=w.kind, namespace=w.namespace, name=w.name, replicas=w.replicas,
         image=w.image or DEFAULT_IMAGES[w.kind], requests=dict(w.requests),
         empty_dir=w.empty_dir, node=w.node, labels=dict(w.labels), pdb=pdb,
         primary_node=w.primary_node, enable_pdb=w.enable_pdb,
         applied_api_version=w.applied_api_version, chart=w.chart, objects=w.objects,
+        placement=w.placement, node_selector=dict(w.node_selector), tolerations=w.tolerations,
     )
 
 

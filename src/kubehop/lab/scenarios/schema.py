@@ -71,6 +71,8 @@ FAULT_KINDS: Mapping[str, Mapping[str, tuple[str, ...] | None]] = {
     "kubelet-extra-args": {"args": None},
     # The node boots with cgroup v1: /sys/fs/cgroup is a tmpfs, not a cgroup2 mount.
     "cgroup-v1": {},
+    # The node's disk is nearly full: `df` shows 4 MiB free, an etcd snapshot cannot be saved.
+    "disk-full": {},
     # Package-manager hazards of issue #14 (kubehop.lab.node.package_faults): the dpkg lock held
     # `seconds`; pkgs.k8s.io unreachable; a vendor source with an expired key; a second
     # Kubernetes source file for `minor`; dnf 5; dnf versionlocks on the Kubernetes packages.
@@ -138,6 +140,19 @@ class Capacity:
 
 
 @dataclass(frozen=True, slots=True)
+class Taint:
+    """A node taint (`effect`: NoSchedule, PreferNoSchedule or NoExecute)."""
+
+    key: str
+    effect: str
+    value: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"key": self.key, **({"value": self.value} if self.value else {}),
+                "effect": self.effect}
+
+
+@dataclass(frozen=True, slots=True)
 class Node:
     """One `nodes[]` entry; `count` > 1 makes `name` a prefix (`name-1` … `name-N`)."""
 
@@ -152,6 +167,12 @@ class Node:
     capacity: Capacity = Capacity()
     unschedulable: bool = False
     count: int = 1
+    # Beyond what kubeadm gives every node (kubernetes.io/hostname, role labels, the
+    # control-plane taint): what a snapshot of a live cluster keeps for scheduling.
+    labels: Mapping[str, str] = field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    ready: bool = True
+    apt_preferences: Mapping[str, str] = field(default_factory=dict)  # file → content
 
     @property
     def control_plane(self) -> bool:
@@ -173,6 +194,10 @@ class Node:
             "capacity": {"cpu": self.capacity.cpu, "memory": self.capacity.memory,
                          "pods": self.capacity.pods},
             "unschedulable": self.unschedulable, "count": self.count,
+            **({"labels": dict(self.labels)} if self.labels else {}),
+            **({"taints": [t.to_dict() for t in self.taints]} if self.taints else {}),
+            **({} if self.ready else {"ready": False}),
+            **({"aptPreferences": dict(self.apt_preferences)} if self.apt_preferences else {}),
         }
 
 
@@ -182,11 +207,15 @@ class Pdb:
 
     min_available: int | str | None = None
     max_unavailable: int | str | None = None
+    name: str | None = None  # default: the workload's name
 
     def to_dict(self) -> dict[str, int | str]:
+        named: dict[str, int | str] = {"name": self.name} if self.name else {}
         if self.min_available is not None:
-            return {"minAvailable": self.min_available}
-        return {"maxUnavailable": self.max_unavailable} if self.max_unavailable is not None else {}
+            return {**named, "minAvailable": self.min_available}
+        if self.max_unavailable is not None:
+            return {**named, "maxUnavailable": self.max_unavailable}
+        return named
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +244,11 @@ class Workload:
     applied_api_version: str | None = None
     chart: str | None = None  # HelmRelease: `name-version`
     objects: tuple[tuple[str, str, str], ...] = ()  # HelmRelease: (apiVersion, kind, name)
+    # Where each replica runs (a DaemonSet: the nodes it runs on), as a snapshot found it;
+    # empty: the fixture builder places them (least-loaded eligible node).
+    placement: tuple[str, ...] = ()
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Mapping[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "namespace": self.namespace, "name": self.name}
@@ -240,6 +274,12 @@ class Workload:
         d["emptyDir"] = self.empty_dir
         if self.pdb is not None:
             d["pdb"] = self.pdb.to_dict()
+        if self.placement:
+            d["placement"] = list(self.placement)
+        if self.node_selector:
+            d["nodeSelector"] = dict(self.node_selector)
+        if self.tolerations:
+            d["tolerations"] = [dict(t) for t in self.tolerations]
         return d
 
 

@@ -25,21 +25,25 @@ _QUANTITY_RE = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?"
 _PERCENT_RE = re.compile(r"(100|[1-9]?[0-9])%")
 _RUNTIME_RE = re.compile(r"[a-z][a-z0-9-]*://\S+")
 _PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]*")
+_PREFERENCES_RE = re.compile(r"/etc/apt/preferences(?:\.d/[A-Za-z0-9_.-]+)?")
 _LABEL_KEY_RE = re.compile(r"([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _LABEL_VALUE_RE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 TOP_KEYS = ("apiVersion", "kind", "name", "description", "cluster", "nodes", "workloads",
             "timing", "faults")
 _WORKLOAD_COMMON = ("kind", "namespace", "name", "image", "requests", "emptyDir", "labels")
+_PLACED = ("placement", "nodeSelector", "tolerations")  # what a snapshot of a live cluster keeps
 _WORKLOAD_KEYS = {
-    "Deployment": ("replicas", "pdb", "node", "appliedApiVersion"),
-    "StatefulSet": ("replicas", "pdb", "node", "appliedApiVersion"),
-    "DaemonSet": ("appliedApiVersion",),
-    "Pod": ("pdb", "node", "appliedApiVersion"),
-    "CNPGCluster": ("instances", "primaryNode", "enablePDB"),
+    "Deployment": ("replicas", "pdb", "node", "appliedApiVersion", *_PLACED),
+    "StatefulSet": ("replicas", "pdb", "node", "appliedApiVersion", *_PLACED),
+    "DaemonSet": ("appliedApiVersion", "pdb", *_PLACED),
+    "Pod": ("pdb", "node", "appliedApiVersion", "nodeSelector", "tolerations"),
+    "CNPGCluster": ("instances", "primaryNode", "enablePDB", "placement"),
     "HelmRelease": ("chart", "objects"),
 }
 _API_VERSION_RE = re.compile(r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?")
 _KIND_RE = re.compile(r"[A-Z][A-Za-z0-9]*")
+_TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+_TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
 
 
 class _Doc:
@@ -231,7 +235,9 @@ def _cluster(d: _Doc, raw: Any) -> s.ClusterConfig:
 
 def _node(d: _Doc, raw: Any, path: str, cluster: s.ClusterConfig) -> s.Node:
     n = d.mapping(raw, path, ("name", "roles", "os", "runtime", "packages", "repo", "holds",
-                              "controlPlaneImages", "capacity", "unschedulable", "count"),
+                              "aptPreferences",
+                              "controlPlaneImages", "capacity", "unschedulable", "count",
+                              "labels", "taints", "ready"),
                   required=("name",))
     name = d.text(n["name"], join(path, "name"), _SUBDOMAIN_RE,
                  "a node name (lower-case DNS name)")
@@ -257,6 +263,15 @@ def _node(d: _Doc, raw: Any, path: str, cluster: s.ClusterConfig) -> s.Node:
                                                join(path, "holds"))))
     if len(set(holds)) != len(holds):
         d.fail(join(path, "holds"), "a package is listed twice")
+    prefs_at = join(path, "aptPreferences")
+    prefs = n.get("aptPreferences") or {}
+    if not isinstance(prefs, dict):
+        d.fail(prefs_at, f"expected a mapping of file → content, got {_kind(prefs)}")
+    preferences = {d.text(f, prefs_at, _PREFERENCES_RE, "an apt preferences file "
+                          "(/etc/apt/preferences or /etc/apt/preferences.d/NAME)"):
+                   d.text(text, join(prefs_at, str(f))) for f, text in prefs.items()}
+    if preferences and family != "debian":
+        d.fail(prefs_at, "apt preferences need a debian node")
     images = {}
     cpi = join(path, "controlPlaneImages")
     for comp, tag in d.mapping(n.get("controlPlaneImages") or {}, cpi,
@@ -272,8 +287,36 @@ def _node(d: _Doc, raw: Any, path: str, cluster: s.ClusterConfig) -> s.Node:
                     "a container runtime (e.g. containerd://1.7.13)")
     return s.Node(name=name, packages=packages, repo=repo, roles=roles, os=os_info,
                   runtime=runtime, holds=holds, control_plane_images=images, capacity=cap,
+                  apt_preferences=preferences,
                   unschedulable=d.flag(n.get("unschedulable", False), join(path, "unschedulable")),
-                  count=d.integer(n.get("count", 1), join(path, "count"), 1))
+                  count=d.integer(n.get("count", 1), join(path, "count"), 1),
+                  labels=d.labels(n.get("labels"), join(path, "labels")),
+                  taints=tuple(_taint(d, t, f"{path}.taints[{i}]") for i, t in
+                               enumerate(d.items(n.get("taints"), join(path, "taints")))),
+                  ready=d.flag(n.get("ready", True), join(path, "ready")))
+
+
+def _taint(d: _Doc, raw: Any, path: str) -> s.Taint:
+    t = d.mapping(raw, path, ("key", "value", "effect"), required=("key", "effect"))
+    if t["effect"] not in _TAINT_EFFECTS:
+        d.fail(join(path, "effect"), f"expected one of {', '.join(_TAINT_EFFECTS)}, "
+                                     f"got {t['effect']!r}")
+    value = t.get("value") or ""
+    if not isinstance(value, str) or not _LABEL_VALUE_RE.fullmatch(value):
+        d.fail(join(path, "value"), f"not a taint value: {value!r}")
+    return s.Taint(d.text(t["key"], join(path, "key"), _LABEL_KEY_RE, "a taint key"),
+                   t["effect"], value)
+
+
+def _toleration(d: _Doc, raw: Any, path: str) -> dict[str, str]:
+    """A pod toleration (core/v1 Toleration), its values kept as strings."""
+    t = d.mapping(raw, path, _TOLERATION_KEYS)
+    if t.get("operator", "Equal") not in ("Equal", "Exists"):
+        d.fail(join(path, "operator"), f"expected Equal or Exists, got {t['operator']!r}")
+    if t.get("effect") and t["effect"] not in _TAINT_EFFECTS:
+        d.fail(join(path, "effect"), f"expected one of {', '.join(_TAINT_EFFECTS)}, "
+                                     f"got {t['effect']!r}")
+    return {k: str(v) for k, v in t.items() if v is not None}
 
 
 def _node_names(d: _Doc, nodes: tuple[s.Node, ...]) -> dict[str, int]:
@@ -305,7 +348,9 @@ def _node_ref(d: _Doc, value: Any, path: str, names: Mapping[str, int]) -> str:
 
 
 def _pdb(d: _Doc, raw: Any, path: str, kind: str) -> s.Pdb:
-    m = d.mapping(raw, path, ("minAvailable", "maxUnavailable"))
+    m = dict(d.mapping(raw, path, ("name", "minAvailable", "maxUnavailable")))
+    name = d.text(m.pop("name"), join(path, "name"), _SUBDOMAIN_RE, "a PDB name") \
+        if "name" in m else None
     if len(m) != 1:
         d.fail(path, "give exactly one of minAvailable and maxUnavailable")
     (key, value), = m.items()
@@ -313,10 +358,11 @@ def _pdb(d: _Doc, raw: Any, path: str, kind: str) -> s.Pdb:
         d.text(value, join(path, key), _PERCENT_RE, "an integer or a percentage like 50%")
     else:
         d.integer(value, join(path, key))
-    if kind == "Pod" and (key != "minAvailable" or isinstance(value, str)):
-        d.fail(join(path, key), "a bare Pod's PDB needs an integer minAvailable (without a "
-                                "controller there is no scale to compute it from)")
-    return s.Pdb(min_available=value) if key == "minAvailable" else s.Pdb(max_unavailable=value)
+    if kind in ("Pod", "DaemonSet") and (key != "minAvailable" or isinstance(value, str)):
+        d.fail(join(path, key), f"a {kind}'s PDB needs an integer minAvailable (without a "
+                                "scale there is nothing to compute it from)")
+    return s.Pdb(min_available=value, name=name) if key == "minAvailable" \
+        else s.Pdb(max_unavailable=value, name=name)
 
 
 def _workload(d: _Doc, raw: Any, path: str, names: Mapping[str, int]) -> s.Workload:
@@ -331,12 +377,13 @@ def _workload(d: _Doc, raw: Any, path: str, names: Mapping[str, int]) -> s.Workl
     requests = {k: d.quantity(v, join(req, k)) for k, v in d.mapping(
         w.get("requests") or {}, req, ("cpu", "memory", "ephemeral-storage")).items()}
     count_key = "instances" if kind == "CNPGCluster" else "replicas"
-    return s.Workload(
+    workload = s.Workload(
         kind=kind,
         namespace=d.text(w.get("namespace", "default"), join(path, "namespace"), _LABEL_RE,
                         "a namespace name"),
-        name=d.text(w["name"], join(path, "name"), _LABEL_RE,
-                   "a workload name (lower-case letters, digits, '-')"),
+        # Object names are DNS subdomains (apimachinery ValidateObjectMeta), dots allowed.
+        name=d.text(w["name"], join(path, "name"), _SUBDOMAIN_RE,
+                   "a workload name (lower-case letters, digits, '-', '.')"),
         replicas=d.integer(w.get(count_key, 1), join(path, count_key), 1 if kind == "CNPGCluster"
                        else 0),
         image=d.text(w["image"], join(path, "image")) if w.get("image") is not None else None,
@@ -351,7 +398,19 @@ def _workload(d: _Doc, raw: Any, path: str, names: Mapping[str, int]) -> s.Workl
         applied_api_version=d.text(w["appliedApiVersion"], join(path, "appliedApiVersion"),
                                    _API_VERSION_RE, "an apiVersion like apps/v1")
         if w.get("appliedApiVersion") is not None else None,
+        placement=tuple(_node_ref(d, n, f"{path}.placement[{i}]", names) for i, n in
+                        enumerate(d.items(w.get("placement"), join(path, "placement")))),
+        node_selector=d.labels(w.get("nodeSelector"), join(path, "nodeSelector")),
+        tolerations=tuple(_toleration(d, t, f"{path}.tolerations[{i}]") for i, t in
+                          enumerate(d.items(w.get("tolerations"), join(path, "tolerations")))),
     )
+    if (workload.placement and kind != "DaemonSet"
+            and len(workload.placement) != workload.replicas):
+        d.fail(join(path, "placement"), f"names {len(workload.placement)} nodes for "
+                                        f"{workload.replicas} {count_key} (one node each)")
+    if workload.placement and (workload.node or workload.primary_node):
+        d.fail(join(path, "placement"), "give placement or node/primaryNode, not both")
+    return workload
 
 
 def _helm_release(d: _Doc, w: dict[str, Any], path: str) -> s.Workload:
