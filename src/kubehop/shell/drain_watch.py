@@ -104,10 +104,8 @@ def _pod_info(pod: _Pod) -> PodInfo:
 
 async def list_pods(client: KubeClient, path: str, params: dict[str, str]) -> list[PodInfo]:
     """Every pod of a (paged) list, as PodInfo."""
-    pods: list[PodInfo] = []
-    async for page in client.list_pages(path, params):
-        pods += [_pod_info(p) for p in msgspec.json.decode(page, type=_PodList).items]
-    return pods
+    return await client.list_items(path, params, lambda page: [
+        _pod_info(p) for p in msgspec.json.decode(page, type=_PodList).items])
 
 
 async def list_pdbs(client: KubeClient, namespace: str) -> list[PdbInfo]:

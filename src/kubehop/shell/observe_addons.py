@@ -158,10 +158,7 @@ async def optional(coro: Awaitable[T], default: T, *,
 async def pages(client: KubeClient, path: str, params: dict[str, str] | None,
                 decode: Callable[[bytes], list[T]]) -> list[T]:
     """Every item of a paged list, each page decoded by `decode`."""
-    out: list[T] = []
-    async for page in client.list_pages(path, params):
-        out += decode(page)
-    return out
+    return await client.list_items(path, params, decode)
 
 
 # --- cluster-wide facts ---------------------------------------------------------------------

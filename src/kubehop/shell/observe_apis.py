@@ -223,12 +223,11 @@ def helm_objects(secrets: Iterable[tuple[str, dict[str, str], str]]) -> list[Man
 
 async def helm_releases(client: KubeClient) -> list[ManifestObject]:
     """The objects of every deployed Helm 3 release, as its stored manifest declares them."""
-    found = []
-    async for page in client.list_pages("/api/v1/secrets",
-                                        {"labelSelector": "owner=helm,status=deployed"}):
-        for s in _secret_list.decode(page).items:
-            if s.type == HELM_SECRET_TYPE and "release" in s.data:
-                found.append((s.metadata.namespace, s.metadata.labels, s.data["release"]))
+    found = await client.list_items(
+        "/api/v1/secrets", {"labelSelector": "owner=helm,status=deployed"},
+        lambda page: [(s.metadata.namespace, s.metadata.labels, s.data["release"])
+                      for s in _secret_list.decode(page).items
+                      if s.type == HELM_SECRET_TYPE and "release" in s.data])
     return helm_objects(found)
 
 

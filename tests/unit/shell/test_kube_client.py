@@ -151,6 +151,35 @@ async def test_list_pages_follows_continue_tokens(make_client):
     assert all(q["fieldSelector"] == "spec.nodeName=n1" for q in seen)
 
 
+async def test_an_expired_continue_token_lists_again_unpaged(make_client):
+    """The apiserver restarted mid-list: its continue token answers 410 Gone, and the list
+    starts over in one request (client-go's pager, FullListIfExpired)."""
+    routes = web.RouteTableDef()
+    seen = []
+
+    @routes.get("/api/v1/pods")
+    async def pods(request):
+        seen.append(dict(request.query))
+        if request.query.get("continue"):
+            return web.json_response({"kind": "Status", "reason": "Expired", "code": 410,
+                                      "message": "The provided continue parameter is too old"},
+                                     status=410)
+        limit = int(request.query.get("limit") or 7)
+        items = [{"metadata": {"name": f"p{i}"}} for i in range(min(limit, 7))]
+        token = "3" if limit < 7 else ""
+        return web.json_response({"kind": "PodList", "metadata": {"continue": token},
+                                  "items": items})
+
+    client, _ = await make_client(routes)
+    names = await client.list_items(
+        "/api/v1/pods", {"fieldSelector": "spec.nodeName=n1"},
+        lambda page: [i["metadata"]["name"] for i in json.loads(page)["items"]], limit=3)
+    assert names == [f"p{i}" for i in range(7)]
+    assert [(q.get("limit"), q.get("continue")) for q in seen] == [
+        ("3", None), ("3", "3"), (None, None)]
+    assert all(q["fieldSelector"] == "spec.nodeName=n1" for q in seen)
+
+
 async def test_unreachable_server_is_one_clear_line(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,7 +14,7 @@ import random
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import msgspec
@@ -24,6 +24,7 @@ from kubehop.shell.kube.config import load_configuration
 from kubehop.shell.kube.errors import ApiError, api_error
 
 PAGE_LIMIT = 500  # kubectl's --chunk-size default
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,26 @@ class KubeClient:
             if not token:
                 return
             query["continue"] = token
+
+    async def list_items(self, path: str, params: dict[str, Any] | None,
+                         decode: Callable[[bytes], list[T]],
+                         limit: int = PAGE_LIMIT) -> list[T]:
+        """Every item of a paged list, each page decoded by `decode`. A continue token that
+        expired (410 Gone: the apiserver restarted, or the list outlived etcd's compaction)
+        starts the list over in one unpaged request, as client-go's pager does
+        (kubernetes/kubernetes staging/src/k8s.io/client-go/tools/pager/pager.go,
+        FullListIfExpired)."""
+        out: list[T] = []
+        paged = False
+        try:
+            async for page in self.list_pages(path, params, limit):
+                out += decode(page)
+                paged = True
+        except ApiError as e:
+            if e.status != 410 or not paged:
+                raise
+            return decode(await self.request("GET", path, params=dict(params or {})))
+        return out
 
 
 def _parse_retry_after(value: str | None) -> float | None:
