@@ -23,7 +23,15 @@ import click
 from kubehop.cli.context import accept_new_host_keys, global_options, host_key_option, run
 from kubehop.cli.drain import parse_duration
 from kubehop.cli.output import MACHINE_FORMATS, emit, json_stdout
-from kubehop.cli.plan import options_from, plan_options, read_document
+from kubehop.cli.plan import (
+    hook_options,
+    hooks_from,
+    options_from,
+    plan_options,
+    read_document,
+    window_option,
+    windows_from,
+)
 from kubehop.cli.releases import release_data_option
 from kubehop.model.errors import OperationError, UsageError
 from kubehop.model.plan import Plan
@@ -63,18 +71,10 @@ def apply_options(f: Any) -> Any:
         click.option("--lock-wait", default="10m", show_default=True, metavar="D",
                      help="How long to wait for another process's package manager lock on a "
                           "node (unattended-upgrades)."),
-        click.option("--hook", "hooks", multiple=True, metavar="EVENT=COMMAND",
-                     help="Run COMMAND (sh -c, on this machine) at EVENT: before-hop, "
-                          "after-control-plane, before-drain, after-uncordon, after-hop, "
-                          "finished, halted. Repeatable; a failure halts the run (exit 3)."),
-        click.option("--hook-file", metavar="FILE", type=click.Path(dir_okay=False),
-                     help="YAML file with `hooks: {EVENT: COMMAND or [COMMAND, ...]}`."),
+        *hook_options,
         click.option("--hook-timeout", default="10m", show_default=True, metavar="D",
                      help="How long one hook may run before it is killed (and fails)."),
-        click.option("--window", "windows", multiple=True, metavar="'DAYS HH:MM-HH:MM [ZONE]'",
-                     help="Start new nodes and hops only inside this maintenance window, e.g. "
-                          "'Sat,Sun 01:00-05:00 Europe/Berlin' (repeatable); outside, the run "
-                          "halts (exit 3) until resumed."),
+        window_option,
         click.option("--wait-for-window", is_flag=True,
                      help="Outside the windows, wait for the next one instead of halting."),
         click.option("--notify", multiple=True, metavar="URL",
@@ -106,24 +106,10 @@ def _settings(params: dict[str, Any], release_data: str | None = None) -> Any:
             lock_wait=parse_duration(params["lock_wait"], "--lock-wait"),
             etcd_snapshot_dir=params["etcd_snapshot_dir"]),
         log_format=global_options().log_format, release_data=release_data,
-        hooks=_hooks(params["hooks"], params["hook_file"]),
+        hooks=hooks_from(params["hooks"], params["hook_file"]),
         hook_timeout=parse_duration(params["hook_timeout"], "--hook-timeout"),
-        windows=_windows(params["windows"]), wait_for_window=params["wait_for_window"],
+        windows=windows_from(params["windows"]), wait_for_window=params["wait_for_window"],
         notify=params["notify"])
-
-
-def _windows(texts: tuple[str, ...]) -> tuple[Any, ...]:
-    from kubehop.core.windows import parse_windows
-
-    return parse_windows(texts)
-
-
-def _hooks(flags: tuple[str, ...], path: str | None) -> tuple[Any, ...]:
-    """`--hook-file` hooks, then the `--hook` ones (core.hooks)."""
-    from kubehop.core.hooks import hooks_from_config, parse_hooks
-
-    from_file = hooks_from_config(read_document(path, "hook file"), path) if path else ()
-    return from_file + parse_hooks(flags)
 
 
 @click.command("apply")

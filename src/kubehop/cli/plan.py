@@ -140,6 +140,35 @@ def refuse_findings(findings: list[Finding], options: PlanOptions) -> None:
         raise FindingsError(str(e)) from None
 
 
+hook_options = (
+    click.option("--hook", "hooks", multiple=True, metavar="EVENT=COMMAND",
+                 help="Run COMMAND (sh -c, on this machine) at EVENT: before-hop, "
+                      "after-control-plane, before-drain, after-uncordon, after-hop, "
+                      "finished, halted. Repeatable; a failure halts the run (exit 3)."),
+    click.option("--hook-file", metavar="FILE", type=click.Path(dir_okay=False),
+                 help="YAML file with `hooks: {EVENT: COMMAND or [COMMAND, ...]}`."),
+)
+window_option = click.option(
+    "--window", "windows", multiple=True, metavar="'DAYS HH:MM-HH:MM [ZONE]'",
+    help="Start new nodes and hops only inside this maintenance window, e.g. "
+         "'Sat,Sun 01:00-05:00 Europe/Berlin' (repeatable); outside, the run halts (exit 3) "
+         "until resumed.")
+
+
+def hooks_from(flags: tuple[str, ...], path: str | None) -> tuple[Any, ...]:
+    """`--hook-file` hooks, then the `--hook` ones (core.hooks)."""
+    from kubehop.core.hooks import hooks_from_config, parse_hooks
+
+    from_file = hooks_from_config(read_document(path, "hook file"), path) if path else ()
+    return from_file + parse_hooks(flags)
+
+
+def windows_from(texts: tuple[str, ...]) -> tuple[Any, ...]:
+    from kubehop.core.windows import parse_windows
+
+    return parse_windows(texts)
+
+
 def plan_options(f: Any) -> Any:
     """The options `plan` and `upgrade` share."""
     for option in reversed([
@@ -217,10 +246,14 @@ def observe_for_plan(to: str, release_data: str | None, today: str | None) -> Cl
               help="text for people, json/yaml for `kubehop apply`, script: a bash runbook.")
 @click.option("--out", metavar="FILE", help="Write the plan to FILE instead of standard output.")
 @host_key_option
+@hook_options[0]
+@hook_options[1]
+@window_option
 def plan(to: str, max_unavailable: str, worker_strategy: str, drain_policy: str,
          strict_kubeadm_skew: bool, allow_unknown_version: bool,
          ignore_findings: tuple[str, ...], from_state: str | None, today: str | None,
-         release_data: str | None, output: str, out: str | None) -> None:
+         release_data: str | None, output: str, out: str | None, hooks: tuple[str, ...],
+         hook_file: str | None, windows: tuple[str, ...]) -> None:
     """Plan an upgrade: hops, waves, every step and what must be true after it.
 
     \b
@@ -232,7 +265,17 @@ def plan(to: str, max_unavailable: str, worker_strategy: str, drain_policy: str,
     """
     options = options_from(max_unavailable, worker_strategy, drain_policy,
                            allow_unknown_version, ignore_findings, strict_kubeadm_skew)
+    parsed_hooks, parsed_windows = hooks_from(hooks, hook_file), windows_from(windows)
     state = load_state(from_state) if from_state else observe_for_plan(to, release_data,
                                                                          today)
     result = make_plan(state, to, options, release_data, today)
-    write_output(render(result, output), out)
+    text = render(result, output)
+    if output == "text":  # where the hooks run, and how many windows the estimate needs
+        from datetime import UTC, datetime
+
+        from kubehop.cli.plan_render import format_hooks, format_windows
+
+        extra = format_hooks(result, parsed_hooks) + format_windows(
+            result, parsed_windows, datetime.now(UTC))
+        text += f"\n{extra}" if extra else ""
+    write_output(text, out)

@@ -239,3 +239,15 @@ def test_plan_says_which_nodes_it_reaches_at_their_internalip(capsys, tmp_path):
     assert code == 0
     assert ("kubehop: warning: node oldversion3 is not in the SSH inventory: reaching it at its "
             "InternalIP 127.77.0.12") in err
+
+
+def test_plan_shows_where_hooks_run_and_how_many_windows_it_needs(capsys, state_file):
+    code, out, err = run(capsys, *plan_args(state_file, "--hook", "before-drain=echo x",
+                                            "--window", "daily 00:00-24:00 UTC"))
+    assert code == 0, err
+    assert "Hooks (on this machine; a failure halts the run):\n  before-drain: echo x — 4× " \
+           "(before 1.29/oldversion1/cordon" in out
+    assert "Maintenance windows: daily 00:00-24:00 UTC: the estimate" in out
+    code, _, err = run(capsys, *plan_args(state_file, "--hook", "before-lunch=echo x"))
+    assert code == 2
+    assert "before-lunch" in err
