@@ -54,6 +54,7 @@ def run_checks(state: ClusterState, release_data: ReleaseData, today: date,
     findings += checks_nodes.install_findings(state)
     findings += checks_nodes.package_findings(state)
     findings += checks_nodes.key_findings(state, today)
+    findings += checks_nodes.vendor_key_findings(state)
     findings += checks_nodes.trial_findings(state, target)
     findings += checks_pins.pin_findings(state, target)
     findings += checks_host.host_findings(state, release_data, current, target)

@@ -237,6 +237,30 @@ def source_findings(state: ClusterState) -> list[Finding]:
     return out
 
 
+def vendor_key_findings(state: ClusterState) -> list[Finding]:
+    """Other vendors' apt sources whose keyring is missing or expired (`node.apt-source-key`):
+    apt fails them (NO_PUBKEY, EXPKEYSIG), so a plain `apt-get update` exits 100 there. kubehop
+    refreshes only the Kubernetes source, so its upgrade does not depend on them; said so the
+    operator is not surprised by apt on that node."""
+    broken: dict[str, str] = {}
+    for n in state.nodes:
+        p = n.packages
+        if p is not None and p.vendor_keys:
+            broken[n.name] = "; ".join(
+                f"{uri} ({file}), its key {keyring} "
+                + (f"expired on {expires}" if expires[:1].isdigit() else
+                   "expired" if expires else "missing")
+                for file, uri, keyring, expires in p.vendor_keys)
+    return grouped(
+        "node.apt-source-key", Severity.WARNING, broken,
+        lambda nodes, what: f"another apt source on {nodes} fails: {what}; a plain apt-get "
+                            f"update there exits 100 (kubehop refreshes only the Kubernetes "
+                            f"source, so the upgrade does not depend on it)",
+        lambda nodes, what: "renew that vendor's key as its documentation says, or remove the "
+                            "source file; nothing to do for the upgrade",
+    )
+
+
 def key_findings(state: ClusterState, today: date) -> list[Finding]:
     """The apt keyring the Kubernetes source names: missing, expired, or expiring within
     `KEY_WARN_DAYS` (`node.repo-key-*`, with the date). pkgs.k8s.io keys expire and are

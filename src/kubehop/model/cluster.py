@@ -118,6 +118,9 @@ class NodePackages:
     key_found: bool | None = None
     key_expired: bool = False
     key_expires: str | None = None
+    # Other vendors' apt sources whose `signed-by` keyring is missing or holds an expired key:
+    # (file, URI, keyring, expiry date or "" when missing). A plain `apt-get update` fails there.
+    vendor_keys: tuple[tuple[str, str, str, str], ...] = ()
     trial: RepoTrial | None = None  # `check --to`: the target minor's repository, tried
     # apt preferences stanzas naming kubeadm, kubelet or kubectl, in apt's reading order.
     pins: tuple[AptPin, ...] = ()

@@ -221,10 +221,12 @@ def parse_facts(family: OsFamily, stdout: str) -> NodePackages:
             versions[words[0]] = words[1]
     held: set[str] = set()
     sources: list[RepoSource] = []
+    others: list[RepoSource] = []  # other vendors' apt sources with a keyring
     for path, lines in _files(s.get("repo", [])).items():
         found = (_yum_sources(path, lines, held) if family is OsFamily.RHEL
                  else _apt_sources(path, lines))
         sources += [r for r in found if _KUBE_RE.search(r.uri)]
+        others += [r for r in found if not _KUBE_RE.search(r.uri) and r.signed_by]
     repo_minor = None
     legacy = False
     if sources:
@@ -260,6 +262,7 @@ def parse_facts(family: OsFamily, stdout: str) -> NodePackages:
         host=parse_host(s),
         key_found=key[0], key_expired=key[1], key_expires=key[2],
         pins=pins, pins_other=pins_other,
+        vendor_keys=tuple((r.file, r.uri, r.signed_by or "", "") for r in others),
     )
 
 
@@ -310,7 +313,29 @@ async def node_facts(runner: NodeRunner, node: NodeState) -> NodePackages:
         found, expired, expires = parse_key(out.splitlines(), keyring)
         facts = dataclasses.replace(facts, key_found=found, key_expired=expired,
                                     key_expires=expires)
+    if facts.vendor_keys:
+        facts = dataclasses.replace(facts, vendor_keys=await _vendor_keys(
+            runner, node.name, facts.vendor_keys))
     return facts
+
+
+async def _vendor_keys(runner: NodeRunner, node: str,
+                       sources: tuple[tuple[str, str, str, str], ...]
+                       ) -> tuple[tuple[str, str, str, str], ...]:
+    """Of other vendors' sources, those whose keyring is missing or holds an expired key (apt
+    then fails that source: NO_PUBKEY, EXPKEYSIG), read with gpg, no network. kubehop refreshes
+    only the Kubernetes source, but a plain `apt-get update` there fails (exit 100)."""
+    keyrings = sorted({keyring for _f, _u, keyring, _e in sources})
+    line = "; ".join(f"echo {MARK}vk{i}; ls {shlex.quote(k)} 2>/dev/null; {key_command(k)} "
+                     f"2>/dev/null" for i, k in enumerate(keyrings))
+    _code, out, _err = await asyncio.wait_for(runner.run(node, line), TIMEOUT)
+    s = _sections(out)
+    broken: dict[str, str] = {}
+    for i, keyring in enumerate(keyrings):
+        found, expired, expires = parse_key(s.get(f"vk{i}", []), keyring)
+        if not found or expired:
+            broken[keyring] = (expires or "expired") if found else ""
+    return tuple((f, u, k, broken[k]) for f, u, k, _e in sources if k in broken)
 
 
 async def gather_node_facts(

@@ -47,6 +47,10 @@ def test_every_hazard_is_reported_before_anything_changes(upgrade_lab, tmp_path)
     assert checked.returncode == 1
     assert all(f["fix"] for f in findings)
     assert "node.repo-key-expired" in by_subject(findings, "wkey"), findings
+    (vendor,) = [f for f in findings if f["id"] == "node.apt-source-key"]
+    assert vendor["subject"] == "node/wvendor"
+    assert "https://download.vendor.example/apt" in vendor["message"]
+    assert "/etc/apt/keyrings/vendor.gpg expired on " in vendor["message"]
     assert "host.cgroup-v1" in by_subject(findings, "wv1"), findings
     assert "node.dnf5" in by_subject(findings, "wdnf"), findings
     # Nothing on any node changed.

@@ -37,6 +37,7 @@ SEEDED_DIR = "/var/lib/lab-faults"  # which faults were laid on the node's disk 
 VENDOR_LIST = "/etc/apt/sources.list.d/vendor.list"
 VENDOR_URI = "https://download.vendor.example/apt"
 VENDOR_KEY_ID = "8B48AD6246925553"
+VENDOR_KEYRING = "/etc/apt/keyrings/vendor.gpg"
 # When each node's lock holder took the lock (lab seconds), from its first package command.
 _LOCKED_AT: weakref.WeakKeyDictionary[NodeHost, float] = weakref.WeakKeyDictionary()
 
@@ -55,8 +56,13 @@ def seed(host: NodeHost, kind: str, options: dict[str, str]) -> None:
     fs.mkdir(SEEDED_DIR, parents=True)
     fs.write(marker, "")
     if kind == "apt-source-broken":
-        fs.write(VENDOR_LIST, f"deb [signed-by=/etc/apt/keyrings/vendor.gpg] {VENDOR_URI} "
-                              "stable main\n")
+        fs.write(VENDOR_LIST, f"deb [signed-by={VENDOR_KEYRING}] {VENDOR_URI} stable main\n")
+        # The vendor's key expired a year ago: apt answers EXPKEYSIG for that source.
+        expired = lab_today(host) - timedelta(days=365)
+        fs.mkdir(VENDOR_KEYRING.rsplit("/", 1)[0], parents=True)
+        fs.write_bytes(VENDOR_KEYRING, encode(LabKey(
+            "0123456789ABCDEF01234567" + VENDOR_KEY_ID, "Vendor Packages "
+            "<packages@vendor.example>", expired - timedelta(days=3 * 365), expired)))
     elif kind == "apt-source-copy":
         minor = options.get("minor") or host.setup.repo_minor or "1.28"
         path = f"/etc/apt/sources.list.d/kubernetes-{minor}.list"
