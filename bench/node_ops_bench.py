@@ -17,10 +17,9 @@ import asyncio
 import statistics
 from collections import Counter
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-from upgrade_bench import Run, upgrade
+from upgrade_bench import Run, publish, upgrade
 
 import netguard  # noqa: F401  (nothing leaves loopback)
 from kubehop.model.plan import PlanOptions
@@ -109,10 +108,7 @@ def main() -> None:
         *rows,
         "",
     ])
-    print(text)
-    if args.append:
-        with (Path(__file__).parent / "RESULTS.md").open("a", encoding="utf-8") as f:
-            f.write(text)
+    publish(text, args.append)
 
 
 if __name__ == "__main__":

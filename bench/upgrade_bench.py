@@ -164,6 +164,14 @@ def measure(plan: Any, stamps: dict[tuple[str, str], float], nodes: int, t0: flo
                violations)
 
 
+def publish(text: str, append: bool) -> None:
+    """Print a results section, and with `--append` add it to bench/RESULTS.md."""
+    print(text)
+    if append:
+        with (Path(__file__).parent / "RESULTS.md").open("a", encoding="utf-8") as f:
+            f.write(text)
+
+
 def row(name: str, r: Run) -> str:
     return (f"| {name} | {r.nodes} | {r.steps} | {r.worker_waves} | {r.makespan:,.0f} s | "
             f"{r.control_plane:,.0f} s | {r.per_node:,.1f} s | {r.lower_bound:,.0f} s | "
@@ -225,11 +233,7 @@ def main() -> None:
                                  and not guide.violations else
                                  f"{len(ours.violations) + len(guide.violations)} violations."),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.append:
-        with (Path(__file__).parent / "RESULTS.md").open("a", encoding="utf-8") as f:
-            f.write(text)
+    publish("\n".join(lines) + "\n", args.append)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,12 @@ stops a run.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from kubehop.shell.background import InOrder
 from kubehop.shell.executor_events import ProgressEvent
 from kubehop.shell.kube.errors import ApiError
 
@@ -54,8 +53,10 @@ class ClusterProgress:
         self.now = now
         self.annotated: dict[str, tuple[str, str]] = {}  # node → (phase, target) written
         self.events: list[str] = []  # names of the Events written (namespace default)
-        self._queue: asyncio.Queue[tuple[str, tuple[Any, ...]] | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._out: InOrder[tuple[str, tuple[Any, ...]]] = InOrder(
+            self._do, timeout=CLOSE_TIMEOUT, warn=warn,
+            gave_up="progress annotations and Events not all written: gave up after "
+                    f"{CLOSE_TIMEOUT:g} s")
         self._seq = 0
 
     def __call__(self, e: ProgressEvent) -> None:
@@ -72,20 +73,14 @@ class ClusterProgress:
             self._put("cleanup", ())
 
     def _put(self, what: str, args: tuple[Any, ...]) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._worker())
-        self._queue.put_nowait((what, args))
+        self._out.put((what, args))
 
-    async def _worker(self) -> None:
-        while True:
-            item = await self._queue.get()
-            if item is None:
-                return
-            what, args = item
-            try:
-                await getattr(self, f"_{what}")(*args)
-            except ApiError as e:
-                self.warn(f"cannot show progress on the cluster ({what}): {e}"[:300])
+    async def _do(self, item: tuple[str, tuple[Any, ...]]) -> None:
+        what, args = item
+        try:
+            await getattr(self, f"_{what}")(*args)
+        except ApiError as e:
+            self.warn(f"cannot show progress on the cluster ({what}): {e}"[:300])
 
     async def _annotate(self, node: str, phase: str, target: str) -> None:
         if self.annotated.get(node) == (phase, target):
@@ -143,14 +138,4 @@ class ClusterProgress:
 
     async def close(self) -> None:
         """Finish what is queued (at most CLOSE_TIMEOUT seconds)."""
-        if self._task is None:
-            return
-        self._queue.put_nowait(None)
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), CLOSE_TIMEOUT)
-        except TimeoutError:
-            self.warn("progress annotations and Events not all written: gave up after "
-                      f"{CLOSE_TIMEOUT:g} s")
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._out.close()

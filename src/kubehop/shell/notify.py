@@ -14,11 +14,11 @@ time) for the posts still queued.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from kubehop.model.plan import Plan, StepKind
+from kubehop.shell.background import InOrder
 from kubehop.shell.executor_events import ProgressEvent
 
 POST_TIMEOUT = 10.0
@@ -54,8 +54,9 @@ class Notifier:
         self.warn = warn
         self.post = post or _aiohttp_post
         self.sent: list[dict[str, Any]] = []
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._out: InOrder[dict[str, Any]] = InOrder(
+            self._send, timeout=CLOSE_TIMEOUT, warn=warn,
+            gave_up=f"notifications still unsent after {CLOSE_TIMEOUT:g} s: dropped")
         final: dict[str, str] = {}  # hop → its final gate (the last gate of the hop)
         for s in plan.steps:
             if s.kind is StepKind.GATE and s.hop in plan.hops:
@@ -65,9 +66,7 @@ class Notifier:
     def __call__(self, event: ProgressEvent) -> None:
         body = self._body(event)
         if body is not None:
-            if self._task is None:
-                self._task = asyncio.get_running_loop().create_task(self._sender())
-            self._queue.put_nowait(body)
+            self._out.put(body)
 
     def _body(self, e: ProgressEvent) -> dict[str, Any] | None:
         p = self.plan
@@ -92,28 +91,15 @@ class Notifier:
                 "step": e.step, "message": e.message, "text": text}
         return {k: v for k, v in body.items() if v is not None}
 
-    async def _sender(self) -> None:
-        while True:
-            body = await self._queue.get()
-            if body is None:
-                return
-            for url in self.urls:
-                try:
-                    await asyncio.wait_for(self.post(url, body), POST_TIMEOUT + 1)
-                except Exception as e:  # a notification never stops the run
-                    self.warn(f"notification {body['event']} to {_redact(url)} failed: "
-                              f"{type(e).__name__}: {e}"[:300])
-            self.sent.append(body)
+    async def _send(self, body: dict[str, Any]) -> None:
+        for url in self.urls:
+            try:
+                await asyncio.wait_for(self.post(url, body), POST_TIMEOUT + 1)
+            except Exception as e:  # a notification never stops the run
+                self.warn(f"notification {body['event']} to {_redact(url)} failed: "
+                          f"{type(e).__name__}: {e}"[:300])
+        self.sent.append(body)
 
     async def close(self) -> None:
         """Send what is queued (at most CLOSE_TIMEOUT seconds), then stop."""
-        if self._task is None:
-            return
-        self._queue.put_nowait(None)
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), CLOSE_TIMEOUT)
-        except TimeoutError:
-            self.warn(f"notifications still unsent after {CLOSE_TIMEOUT:g} s: dropped")
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._out.close()

@@ -30,10 +30,10 @@ from kubehop.lab.lab import Lab
 from kubehop.lab.scenarios import load_scenario
 from kubehop.lab.scenarios.schema import ApiFault
 from tests.integration.upgrade.conftest import (
-    COMPONENTS,
     TODAY,
     LabThread,
     Upgrade,
+    assert_all_at,
     final_versions,
 )
 
@@ -188,20 +188,9 @@ def node_state_before(events: list[dict[str, Any]], node: str, t: float) -> bool
 
 def assert_converged(up: Upgrade, events: list[dict[str, Any]]) -> None:
     """Every component at the same 1.29 version, no node cordoned, the lock released."""
-    versions = final_versions(events)
-    target = versions[("cp-1", "kube-apiserver")]
+    target = final_versions(events)[("cp-1", "kube-apiserver")]
     assert target.startswith("v1.29."), target
-    for node in up.lt.nodes():
-        name = node["metadata"]["name"]
-        control_plane = "node-role.kubernetes.io/control-plane" in node["metadata"]["labels"]
-        for component in COMPONENTS:
-            if component.startswith("kube-") and component != "kube-proxy" and \
-                    not control_plane:
-                continue
-            assert versions.get((name, component)) == target, (name, component)
-        assert not node["spec"].get("unschedulable"), f"{name} left cordoned"
-    assert up.lt.call(lambda: up.lab.store.peek(
-        "leases.coordination.k8s.io", "kube-system", "kubehop-upgrade")) is None
+    assert_all_at(up, events, target)
 
 
 def run_seed(seed: int, tmp_path: Path) -> None:

@@ -127,3 +127,42 @@ def final_versions(events: list[dict[str, Any]]) -> dict[tuple[str | None, str],
         if e["type"] == "component" and e["version"]:
             out[(e["node"], e["component"])] = e["version"]
     return out
+
+
+def assert_all_at(up: Upgrade, events: list[dict[str, Any]], target: str) -> None:
+    """Every component of every node at `target` (control-plane components on control planes
+    only), no node left cordoned, the upgrade lock released — judged from the lab."""
+    versions = final_versions(events)
+    for node in up.lt.nodes():
+        name = node["metadata"]["name"]
+        control_plane = "node-role.kubernetes.io/control-plane" in node["metadata"]["labels"]
+        for component in COMPONENTS:
+            if component.startswith("kube-") and component != "kube-proxy" and \
+                    not control_plane:
+                continue
+            assert versions.get((name, component)) == target, (name, component)
+        assert not node["spec"].get("unschedulable"), f"{name} left cordoned"
+    assert up.lt.call(lambda: up.lab.store.peek(
+        "leases.coordination.k8s.io", "kube-system", "kubehop-upgrade")) is None
+
+
+@pytest.fixture
+def lab(upgrade_lab: Any, monkeypatch: pytest.MonkeyPatch) -> Upgrade:
+    """The oldversion lab, its kubeconfig, inventory and state directory in this process's
+    environment, for `kubehop_cli`."""
+    up = upgrade_lab("oldversion")
+    for key in ("KUBECONFIG", "KUBEHOP_SSH_INVENTORY", "KUBEHOP_STATE_DIR", "NO_COLOR"):
+        monkeypatch.setenv(key, up.env[key])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.delenv("KUBEHOP_RELEASE_DATA", raising=False)
+    return up
+
+
+def kubehop_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """kubehop in this process: (exit code, stdout, stderr)."""
+    from kubehop.cli import app
+
+    with pytest.raises(SystemExit) as exc:
+        app.main(list(args))
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err

@@ -7,30 +7,13 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
-from kubehop.cli import app
-from tests.integration.upgrade.conftest import TODAY, Upgrade
+from tests.integration.upgrade.conftest import TODAY, Upgrade, kubehop_cli
 from tests.integration.upgrade.test_resume import kill_at
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
 
 
-@pytest.fixture
-def lab(upgrade_lab, monkeypatch) -> Upgrade:
-    up = upgrade_lab("oldversion")
-    for key in ("KUBECONFIG", "KUBEHOP_SSH_INVENTORY", "KUBEHOP_STATE_DIR", "NO_COLOR"):
-        monkeypatch.setenv(key, up.env[key])
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    monkeypatch.delenv("KUBEHOP_RELEASE_DATA", raising=False)
-    return up
-
-
-def kubehop(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        app.main(list(args))
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
+kubehop = kubehop_cli
 
 
 def make_plan(capsys, up: Upgrade, *extra: str) -> str:

@@ -10,11 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from kubehop.cli import app
 from kubehop.shell.journal import Journal
-from tests.integration.upgrade.conftest import TODAY, Upgrade
+from tests.integration.upgrade.conftest import TODAY, Upgrade, kubehop_cli
 
 Doc = dict[str, Any]
 REPO = "1.29/oldversion1/repo-switch"
@@ -24,21 +21,7 @@ CHANGING = {"tee", "apt-get", "systemctl", "sed", "yum", "dnf", "sh"}
 CHANGING_VERBS = {("apt-mark", "hold"), ("apt-mark", "unhold"), ("kubeadm", "upgrade")}
 
 
-@pytest.fixture
-def lab(upgrade_lab, monkeypatch) -> Upgrade:
-    up = upgrade_lab("oldversion")
-    for key in ("KUBECONFIG", "KUBEHOP_SSH_INVENTORY", "KUBEHOP_STATE_DIR", "NO_COLOR"):
-        monkeypatch.setenv(key, up.env[key])
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    monkeypatch.delenv("KUBEHOP_RELEASE_DATA", raising=False)
-    return up
-
-
-def kubehop(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        app.main(list(args))
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
+kubehop = kubehop_cli
 
 
 def step(doc: Doc, step_id: str) -> Doc:

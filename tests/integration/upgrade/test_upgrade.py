@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kubehop.lab.history import check_history
-from tests.integration.upgrade.conftest import COMPONENTS, TODAY, Upgrade, final_versions
+from tests.integration.upgrade.conftest import TODAY, Upgrade, assert_all_at
 
 TARGET = "v1.30.14"
 
@@ -19,19 +19,7 @@ def assert_upgraded(up: Upgrade, max_unavailable: int = 1) -> list[dict[str, Any
     """The end state every completed upgrade must reach, judged from the lab."""
     events = up.lt.events()
     assert check_history(events, max_unavailable=max_unavailable) == []
-    versions = final_versions(events)
-    nodes = up.lt.nodes()
-    for node in nodes:
-        name = node["metadata"]["name"]
-        control_plane = "node-role.kubernetes.io/control-plane" in node["metadata"]["labels"]
-        for component in COMPONENTS:
-            if component.startswith("kube-") and component != "kube-proxy" and \
-                    not control_plane:
-                continue
-            assert versions.get((name, component)) == TARGET, (name, component)
-        assert not node["spec"].get("unschedulable"), f"{name} left cordoned"
-    assert up.lt.call(lambda: up.lab.store.peek(
-        "leases.coordination.k8s.io", "kube-system", "kubehop-upgrade")) is None
+    assert_all_at(up, events, TARGET)
     return events
 
 

@@ -99,9 +99,8 @@ class NodeFS:
         for listener in list(self.listeners):
             listener(norm)
 
-    def write(self, path: str, text: str, *, root: bool = True, append: bool = False) -> None:
-        if path == "/dev/null":
-            return
+    def _writable(self, path: str, root: bool) -> Path:
+        """The host path of node file `path`, when it may be written (FsError otherwise)."""
         if not self.may_write(path, root):
             raise FsError(path, ACCES)
         p = self.host(path)
@@ -109,6 +108,12 @@ class NodeFS:
             raise FsError(path, ISDIR)
         if not p.parent.is_dir():
             raise FsError(path, NOENT)
+        return p
+
+    def write(self, path: str, text: str, *, root: bool = True, append: bool = False) -> None:
+        if path == "/dev/null":
+            return
+        p = self._writable(path, root)
         with p.open("a" if append else "w", encoding="utf-8") as f:
             f.write(text)
         self._changed(path)
@@ -159,14 +164,7 @@ class NodeFS:
 
     def write_bytes(self, path: str, data: bytes, *, root: bool = True) -> None:
         """`write` for binary files."""
-        if not self.may_write(path, root):
-            raise FsError(path, ACCES)
-        p = self.host(path)
-        if p.is_dir():
-            raise FsError(path, ISDIR)
-        if not p.parent.is_dir():
-            raise FsError(path, NOENT)
-        p.write_bytes(data)
+        self._writable(path, root).write_bytes(data)
         self._changed(path)
 
     def ensure(self, path: str, text: str) -> None:
