@@ -199,7 +199,8 @@ def versions(output: str) -> None:
     load balancer picks); control-plane versions come from the static pods on
     each node, kubelets from node status, kube-proxy from its pod on each node.
     """
-    state = run(observe_cluster(workloads=False))
+    # Machines get each node's pin method too (one SSH round trip per node, with an inventory).
+    state = run(observe_cluster(workloads=False, node_facts=output in MACHINE_FORMATS))
     for a in state.apiservers:
         if a.error:
             warn(f"apiserver {a.endpoint}: its address did not answer from here "

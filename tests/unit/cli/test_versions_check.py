@@ -91,6 +91,23 @@ def test_versions_json_has_the_design_shape(observed, capsys):
     assert doc["kubeadm"] == {"kubernetesVersion": "v1.28.9"}
     assert doc["client"] == {"kubectl": "v1.30.2"}
     assert "10.0.0.12:6443 did not answer /version: connection refused" in err
+    assert observed[1][-1] == {"workloads": False, "node_facts": True}
+
+
+def test_versions_json_shows_how_each_node_pins_its_packages(observed, capsys):
+    from dataclasses import replace
+
+    from kubehop.model.cluster import NodePackages, OsFamily
+
+    st = observed[0]["state"]
+    pinned = replace(st.nodes[1], packages=NodePackages(
+        OsFamily.DEBIAN, kubeadm="1.28.9-1.1", kubelet="1.28.9-1.1", held=("kubeadm",)))
+    observed[0]["state"] = replace(st, nodes=(st.nodes[0], pinned, *st.nodes[2:]))
+    _, out, _ = run(capsys, "versions", "-o", "json")
+    nodes = json.loads(out)["nodes"]
+    assert "pinMethods" not in nodes[0]  # no facts read from that node
+    assert nodes[1]["pinMethods"] == list(pinned.packages.pin_methods)
+    assert nodes[1]["pinMethods"]
 
 
 def test_versions_yaml_is_the_same_shape(observed, capsys):
