@@ -308,6 +308,10 @@ async def _execute(client: KubeClient, journal: Journal, cluster: str, plan: Pla
         async with LeaseLock(client, rid) as lock:
             if lock.taken_over:
                 warn(f"took over the upgrade lock ({lock.taken_over})")
+            if journal.find(rid) is None:
+                # The checks ran before the lock was ours: another run may have changed the
+                # cluster since. Look again, now that nobody else can.
+                await check_fingerprint(plan, None)
             state = journal.begin(cluster, plan, baseline)
             await kube.start()
             nodes = await kube.nodes()

@@ -106,3 +106,38 @@ def test_json_events_are_one_object_per_line(lab, capsys):
     done = [e for e in events if e["event"] == "step-succeeded"]
     assert all({"run", "step", "kind", "done", "total", "seconds"} <= e.keys() for e in done)
     assert "Upgrade plan: v1.28.9 → v1.29.15" in err  # the plan for people goes to stderr
+
+
+def test_a_cluster_changed_while_waiting_for_the_lock_is_looked_at_again(lab, capsys,
+                                                                         monkeypatch):
+    """The checks before the lock passed; another run then changed the cluster before this one
+    got the lock: once the lock is ours, the fingerprint is checked again and the plan refused,
+    before anything is journaled or run."""
+    from kubehop.cli import apply_run
+
+    plan = make_plan(capsys, lab)
+    real = apply_run.check_fingerprint
+    calls = []
+
+    async def first_passes(plan_, observed):
+        calls.append(observed)
+        if len(calls) > 1:  # the first, before the lock, saw the cluster as it was planned
+            await real(plan_, observed)
+
+    # What "another run" did meanwhile: oldversion3's repository already points at 1.29.
+    line = "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] " \
+           "https://pkgs.k8s.io/core:/stable:/v1.29/deb/ /\n"
+    done = lab.lt.wait(lab.lab.agents.run("oldversion3", "tee /etc/apt/sources.list.d/"
+                                          "kubernetes.list", stdin=line, root=True))
+    assert done.exit_code == 0
+
+    def no_verify(plan_, observed, journal, state, release_data=None):
+        return None
+
+    monkeypatch.setattr(apply_run, "check_fingerprint", first_passes)
+    monkeypatch.setattr(apply_run, "verify_before_running", no_verify)
+    code, _, err = kubehop(capsys, "apply", plan, "--yes")
+    assert code == 1, err
+    assert len(calls) == 2
+    assert "the cluster changed since this plan was made" in err
+    assert lab.journal_records() == 0

@@ -20,15 +20,17 @@ from __future__ import annotations
 import json
 import weakref
 
-from kubehop.core.kubeadm_policy import (
-    enforce_version_policies,
-    format_forced_warning,
-    format_policy_errors,
-)
 from kubehop.lab.node import manifests as mf
 from kubehop.lab.node.config import kube_version_of
 from kubehop.lab.node.host import NodeHost, Proc, Tool
 from kubehop.lab.node.kubeadm_plan import plan_text
+from kubehop.lab.node.kubeadm_policy import (
+    SemverError,
+    enforce_version_policies,
+    format_forced_warning,
+    format_policy_errors,
+    parse_semantic,
+)
 from kubehop.lab.node.kubeadm_steps import (
     addons,
     set_config_version,
@@ -80,6 +82,15 @@ class Opts:
             elif not a.startswith("-"):
                 self.positional.append(a)
             i += 1
+
+
+def _not_semantic(version: str) -> bool:
+    """Whether Go's `version.ParseSemantic` refuses what kubehop's parser accepted."""
+    try:
+        parse_semantic(version)
+    except SemverError:
+        return True
+    return False
 
 
 def _fail(p: Proc, message: str, code: int = 1) -> int:
@@ -180,7 +191,7 @@ async def apply(p: Proc, opts: Opts, kubeadm: KubeVersion) -> int:
         return _fail(p, "[upgrade/version] FATAL: missing one or more required arguments. "
                         "Required arguments: [version]")
     target = kube(opts.positional[0])
-    if target is None:
+    if target is None or _not_semantic(target.full):
         return _fail(p, f"[upgrade/version] FATAL: couldn't parse version "
                         f"\"{opts.positional[0]}\": unable to parse")
     p.out(_preamble(kubeadm))
@@ -197,9 +208,9 @@ async def apply(p: Proc, opts: Opts, kubeadm: KubeVersion) -> int:
     cluster = view.cluster_version()
     p.out(f"[upgrade/versions] Cluster version: {cluster}\n"
           f"[upgrade/versions] kubeadm version: {kubeadm}\n")
-    kubelets = [v for v in (kube(k) for k in view.kubelet_versions().values()) if v]
-    errors = enforce_version_policies(target, kube(cluster) or target, kubeadm, kubelets)
-    message = format_policy_errors(errors, force=opts.force, kubeadm_version=kubeadm)
+    errors = enforce_version_policies(target.full, cluster, str(kubeadm),
+                                      list(view.kubelet_versions().values()))
+    message = format_policy_errors(errors, force=opts.force, phased=phased)
     if message:
         prefix = "error execution phase preflight: " if phased else ""
         return _fail(p, f"{prefix}[upgrade/version] FATAL: {message}")
