@@ -42,11 +42,16 @@ class NodeHost:
     file (`extra_args_file`: /etc/default/kubelet on deb, /etc/sysconfig/kubelet on rpm; None
     when neither exists). `cgroup_fs` is what `stat -fc %T /sys/fs/cgroup` printed
     (`cgroup2fs`: cgroup v2; `tmpfs`: v1 or hybrid), None when it could not be read.
+    `etcd_free` is the bytes available in etcd's data directory's file system (`df`) and
+    `etcd_db` the size of etcd's database file there, both None where the node has none
+    (workers, external etcd) or they could not be read.
     """
 
     extra_args: tuple[str, ...] = ()
     extra_args_file: str | None = None
     cgroup_fs: str | None = None
+    etcd_free: int | None = None
+    etcd_db: int | None = None
 
     @property
     def cgroup_v1(self) -> bool | None:

@@ -204,7 +204,11 @@ def state_from_dict(data: Any) -> ClusterState:
 @cache
 def _packages(p: NodePackages | None) -> str:
     # The trial refresh says whether the repository answered just now, not what the plan is
-    # made of: `plan` tries it, `apply` does not.
+    # made of: `plan` tries it, `apply` does not. etcd's free space and database size change
+    # with every write (the snapshot step measures them again when it runs).
+    if p is not None and p.host is not None:
+        p = dataclasses.replace(p, host=dataclasses.replace(p.host, etcd_free=None,
+                                                            etcd_db=None))
     return json.dumps(_encode(dataclasses.replace(p, trial=None)), sort_keys=True) if p else ""
 
 

@@ -17,16 +17,14 @@ import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from kubehop.core.checks_host import ETCD_DATA_DIR as DATA_DIR
+from kubehop.core.checks_host import etcd_snapshot_space
+from kubehop.core.checks_host import format_bytes as _size
 from kubehop.core.planner_nodes import ETCDCTL_TLS
 from kubehop.model.plan import Command, Step
 from kubehop.shell.transports import CommandResult, Transport, TransportError
 
 ETCD_TOOLS = ("etcdctl", "etcdutl")
-DATA_DIR = "/var/lib/etcd"
-# A snapshot is at most the size of etcd's database file (`dbSize` of `endpoint status`: the
-# snapshot copies the bolt database, without the free pages `dbSize - dbSizeInUse` only after
-# a defragmentation); a tenth more and 16 MiB leave room for writes meanwhile.
-MARGIN_BYTES = 16 * 1024 * 1024
 
 
 class SnapshotFailed(Exception):
@@ -138,7 +136,7 @@ class EtcdSnapshotter:
             raise SnapshotFailed(f"cannot tell the free space on {node} (etcd's database size "
                                  f"{db}, free bytes in {DATA_DIR} {avail}): check `df` and "
                                  f"etcd, then resume")
-        need = db + db // 10 + MARGIN_BYTES
+        need = etcd_snapshot_space(db)  # the rule `check` judges with (node.disk-*)
         if avail < need:
             raise SnapshotFailed(
                 f"not enough free space on node {node} for the etcd snapshot: {_size(avail)} "
@@ -170,13 +168,3 @@ class EtcdSnapshotter:
         tmp.chmod(0o600)  # etcd holds every Secret of the cluster
         tmp.replace(local)
         return local
-
-
-def _size(n: int) -> str:
-    """`n` bytes for people (`1.5 GiB`)."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"

@@ -1,7 +1,12 @@
-"""Host facts a node's kubelet starts with: `KUBELET_EXTRA_ARGS` and the cgroup version.
+"""Host facts a node's kubelet starts with (`KUBELET_EXTRA_ARGS`, the cgroup version) and the
+space etcd's snapshot needs on a control plane.
 
-Two sections appended to the per-node facts command (`observe_nodes.facts_command`), read without
-root: the kubelet package's environment file and the file system type of /sys/fs/cgroup.
+Sections appended to the per-node facts command (`observe_nodes.facts_command`): the kubelet
+package's environment file and the file system type of /sys/fs/cgroup, read without root; the
+bytes free in etcd's data directory (`df`, no root needed) and the size of etcd's database
+file, which needs root: etcd keeps its data directory 0700 (kubeadm creates it so, kubernetes/
+kubernetes cmd/kubeadm/app/cmd/phases/init/etcd.go), so `stat` tries `sudo -n` (never
+prompting) first. Workers and external-etcd control planes have neither: both stay None.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping, Sequence
 
+from kubehop.core.checks_host import ETCD_DATA_DIR, ETCD_DB_FILE
 from kubehop.model.cluster import NodeHost
 
 # The kubelet package installs its environment file here, read by the kubeadm drop-in as
@@ -17,26 +23,43 @@ from kubehop.model.cluster import NodeHost
 EXTRA_ARGS_FILES = ("/etc/default/kubelet", "/etc/sysconfig/kubelet")
 ENV_SECTION = "kubelet-env"
 CGROUP_SECTION = "cgroup"
+ETCD_FREE_SECTION = "etcd-free"
+ETCD_DB_SECTION = "etcd-db"
 
 
 def host_command_parts(mark: str) -> list[str]:
     """Commands for `facts_command`'s list: each file under its own marker (`==> FILE`), then
-    `stat -fc %T /sys/fs/cgroup` (`cgroup2fs` on a cgroup v2 host)."""
+    `stat -fc %T /sys/fs/cgroup` (`cgroup2fs` on a cgroup v2 host), then the free bytes in
+    etcd's data directory (`df --output=avail -B1`, GNU coreutils: a header, then the number)
+    and the size of its database file (`stat -c %s`)."""
     parts = [f"echo {mark}{ENV_SECTION}"]
     for path in EXTRA_ARGS_FILES:
         parts.append(f"test -f {shlex.quote(path)} && echo '==> {path}' && cat {shlex.quote(path)}")
     parts += [f"echo {mark}{CGROUP_SECTION}", "stat -fc %T /sys/fs/cgroup"]
+    data, db = shlex.quote(ETCD_DATA_DIR), shlex.quote(ETCD_DB_FILE)
+    parts += [f"echo {mark}{ETCD_FREE_SECTION}", f"df --output=avail -B1 {data}",
+              f"echo {mark}{ETCD_DB_SECTION}",
+              f"sudo -n stat -c %s {db} 2>/dev/null || stat -c %s {db}"]
     return parts
 
 
 def parse_host(sections: Mapping[str, Sequence[str]]) -> NodeHost | None:
-    """The NodeHost that the two sections describe; None when the node printed neither (an
-    older kubehop's command, or a shell that stopped early)."""
+    """The NodeHost that the sections describe; None when the node printed none of the first
+    two (an older kubehop's command, or a shell that stopped early)."""
     if ENV_SECTION not in sections and CGROUP_SECTION not in sections:
         return None
     path, args = _extra_args(sections.get(ENV_SECTION, ()))
     cgroup = next((ln.strip() for ln in sections.get(CGROUP_SECTION, ()) if ln.strip()), None)
-    return NodeHost(extra_args=args, extra_args_file=path, cgroup_fs=cgroup)
+    return NodeHost(extra_args=args, extra_args_file=path, cgroup_fs=cgroup,
+                    etcd_free=_last_number(sections.get(ETCD_FREE_SECTION, ())),
+                    etcd_db=_last_number(sections.get(ETCD_DB_SECTION, ())))
+
+
+def _last_number(lines: Sequence[str]) -> int | None:
+    """The number on the last non-blank line (`df`'s `Avail` header comes first; an error went
+    to /dev/null and left no line), None when there is none."""
+    words = [ln.strip() for ln in lines if ln.strip()]
+    return int(words[-1]) if words and words[-1].isascii() and words[-1].isdigit() else None
 
 
 def _extra_args(lines: Sequence[str]) -> tuple[str | None, tuple[str, ...]]:

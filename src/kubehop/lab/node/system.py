@@ -429,11 +429,20 @@ async def stat(p: Proc) -> int:
     if not files:
         p.err("stat: missing operand\nTry 'stat --help' for more information.\n")
         return 1
+    # Imported here: etcdctl imports services, which imports this module.
+    from kubehop.lab.node.etcdctl import DATA_DIR, sync_db_file
+
     status = 0
     for f in files:
         path = p.path(f)
+        what = "read file system information for" if filesystem else "stat"
+        if path.startswith(DATA_DIR + "/"):
+            sync_db_file(p.host)
+            if not p.root and p.host.fs.exists(DATA_DIR):  # etcd's data directory is 0700
+                p.err(f"stat: cannot {what} '{f}': Permission denied\n")
+                status = 1
+                continue
         if not p.host.fs.exists(path):
-            what = "read file system information for" if filesystem else "stat"
             p.err(f"stat: cannot {what} '{f}': No such file or directory\n")
             status = 1
             continue
@@ -454,8 +463,10 @@ def _stat_values(p: Proc, name: str, path: str, filesystem: bool) -> dict[str, s
     directory = fs.is_dir(path)
     private = path.startswith("/etc/kubernetes/") and not fs.may_read(path, False)
     size = 4096 if directory else fs.host(path).stat().st_size if fs.host(path).exists() else 0
+    etcd = path == "/var/lib/etcd" or path.startswith("/var/lib/etcd/")  # kubeadm: 0700 dirs
     return {"n": name, "s": str(size), "F": "directory" if directory else "regular file",
-            "a": "755" if directory else "600" if private else "644", "U": "root",
+            "a": ("700" if etcd else "755") if directory else "600" if private or etcd
+            else "644", "U": "root",
             "G": "root", "u": "0", "g": "0", "%": "%"}
 
 
