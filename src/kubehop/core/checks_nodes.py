@@ -262,10 +262,12 @@ def vendor_key_findings(state: ClusterState) -> list[Finding]:
 
 
 def key_findings(state: ClusterState, today: date) -> list[Finding]:
-    """The apt keyring the Kubernetes source names: missing, expired, or expiring within
-    `KEY_WARN_DAYS` (`node.repo-key-*`, with the date). pkgs.k8s.io keys expire and are
-    re-issued: the v1.24–v1.27 repositories' key expired on 2024-11-02 (kubernetes/release#3818,
-    kubernetes/kubernetes#128609); apt then refuses the repository (EXPKEYSIG)."""
+    """The apt keyring the Kubernetes source names, or on rpm nodes the Kubernetes key imported
+    into rpm: missing, expired, or expiring within `KEY_WARN_DAYS` (`node.repo-key-*`, with the
+    date). pkgs.k8s.io keys expire and are re-issued: the v1.24–v1.27 repositories' key expired
+    on 2024-11-02 (kubernetes/release#3818, kubernetes/kubernetes#128609); apt then refuses the
+    repository (EXPKEYSIG), dnf its packages ("GPG check FAILED"), and dnf does not replace an
+    imported key whose expiry was extended (kubernetes/release#3840)."""
     missing: dict[str, str] = {}
     expired: dict[str, str] = {}
     expiring: dict[str, str] = {}
@@ -273,7 +275,9 @@ def key_findings(state: ClusterState, today: date) -> list[Finding]:
         p = n.packages
         if p is None or p.key_found is None or p.repo_legacy or not p.repo_sources:
             continue
-        keyring = p.keyring or APT_KEYRING
+        # rpm: the key imported into rpm's database, named by its gpg-pubkey package.
+        keyring = (f"rpm:{', '.join(p.rpm_keys) or p.key_url or 'gpgkey'}"
+                   if p.os_family is OsFamily.RHEL else p.keyring or APT_KEYRING)
         if not p.key_found:
             missing[n.name] = keyring
         elif p.key_expired or (p.key_expires and p.key_expires <= today.isoformat()):
@@ -281,27 +285,64 @@ def key_findings(state: ClusterState, today: date) -> list[Finding]:
         elif p.key_expires and date.fromisoformat(p.key_expires) - today <= timedelta(
                 days=KEY_WARN_DAYS):
             expiring[n.name] = f"{keyring}|{p.key_expires}"
+    rpm = {n: d for n, d in missing.items() if d.startswith("rpm:")}
     out = grouped(
-        "node.repo-key-missing", Severity.WARNING, missing,
+        "node.repo-key-missing", Severity.WARNING, {n: d for n, d in missing.items()
+                                                    if n not in rpm},
         lambda nodes, k: f"the keyring {k} that the Kubernetes source names is missing on "
                          f"{nodes}: apt refuses the repository (NO_PUBKEY)",
         lambda nodes, k: f"kubehop plan adds a step that fetches the minor's Release.key into "
                          f"{k}; by hand: {_key_fix(k)}",
     )
     out += grouped(
+        "node.repo-key-missing", Severity.WARNING, rpm,
+        lambda nodes, _k: f"rpm has no Kubernetes repository key imported on {nodes}: dnf "
+                          f"must import it from the repository's gpgkey= before it installs "
+                          f"any Kubernetes package",
+        lambda nodes, _k: f"kubehop plan adds a step that imports the minor's repomd.xml.key; "
+                          f"by hand: {_rpm_key_fix('')}",
+    )
+    out += grouped(
         "node.repo-key-expired", Severity.WARNING, expired,
-        lambda nodes, d: f"the repository key in {d.split('|')[0]} on {nodes} expired on "
-                         f"{d.split('|')[1]}: apt refuses the repository (EXPKEYSIG)",
-        lambda nodes, d: f"kubehop plan adds a step that fetches the minor's re-issued "
-                         f"Release.key; by hand: {_key_fix(d.split('|')[0])}",
+        lambda nodes, d: f"the repository key {_key_place(d)} on {nodes} expired on "
+                         f"{d.split('|')[1]}: {_refusal(d)}",
+        lambda nodes, d: (f"kubehop plan adds a step that removes the expired key and imports "
+                          f"the minor's re-issued repomd.xml.key (dnf does not replace a key "
+                          f"whose expiry was extended, kubernetes/release#3840); by hand: "
+                          f"{_rpm_key_fix(d.split('|')[0])}" if d.startswith("rpm:") else
+                          f"kubehop plan adds a step that fetches the minor's re-issued "
+                          f"Release.key; by hand: {_key_fix(d.split('|')[0])}"),
     )
     out += grouped(
         "node.repo-key-expiring", Severity.WARNING, expiring,
-        lambda nodes, d: f"the repository key in {d.split('|')[0]} on {nodes} expires on "
-                         f"{d.split('|')[1]}; apt refuses the repository after that",
-        lambda nodes, d: f"fetch the re-issued key before then: {_key_fix(d.split('|')[0])}",
+        lambda nodes, d: f"the repository key {_key_place(d)} on {nodes} expires on "
+                         f"{d.split('|')[1]}; {_refusal(d)} after that",
+        lambda nodes, d: "replace it with the re-issued key before then: "
+                         + (_rpm_key_fix(d.split('|')[0]) if d.startswith("rpm:")
+                            else _key_fix(d.split('|')[0])),
     )
     return out
+
+
+def _key_place(detail: str) -> str:
+    """Where the key lives: `in KEYRING` (apt) or `imported into rpm (gpg-pubkey-…)`."""
+    where = detail.split("|")[0]
+    return f"imported into rpm ({where[4:]})" if where.startswith("rpm:") else f"in {where}"
+
+
+def _refusal(detail: str) -> str:
+    """What the package manager does with a repository signed by a dead key."""
+    return ("dnf refuses the repository's packages (GPG check FAILED)"
+            if detail.startswith("rpm:") else "apt refuses the repository (EXPKEYSIG)")
+
+
+def _rpm_key_fix(where: str) -> str:
+    """The upstream issue's remedy (kubernetes/release#3840): erase the old gpg-pubkey, import
+    the minor's key."""
+    old = [k for k in where.removeprefix("rpm:").split(", ") if k.startswith("gpg-pubkey-")]
+    erase = "".join(f"sudo rpm -e {k}; " for k in old)
+    return (f"{erase}sudo rpm --import "
+            f"https://pkgs.k8s.io/core:/stable:/v1.NN/rpm/repodata/repomd.xml.key")
 
 
 def trial_findings(state: ClusterState, target: KubeVersion | None) -> list[Finding]:

@@ -54,6 +54,7 @@ _APT_UPDATE_SCOPE = ("-o", "Dir::Etc::sourceparts=-", "-o", "APT::Get::List-Clea
 _PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]*")
 _VERSION_RE = re.compile(r"[0-9][A-Za-z0-9.+~:*-]*")
 _PATH_RE = re.compile(r"/[A-Za-z0-9._/+-]+")
+_RPM_PUBKEY_RE = re.compile(r"gpg-pubkey-[0-9a-f]{8,40}-[0-9a-f]{1,16}")
 APT_FAMILIES = frozenset({"debian", "ubuntu", "deb", "apt"})
 YUM_FAMILIES = frozenset({"rhel", "centos", "rocky", "fedora", "rpm", "yum", "dnf"})
 
@@ -115,6 +116,9 @@ class Packaging:
     pins: tuple[AptPin, ...] = ()
     pins_other: str = ""
     held: tuple[str, ...] = ()
+    # rpm: the node's imported Kubernetes keys (`gpg-pubkey-9a296436-6307a177`), erased before
+    # the minor's key is imported when `refresh_key` is set.
+    rpm_keys: tuple[str, ...] = ()
 
     @property
     def apt(self) -> bool:
@@ -297,7 +301,7 @@ def yum_repo_file(minor: MinorVersion, source: PackageSource = PKGS) -> str:
     lines = [f"[{YUM_REPO_ID}]", "name=Kubernetes", f"baseurl={url}", "enabled=1",
              f"gpgcheck={int(source.gpgcheck)}"]
     if source.gpgcheck:
-        lines.append(f"gpgkey={url.rstrip('/')}/repodata/repomd.xml.key")
+        lines.append(f"gpgkey={yum_key_url(minor, source)}")
     lines.append(f"exclude={' '.join(YUM_EXCLUDES)}")
     return "\n".join(lines) + "\n"
 
@@ -307,6 +311,30 @@ def switch_yum_repository(minor: MinorVersion, *, source: PackageSource = PKGS,
     """Point yum/dnf at `minor`'s repository (rewrite the node's Kubernetes .repo file whole)."""
     return _write_file(packaging.source_file, yum_repo_file(minor, source),
                        f"point yum at the Kubernetes {minor} package repository", root)
+
+
+def yum_key_url(minor: MinorVersion, source: PackageSource = PKGS) -> str:
+    """The minor's signing key, as the repository file's `gpgkey=` names it."""
+    return f"{source.minor_url(minor, 'rpm').rstrip('/')}/repodata/repomd.xml.key"
+
+
+def import_rpm_key(minor: MinorVersion, old_keys: Iterable[str] = (), *,
+                   source: PackageSource = PKGS) -> list[NodeCommand]:
+    """Replace rpm's Kubernetes key with `minor`'s: erase each old gpg-pubkey, then `rpm
+    --import` the minor's `repomd.xml.key`. The erase comes first because rpm keeps a key whose
+    id it already has (lib/rpmkeyring.c rpmKeyringAddKey: "already have key"), and dnf does not
+    re-import one whose expiry was extended: kubernetes/release#3840's remedy. Each erase runs
+    only while that key is installed, so a step re-run after a halt does not fail on it."""
+    out = []
+    for key in old_keys:
+        if not _RPM_PUBKEY_RE.fullmatch(key):
+            raise ValueError(f"not an rpm public key package: {key!r}")
+        out.append(NodeCommand(
+            ("sh", "-c", f"rpm -q --quiet {key} || exit 0; rpm -e {key}"),
+            f"remove the old Kubernetes repository key {key}"))
+    out.append(NodeCommand(("rpm", "--import", yum_key_url(minor, source)),
+                           f"import the Kubernetes {minor} repository key"))
+    return out
 
 
 def yum_install(versions: Mapping[str, str], *, tool: str = "yum",
@@ -393,11 +421,17 @@ def fetch_apt_key(minor: MinorVersion, keyring: str, *, source: PackageSource = 
 def repository_commands(family: str | Packaging, minor: MinorVersion, *,
                         source: PackageSource = PKGS, root: str = "") -> list[NodeCommand]:
     """The repository switch, after the key fetch when the node's key is missing or expired
-    (apt; the rpm repository file names its key with `gpgkey=`)."""
+    (apt: the minor's Release.key into the node's keyring; rpm: the old key erased, the
+    minor's imported, the repository file's `gpgkey=` naming it)."""
     packaging = packaging_of(family)
-    key = fetch_apt_key(minor, packaging.keyring or source.keyring or APT_KEYRING,
-                        source=source, root=root) if packaging.apt and packaging.refresh_key \
-        else []
+    key: list[NodeCommand] = []
+    if packaging.refresh_key and packaging.apt:
+        key = fetch_apt_key(minor, packaging.keyring or source.keyring or APT_KEYRING,
+                            source=source, root=root)
+    elif packaging.refresh_key and source.gpgcheck:
+        key = import_rpm_key(minor, packaging.rpm_keys, source=source)
+    # The key first: the step's expectation is the repository's minor, so a halt between the
+    # two must leave the switch undone (a re-run then fetches the key again).
     return [*key, switch_repository(packaging, minor, source=source, root=root)]
 
 

@@ -141,15 +141,18 @@ def packaging(pk: NodePackages | None) -> nc.Packaging:
         return nc.DEBIAN
     family = family_name(pk.os_family)
     # A missing or expired keyring: the repository switch fetches the key (kubernetes-facts §8).
-    refresh = pk.os_family is OsFamily.DEBIAN and (pk.key_found is False or pk.key_expired)
+    refresh = pk.key_found is False or pk.key_expired
+    rpm_keys = pk.rpm_keys if refresh else ()  # rpm: the old keys the switch erases
     # A node pinning with apt preferences keeps its pin (rewritten per minor), not holds.
     pins = tuple(ap.managed_pins(pk.pins)) if pk.os_family is OsFamily.DEBIAN else ()
     other, held = (pk.pins_other, pk.held) if pins else ("", ())
-    key = (family, pk.repo_file, pk.keyring, pk.dnf5, pk.locked, refresh, pins, other, held)
+    key = (family, pk.repo_file, pk.keyring, pk.dnf5, pk.locked, refresh, pins, other, held,
+           rpm_keys)
     found = _PACKAGING.get(key)
     if found is None:
         found = _PACKAGING[key] = nc.Packaging(family, pk.repo_file, pk.keyring, pk.dnf5,
-                                               pk.locked, refresh, pins, other, held)
+                                               pk.locked, refresh, pins, other, held,
+                                               rpm_keys)
     return found
 
 

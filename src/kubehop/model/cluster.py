@@ -123,6 +123,12 @@ class NodePackages:
     key_found: bool | None = None
     key_expired: bool = False
     key_expires: str | None = None
+    # rpm nodes: the key facts above are of the Kubernetes key imported into rpm; `rpm_keys`
+    # names those gpg-pubkey packages (`gpg-pubkey-9a296436-6307a177`: the key id's last 8 hex
+    # digits and its creation time in hex, rpm lib/rpmts.c makePubkeyHeader), `key_url` is the
+    # repository's `gpgkey=` (dnf imports the key from it).
+    rpm_keys: tuple[str, ...] = ()
+    key_url: str | None = None
     # Other vendors' apt sources whose `signed-by` keyring is missing or holds an expired key:
     # (file, URI, keyring, expiry date or "" when missing). A plain `apt-get update` fails there.
     vendor_keys: tuple[tuple[str, str, str, str], ...] = ()

@@ -89,7 +89,7 @@ def facts_command(family: OsFamily) -> str:
         packages = f"rpm -q --qf '%{{NAME}} %{{VERSION}}-%{{RELEASE}}\\n' {names}"
         repo = f"grep -rHs '' {YUM_REPOS_DIR}"
         holds = "dnf versionlock list"
-        tool = [f"echo {MARK}dnf", "dnf --version"]
+        tool = [f"echo {MARK}dnf", "dnf --version", *rpm_key_command_parts()]
     else:
         packages = f"dpkg-query -W -f '${{Package}} ${{Version}}\\n' {names}"
         repo = f"grep -rHs '' {APT_SOURCE_LIST} {APT_SOURCE_PARTS}"
@@ -103,6 +103,56 @@ def facts_command(family: OsFamily) -> str:
     parts = [packages, f"echo {MARK}repo", repo, f"echo {MARK}holds", holds, *tool,
              f"echo {MARK}kubeadm", "kubeadm version -o short", *host_command_parts(MARK)]
     return "; ".join(f"{p} 2>/dev/null" if not p.startswith("echo") else p for p in parts)
+
+
+# The Kubernetes repository key among rpm's imported keys: the pkgs.k8s.io key (OBS project
+# isv:kubernetes, key id …234654DA9A296436) by its user id, which rpm stores as PACKAGER.
+RPM_KEY_OWNER = "isv:kubernetes"
+RPM_KEY_ID = "9a296436"
+_RPM_PUBKEY_RE = re.compile(r"^gpg-pubkey-([0-9a-f]{8}|[0-9a-f]{40})-([0-9a-f]+)$")
+
+
+def rpm_key_command_parts() -> list[str]:
+    """The sections that read rpm's imported keys: each gpg-pubkey package with its user id,
+    then every key's validity and expiry from `gpg --show-keys` of their armored copies (rpm
+    keeps each key armored as the package's DESCRIPTION, lib/rpmts.c makePubkeyHeader)."""
+    return [f"echo {MARK}rpmkeys",
+            "rpm -q gpg-pubkey --qf '%{NAME}-%{VERSION}-%{RELEASE}\\t%{PACKAGER}\\n'",
+            f"echo {MARK}rpmkeyinfo",
+            "rpm -q gpg-pubkey --qf '%{DESCRIPTION}\\n' | gpg --show-keys --with-colons"]
+
+
+def parse_rpm_keys(names: list[str], info: list[str]
+                   ) -> tuple[tuple[str, ...], bool, bool, str | None]:
+    """(the Kubernetes gpg-pubkey packages, found, expired, expiry date) from the `rpmkeys`
+    lines (`NVR<TAB>PACKAGER`; "package gpg-pubkey is not installed" when none) and the
+    `gpg --show-keys --with-colons` records of every imported key. A key is matched to its
+    package by id and creation time (VERSION: the key id's last 8 hex digits, or the whole
+    fingerprint in rpm 6; RELEASE: the creation time in hex)."""
+    keys: list[tuple[str, str, str]] = []
+    for line in names:
+        nvr, _, packager = line.strip().partition("\t")
+        m = _RPM_PUBKEY_RE.match(nvr)
+        if m and (RPM_KEY_OWNER in packager or m.group(1).endswith(RPM_KEY_ID)):
+            keys.append((nvr, m.group(1), m.group(2)))
+    if not keys:
+        return (), False, False, None
+    expired, expires = False, None
+    records = [ln.split(":") for ln in info]
+    for i, fields in enumerate(records):
+        if fields[0] != "pub" or len(fields) < 7 or not fields[5].isdigit():
+            continue
+        fpr = next((r[9].lower() for r in records[i + 1:i + 3]
+                    if r[0] == "fpr" and len(r) > 9), "")
+        created = f"{int(fields[5]):x}"
+        if not any(rel == created and (fpr.endswith(ver) or fields[4].lower().endswith(ver))
+                   for _n, ver, rel in keys):
+            continue
+        date_ = (datetime.fromtimestamp(int(fields[6]), UTC).date().isoformat()
+                 if fields[6].isdigit() else None)
+        expired = expired or fields[1] == "e"
+        expires = min(filter(None, (expires, date_)), default=None)
+    return tuple(n for n, _v, _r in keys), True, expired, expires
 
 
 def key_command(keyring: str) -> str:
@@ -186,8 +236,10 @@ def _apt_sources(path: str, lines: list[str]) -> list[RepoSource]:
     return out
 
 
-def _yum_sources(path: str, lines: list[str], held: set[str]) -> list[RepoSource]:
-    """The Kubernetes `[id]` sections of one .repo file; their `exclude=` names go to `held`."""
+def _yum_sources(path: str, lines: list[str], held: set[str],
+                 keys: list[str] | None = None) -> list[RepoSource]:
+    """The Kubernetes `[id]` sections of one .repo file; their `exclude=` names go to `held`,
+    their first `gpgkey=` URL (when `gpgcheck` is on) to `keys`."""
     out: list[RepoSource] = []
     if not path.endswith(".repo"):
         return out
@@ -205,6 +257,9 @@ def _yum_sources(path: str, lines: list[str], held: set[str]) -> list[RepoSource
         if not _KUBE_RE.search(uri) or fields.get("enabled", "1") in ("0", "false", "no"):
             continue
         out.append(RepoSource(path, uri, None, repo_id))
+        if keys is not None and fields.get("gpgcheck", "1") not in ("0", "false", "no"):
+            keys.append(fields.get("gpgkey", "").replace(",", " ").split()[0]
+                        if fields.get("gpgkey", "").strip() else "")
         for key in ("exclude", "excludepkgs"):
             held.update(w for w in fields.get(key, "").replace(",", " ").split()
                         if w in PACKAGES)
@@ -222,8 +277,9 @@ def parse_facts(family: OsFamily, stdout: str) -> NodePackages:
     held: set[str] = set()
     sources: list[RepoSource] = []
     others: list[RepoSource] = []  # other vendors' apt sources with a keyring
+    gpgkeys: list[str] = []  # rpm: the `gpgkey=` of each Kubernetes section checking signatures
     for path, lines in _files(s.get("repo", [])).items():
-        found = (_yum_sources(path, lines, held) if family is OsFamily.RHEL
+        found = (_yum_sources(path, lines, held, gpgkeys) if family is OsFamily.RHEL
                  else _apt_sources(path, lines))
         sources += [r for r in found if _KUBE_RE.search(r.uri)]
         others += [r for r in found if not _KUBE_RE.search(r.uri) and r.signed_by]
@@ -246,6 +302,10 @@ def parse_facts(family: OsFamily, stdout: str) -> NodePackages:
     pins, pins_other = _pins(s.get("prefs", []))
     kubeadm_lines = [ln.strip() for ln in s.get("kubeadm", []) if ln.strip()]
     key = _key_facts(s, sources)
+    rpm_keys: tuple[str, ...] = ()
+    if family is OsFamily.RHEL and gpgkeys and not legacy and "rpmkeys" in s:
+        rpm_keys, found, expired, expires = parse_rpm_keys(s["rpmkeys"], s.get("rpmkeyinfo", []))
+        key = (found, expired, expires)
     return NodePackages(
         os_family=family,
         kubeadm=versions.get("kubeadm"),
@@ -263,6 +323,7 @@ def parse_facts(family: OsFamily, stdout: str) -> NodePackages:
         key_found=key[0], key_expired=key[1], key_expires=key[2],
         pins=pins, pins_other=pins_other,
         vendor_keys=tuple((r.file, r.uri, r.signed_by or "", "") for r in others),
+        rpm_keys=rpm_keys, key_url=(gpgkeys[0] or None) if gpgkeys else None,
     )
 
 

@@ -340,13 +340,20 @@ async def _show_keys(p: Proc, opts: set[str], files: list[str]) -> int:
     if error:
         p.err(error)
         return 2
-    try:
-        key = read_key(text)
-    except ValueError:
+    # Each armored block of the input (`rpm -q gpg-pubkey --qf '%{DESCRIPTION}\n'` prints
+    # one per imported key), or the one binary key.
+    blocks = [ARMOR_BEGIN + b for b in text.split(ARMOR_BEGIN)[1:]] or [text]
+    keys = []
+    for block in blocks:
+        try:
+            keys.append(read_key(block))
+        except ValueError:
+            continue
+    if not keys:
         p.err("gpg: no valid OpenPGP data found.\n")
         return 2
     today = datetime.fromtimestamp(p.host.clock.wall(), UTC).date()
-    p.out(show_key(key, today, colons="--with-colons" in opts))
+    p.out("".join(show_key(key, today, colons="--with-colons" in opts) for key in keys))
     return 0
 
 

@@ -11,10 +11,12 @@
 - `versionlock`: dnf versionlock entries on kubeadm, kubelet, kubectl at their versions;
 - `repo-key` (`state`: expired | missing | expiring): the apt keyring the Kubernetes source
   names holds a key that expired a year ago, is absent, or expires in 10 days; apt then checks
-  the repository's signature against it (`NO_PUBKEY`, `EXPKEYSIG`), as on a real node.
+  the repository's signature against it (`NO_PUBKEY`, `EXPKEYSIG`), as on a real node. On an
+  rpm node the same holds for the key imported into rpm (`rpm_keys`): dnf fails an expired one
+  ("GPG check FAILED") and imports a missing one from the repository's `gpgkey=`.
 
 `provision_keyring` gives every Debian node the keyring the upstream guide installs (the key
-pkgs.k8s.io serves, `gpg_curl.DEFAULT_KEY`).
+pkgs.k8s.io serves, `gpg_curl.DEFAULT_KEY`), and imports that key into rpm on rpm nodes.
 
 `seed` writes what a fault leaves on the node's disk (files, versionlock entries) when the lab
 starts; it is idempotent, so a restarted lab finds the node as it left it.
@@ -26,6 +28,7 @@ import dataclasses
 import weakref
 from datetime import UTC, date, datetime, timedelta
 
+from kubehop.lab.node import rpm_keys
 from kubehop.lab.node.gpg_curl import DEFAULT_KEY, LabKey, encode, read_key
 from kubehop.lab.node.host import NodeHost, Proc, Tool
 from kubehop.lab.node.manifests import KEYRING
@@ -68,6 +71,11 @@ def seed(host: NodeHost, kind: str, options: dict[str, str]) -> None:
         path = f"/etc/apt/sources.list.d/kubernetes-{minor}.list"
         fs.write(path, "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] "
                            f"https://pkgs.k8s.io/core:/stable:/v{minor}/deb/ /\n")
+    elif kind == "repo-key" and host.setup.rpm:
+        state = options.get("state") or "expired"
+        today = lab_today(host)
+        rpm_keys.seed(host, state, today, today - timedelta(days=365) if state == "expired"
+                      else today + timedelta(days=10))
     elif kind == "repo-key":
         state = options.get("state") or "expired"
         if state == "missing":
@@ -91,8 +99,12 @@ def seed(host: NodeHost, kind: str, options: dict[str, str]) -> None:
 
 
 def provision_keyring(host: NodeHost) -> None:
-    """The guide's keyring on a Debian node whose source names it (kept when present)."""
-    if host.setup.rpm or host.setup.repo_legacy:
+    """The guide's keyring on a Debian node whose source names it (kept when present); on an
+    rpm node, the pkgs.k8s.io key imported into rpm (`rpm_keys.provision`)."""
+    if host.setup.repo_legacy:
+        return
+    if host.setup.rpm:
+        rpm_keys.provision(host)
         return
     if host.fs.exists(KEYRING):
         try:
@@ -130,6 +142,11 @@ def key_error(host: NodeHost, keyring: str, describe: str) -> str | None:
     else:
         return None
     return f"W: GPG error: {describe}: {why}\nE: The repository '{describe}' is not signed.\n"
+
+
+def key_fault(host: NodeHost) -> bool:
+    """Fault `repo-key` is on `host`: its package manager checks the repository's key."""
+    return bool(_options(host, "repo-key"))
 
 
 def lock_holder(host: NodeHost) -> tuple[int, str] | None:

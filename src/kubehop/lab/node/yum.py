@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubehop.lab.node import package_faults as pf
+from kubehop.lab.node import rpm_keys
 from kubehop.lab.node.host import Proc, Tool
 from kubehop.lab.node.repos import PACKAGE_SIZES, Repo, YumRepo, repo_for, sort_versions, yum_repos
 from kubehop.model.versions import parse_deb_version
@@ -203,6 +204,10 @@ async def install(p: Proc, o: Options, specs: list[str], verb: str) -> int:
     for n, v in chosen.items():
         out(f"{_nevra(n, v)}.rpm{'':<10}19 MB/s |  10 MB     00:00\n")
     await p.host.sleep(p.host.timing.package_install)
+    if pf.key_fault(p.host) and not rpm_keys.signature_check(
+            p, [(_nevra(n, v), _repo_of(view, n, v)) for n, v in chosen.items()],
+            pf.lab_today(p.host), out):
+        return 1
     out("-" * 80 + "\nTotal                                            19 MB/s |  41 MB     00:00\n"
         "Running transaction check\nTransaction check succeeded.\nRunning transaction test\n"
         "Transaction test succeeded.\nRunning transaction\n")
@@ -218,6 +223,10 @@ async def install(p: Proc, o: Options, specs: list[str], verb: str) -> int:
             out(f"\n{done[key]}:\n" + "".join(f"  {_nevra(n, chosen[n])}\n" for n in names))
     out("\nComplete!\n")
     return 0
+
+
+def _repo_of(view: DnfView, name: str, version: str) -> str:
+    return next((r.id for v, r, _ in view.visible.get(name, []) if v == version), "kubernetes")
 
 
 async def _download_fails(p: Proc, view: DnfView, chosen: dict[str, str], broken: list[str],
@@ -366,6 +375,8 @@ async def dnf(p: Proc) -> int:
 
 
 async def rpm(p: Proc) -> int:
+    """`rpm -q [--qf FMT] NAME…` of packages and imported keys (`gpg-pubkey`), `rpm --import`,
+    `rpm -e gpg-pubkey-…` (`rpm_keys`)."""
     args = p.argv[1:]
     fmt = None
     names = []
@@ -378,6 +389,13 @@ async def rpm(p: Proc) -> int:
         if not args[i].startswith("-"):
             names.append(args[i])
         i += 1
+    if "--import" in args:
+        return rpm_keys.import_(p, names)
+    if any(a in ("-e", "--erase") for a in args):
+        return rpm_keys.erase_keys(p, names)
+    keys = [n for n in names if n.startswith("gpg-pubkey")]
+    if keys and any(a.startswith("-q") for a in args):
+        return rpm_keys.query(p, keys, fmt, "--quiet" in args)
     if not any(a.startswith("-q") for a in args):
         p.err("rpm: no operation specified\n")
         return 1
