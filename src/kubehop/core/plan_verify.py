@@ -31,6 +31,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from kubehop.core.planner import plan_upgrade
+from kubehop.core.planner_build import AHEAD_KINDS
 from kubehop.core.simulate_dag import Violation, check_concurrency, slot_ranges
 from kubehop.core.simulate_state import SimState
 from kubehop.core.workloads import WorkloadIndex
@@ -127,13 +128,17 @@ def _header(plan: Plan, observed: ClusterState, data: ReleaseData) -> PlanMismat
 
 def _structure(plan: Plan) -> PlanMismatch | None:
     """The dependencies `PlanBuilder` gives: a step waits for its node's previous step and/or
-    the latest gate, nothing else; a gate for the previous gate and steps before it."""
+    the latest gate, nothing else; a gate for the previous gate and steps before it. A worker's
+    kubeadm steps (`AHEAD_KINDS`) may instead wait for the gate before the latest (they run
+    beside the previous workers wave); then the node's next other step waits for the latest."""
     steps = plan.steps
     if not steps:
         return PlanMismatch(None, "steps", "the plan has no steps")
     ids = {s.id for s in steps}
     position: dict[str, int] = {}
     gate: str | None = None
+    prior: str | None = None  # the gate before `gate`
+    owing: set[str] = set()  # nodes that went ahead and owe the latest gate
     previous: dict[str, int] = {}  # node → position of its latest step
     for i, s in enumerate(steps):
         if s.id in position:
@@ -146,12 +151,26 @@ def _structure(plan: Plan) -> PlanMismatch | None:
             found = _gate_shape(s, gate, steps, position)
             if found:
                 return found
-            gate = s.id
+            prior, gate = gate, s.id
         else:
             if not s.node:
                 return PlanMismatch(s.id, "node", f"a {s.kind} step names no node")
             p = previous.get(s.node)
             prev = steps[p].id if p is not None else None
+            ahead = prior is not None and prior in s.after and s.kind in AHEAD_KINDS and (
+                p is None or p < position[prior])
+            if ahead:
+                owing.add(s.node)
+                previous[s.node] = i
+                position[s.id] = i
+                if len(s.after) != 1:
+                    return PlanMismatch(s.id, "after", f"waits for {prior} and more: a step "
+                                                       f"going ahead waits for that gate only")
+                continue
+            if s.node in owing and s.kind not in AHEAD_KINDS:
+                owing.discard(s.node)
+                if gate not in s.after:
+                    return PlanMismatch(s.id, "after", f"does not wait for the gate {gate}")
             allowed = {x for x in (gate, prev) if x}
             for a in s.after:
                 if a not in allowed:

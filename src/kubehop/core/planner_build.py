@@ -38,7 +38,11 @@ _DRAINED: Mapping[str, ExpectValue] = {"schedulable": False, "evictablePods": 0}
 # A node sequence without the node (see `PlanBuilder._sequence`): its steps' id suffixes, their
 # (kind, commands, expect, params, reason, description), whether one drains, the track's state
 # after them, and (pinned: their ids are in the recipe's key) the state before and arguments.
-_Recipe = tuple[tuple[str, ...], tuple[StepRow, ...], bool, pn.TrackState, tuple[Any, ...]]
+# The last item: how many leading steps may start a wave early (`PlanBuilder.ahead`).
+_Recipe = tuple[tuple[str, ...], tuple[StepRow, ...], bool, pn.TrackState, tuple[Any, ...], int]
+# Steps of a worker that neither cordon nor disrupt it (kubeadm and its repository; `kubeadm
+# upgrade node` rewrites the kubelet's configuration, read only when the kubelet restarts).
+AHEAD_KINDS = frozenset({StepKind.REPO_SWITCH, StepKind.KUBEADM_INSTALL, StepKind.KUBEADM_NODE})
 
 
 def _kubelet_texts(version: KubeVersion, pv: str) -> tuple[Any, ...]:
@@ -75,6 +79,11 @@ class PlanBuilder:
         self._recipes: dict[tuple[Any, ...], _Recipe] = {}  # by sequence, arguments, state
         self.drained: dict[str, None] = {}  # nodes with a drain step
         self._gate: str | None = None
+        self._prior_gate: str | None = None  # the gate before `_gate`
+        self._ahead = 0  # >0 while adding steps that may start during the previous wave
+        self._ahead_made = 0  # how many such steps the current sequence made
+        self._pipelined = False  # whether the open wave's ahead steps start a wave early
+        self._owing: set[str] = set()  # nodes whose next step must also wait for `_gate`
         self._tail: dict[str, str] = {}  # node → its last step not yet behind a gate
         self._in_wave: set[str] = set()
         self._wave: Wave | None = None
@@ -91,6 +100,11 @@ class PlanBuilder:
         self._prep_nodes = {}
 
     def open_wave(self, kind: str, nodes: list[str]) -> None:
+        # A workers wave right after another of the same hop: its nodes' kubeadm steps start
+        # beside that wave (the control plane is done by then), their cordons behind its gate.
+        last = self.waves[-1] if self.waves else None
+        self._pipelined = kind == "workers" and last is not None and last.kind == "workers" \
+            and last.hop == self._hop and self._prior_gate is not None
         self._wave = Wave(len(self.waves), self._hop, kind, tuple(nodes))
         self.waves.append(self._wave)
         self._in_wave = set()
@@ -121,7 +135,7 @@ class PlanBuilder:
         self._ids.add(gate_id)
         self.steps.append(Step(gate_id, StepKind.GATE, None, self._hop, tuple(after), wave=wave,
                                description="barrier: everything before it is done"))
-        self._gate = gate_id
+        self._prior_gate, self._gate = self._gate, gate_id
 
     def _place(self, node: str) -> tuple[int, tuple[str, ...]]:
         """The wave of `node`'s next step (the open wave, or the hop's prepare wave) and what
@@ -140,6 +154,12 @@ class PlanBuilder:
             wave = self._prep.index
         tail = self._tail.get(node)
         gate = self._gate if first else None
+        if first and self._ahead and self._pipelined:
+            gate = self._prior_gate
+            self._owing.add(node)
+        elif not self._ahead and node in self._owing:
+            self._owing.discard(node)
+            gate = self._gate
         return wave, tuple(x for x in (gate, tail) if x)
 
     def add(self, node: str, kind: StepKind, description: str, *,
@@ -149,6 +169,8 @@ class PlanBuilder:
         """A step of `node` in the open wave (or, with no wave open, a prepare step); `tag`
         tells apart two steps of one kind on one node in one hop."""
         wave, after = self._place(node)
+        if self._ahead:
+            self._ahead_made += 1
         step_id = f"{self._prefix}/{node}/{kind}{tag}"
         step = make_step(step_id, kind, node, self._hop, after, commands,
                          _EMPTY if expect is None else expect, params or _EMPTY, wave, reason,
@@ -167,13 +189,21 @@ class PlanBuilder:
         suffixes, rows, drains = recipe[:3]
         if not rows:
             return
+        ahead = recipe[5]
+        self._ahead += bool(ahead)
         wave, after = self._place(node)
+        self._ahead -= bool(ahead)
         base = f"{self._prefix}/{node}/"
         ids = [base + suffix for suffix in suffixes]
         if not self._ids.isdisjoint(ids):
             raise RuntimeError(f"planner bug: duplicate step id "
                                f"{next(i for i in ids if i in self._ids)}")
         self._ids.update(ids)
+        if ahead and node in self._owing and ahead < len(ids):
+            self._owing.discard(node)
+            self.steps += chain_steps(ids[:ahead], node, self._hop, after, rows[:ahead], wave)
+            after = tuple(x for x in (ids[ahead - 1], self._gate) if x)
+            ids, rows = ids[ahead:], rows[ahead:]
         self.steps += chain_steps(ids, node, self._hop, after, rows, wave)
         self._tail[node] = ids[-1]
         if drains:
@@ -197,6 +227,7 @@ class PlanBuilder:
             pn.set_track_state(t, recipe[3])
             return
         start = len(self.steps)
+        self._ahead_made = 0
         run()
         made = self.steps[start:]
         if any(s.node != t.name for s in made):
@@ -208,7 +239,8 @@ class PlanBuilder:
                   for s in made),
             any(s.kind is StepKind.DRAIN for s in made),
             (t.control_plane, t.family, t.kubelet, t.kubelet_pkg, t.kubectl_pkg, t.kubeadm_pkg,
-             t.kubeadm, t.managed, t.repo, t.images, t.schedulable, t.ready), (state, args))
+             t.kubeadm, t.managed, t.repo, t.images, t.schedulable, t.ready), (state, args),
+            self._ahead_made)
 
     def _memo(self, key: tuple[Any, ...], make: Callable[[], _T]) -> _T:
         """A description or expectation shared by every step with the same `key`."""
@@ -329,8 +361,12 @@ class PlanBuilder:
         # kubeadm waits until that kubelet is one it can manage.
         early = kubeadm_node and via is None
         if early:
-            self.repo_and_kubeadm(t, version)
-            self.kubeadm_node(t, version)
+            self._ahead += 1
+            try:
+                self.repo_and_kubeadm(t, version)
+                self.kubeadm_node(t, version)
+            finally:
+                self._ahead -= 1
         if cordoned_here:
             self.add(name, StepKind.CORDON, "cordon: no new pods", expect=_CORDONED, reason=reason)
         load = self.index.load(name)

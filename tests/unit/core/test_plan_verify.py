@@ -211,3 +211,21 @@ def test_random_plans_pass_untouched(case, worker_strategy, drain_policy, max_un
     except UsageError:
         return  # the planner refuses this cluster: nothing to apply
     assert verdict(doc, state) == ""
+
+
+def test_only_kubeadm_steps_may_go_ahead_of_the_previous_wave():
+    """A worker's kubeadm steps may wait for the gate before the latest (they run beside the
+    previous wave); a cordon moved there would put two workers out at once: refused."""
+    doc = planned("1.30")
+    assert verdict(doc) == ""
+    first, second = [w for w in doc["waves"] if w["kind"] == "workers"]
+    node, gate = second["nodes"][0], f"1.30/wave{first['index']}/done"
+    ahead = step(doc, f"1.30/{node}/repo-switch")["after"]
+    assert ahead != [gate]  # its kubeadm steps start before the previous wave ends
+    cordon = step(doc, f"1.30/{node}/cordon")
+    assert cordon["after"] == [gate, f"1.30/{node}/kubeadm-node"]
+    refused = f"step 1.30/{node}/cordon: after: does not wait for the gate {gate}"
+    cordon["after"] = [f"1.30/{node}/kubeadm-node"]
+    assert verdict(doc) == refused
+    cordon["after"] = [*ahead, f"1.30/{node}/kubeadm-node"]
+    assert verdict(doc) == refused

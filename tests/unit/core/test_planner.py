@@ -437,3 +437,21 @@ def test_a_half_upgraded_ha_control_plane_is_finished_before_the_next_hop():
     assert first == ["prepare/cp2/repo-switch", "prepare/cp2/kubeadm-install",
                      "prepare/cp2/kubeadm-node"]
     assert simulate(cluster(nodes, new), p, 1).ok
+
+
+def test_a_workers_kubeadm_steps_run_beside_the_previous_wave_its_cordon_behind_it():
+    """kubeadm and `kubeadm upgrade node` do not disrupt a worker: they start while the wave
+    before drains, so each wave costs only its drains; the cordon still waits for that wave."""
+    p = plan(oldversion_state())
+    first, second = [w for w in p.waves if w.kind == "workers"]
+    gates = {w.index: s.id for s in p.steps if s.kind is StepKind.GATE for w in p.waves
+             if s.wave == w.index and s.id.endswith(f"wave{w.index}/done")}
+    node = second.nodes[0]
+    before_previous = gates[first.index - 1]
+    assert p.step(f"1.30/{node}/repo-switch").after == (before_previous,)
+    assert p.step(f"1.30/{node}/cordon").after == (gates[first.index],
+                                                    f"1.30/{node}/kubeadm-node")
+    # The first workers wave's kubeadm steps wait for the control plane, as before.
+    lead = first.nodes[0]
+    assert p.step(f"1.30/{lead}/repo-switch").after == (before_previous,)
+    assert simulate(oldversion_state(), p, 1).ok
