@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kubehop.cli.context import connect, global_options, run
-from kubehop.core.drain import DrainOptions, valid_label_selector
+from kubehop.core.drain import DrainOptions
+from kubehop.core.selectors import valid_label_selector
 
 if TYPE_CHECKING:
     from kubehop.core.drain_explain import DrainEvent

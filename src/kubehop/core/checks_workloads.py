@@ -1,11 +1,12 @@
 """Checks of what draining the nodes will meet (`drain.*`) and whether the rest of the cluster can
 hold each node's pods meanwhile (`capacity.*`).
 
-Drain rules follow kubectl's filters (pkg/drain/filters.go): DaemonSet and mirror pods stay,
-pods without a controller or with emptyDir data need an override; the Eviction API refuses a pod
-matched by more than one PDB and any eviction a PDB's budget does not allow. A CloudNativePG
-primary is switched over by its operator when its node is cordoned, so its PDB does not block,
-unless the cluster has a single instance.
+Drain rules follow kubectl's filters (pkg/drain/filters.go, kubehop.core.drain.drain_evicts):
+DaemonSet and mirror pods stay, pods being deleted count, pods without a controller or with
+emptyDir data need an override; the Eviction API refuses a pod matched by more than one PDB and
+any eviction a PDB's budget does not allow. A CloudNativePG primary is switched over by its
+operator when its node is cordoned, so its PDB does not block, unless the cluster has a single
+instance.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from kubehop.core.checks_common import capped, nodes_text
+from kubehop.core.drain import drain_evicts
 from kubehop.model.cluster import ClusterState, PodInfo, Resources
 from kubehop.model.findings import Finding, Severity
 
@@ -21,8 +23,9 @@ SHOWN = 10  # per-pod findings of one kind before they are summarised
 
 
 def evictable(pod: PodInfo) -> bool:
-    """Whether a drain removes this pod (not a DaemonSet or mirror pod, not finished)."""
-    return not (pod.daemonset or pod.mirror or pod.terminal or pod.deleting)
+    """Whether a drain evicts this pod (kubehop.core.drain.drain_evicts: pods being deleted
+    count, the drain waits for them)."""
+    return drain_evicts(daemonset=pod.daemonset, mirror=pod.mirror, phase=pod.phase)
 
 
 def drain_findings(state: ClusterState) -> list[Finding]:

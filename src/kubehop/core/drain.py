@@ -10,12 +10,12 @@ One deliberate difference: kubectl keeps only the last filter's warning (its TOD
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from kubehop.model.cluster import PodInfo
 from kubehop.model.errors import OperationError
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
@@ -27,37 +27,6 @@ LOCAL_STORAGE_WARNING = "deleting Pods with local storage"
 UNMANAGED_FATAL = "Pods that declare no controller (use --force to override)"
 UNMANAGED_WARNING = "deleting Pods that declare no controller"
 FINISHED = ("Succeeded", "Failed")
-
-
-@dataclass(frozen=True, slots=True)
-class Owner:
-    """A pod's controller ownerReference."""
-
-    kind: str
-    name: str
-
-
-@dataclass(frozen=True)
-class PodInfo:
-    """What a drain needs to know about one pod."""
-
-    namespace: str
-    name: str
-    uid: str = ""
-    node: str = ""
-    phase: str = "Running"
-    labels: Mapping[str, str] = field(default_factory=dict)
-    controller: Owner | None = None
-    mirror: bool = False
-    empty_dir: bool = False
-    deletion_time: float | None = None  # Unix seconds of metadata.deletionTimestamp
-    ready: bool = False
-    scheduled: bool = True
-    unschedulable: str = ""  # PodScheduled=False message (the scheduler's FailedScheduling)
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
 
 def parse_time(text: str | None) -> float | None:
@@ -72,14 +41,15 @@ def pod_from_dict(obj: Mapping[str, Any]) -> PodInfo:
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    owner = next((Owner(r.get("kind", ""), r.get("name", ""))
-                  for r in meta.get("ownerReferences") or () if r.get("controller")), None)
+    owner = next((r for r in meta.get("ownerReferences") or () if r.get("controller")), None)
     conditions = {c.get("type"): c for c in status.get("conditions") or ()}
     scheduled = conditions.get("PodScheduled") or {}
     return PodInfo(
         namespace=meta.get("namespace", ""), name=meta.get("name", ""), uid=meta.get("uid", ""),
-        node=spec.get("nodeName") or "", phase=status.get("phase") or "Pending",
-        labels=dict(meta.get("labels") or {}), controller=owner,
+        node=spec.get("nodeName") or None, phase=status.get("phase") or "Pending",
+        labels=tuple(sorted((meta.get("labels") or {}).items())),
+        owner_kind=owner.get("kind", "") if owner else None,
+        owner_name=owner.get("name", "") if owner else None,
         mirror=MIRROR_ANNOTATION in (meta.get("annotations") or {}),
         empty_dir=any("emptyDir" in v for v in spec.get("volumes") or ()),
         deletion_time=parse_time(meta.get("deletionTimestamp")),
@@ -154,8 +124,30 @@ class DrainDecision:
 
 def should_skip_deleted(pod: PodInfo, skip_after: int, now: float) -> bool:
     """kubectl shouldSkipPod: deleting for more than `skip_after` (> 0) seconds."""
-    return skip_after > 0 and pod.deletion_time is not None and \
-        int(now - pod.deletion_time) > skip_after
+    return _skipped(pod.deletion_time, skip_after, now)
+
+
+def _skipped(deletion_time: float | None, skip_after: int, now: float) -> bool:
+    return skip_after > 0 and deletion_time is not None and int(now - deletion_time) > skip_after
+
+
+def drain_evicts(*, daemonset: bool, mirror: bool, phase: str,
+                 deletion_time: float | None = None, skip_after: int = 0,
+                 now: float = 0.0) -> bool:
+    """kubehop's one evictability rule: whether draining the node evicts this pod, so that it
+    must be gone (and have room elsewhere, and fit its PDB's budget) before the node's kubelet
+    changes.
+
+    As kubectl `pkg/drain/filters.go`: DaemonSet pods (daemonSetFilter) and mirror pods
+    (mirrorPodFilter) are left in place; a pod already being deleted still counts (the drain
+    waits for it) unless it has been deleting for more than --skip-wait-for-delete-timeout
+    (skipDeletedFilter). Finished pods (Succeeded, Failed) are not evicted: the eviction
+    subresource deletes them without consulting a PDB (kubernetes/kubernetes
+    pkg/registry/core/pod/storage/eviction.go `canIgnorePDB`), and they hold no capacity.
+    """
+    if phase in FINISHED or daemonset or mirror:
+        return False
+    return not _skipped(deletion_time, skip_after, now)
 
 
 def daemonset_missing(name: str) -> str:
@@ -165,10 +157,10 @@ def daemonset_missing(name: str) -> str:
 
 def _daemonset_filter(pod: PodInfo, options: DrainOptions,
                       exists: Mapping[tuple[str, str], bool]) -> Verdict:
-    if pod.controller is None or pod.controller.kind != "DaemonSet" or pod.phase in FINISHED:
+    if pod.owner_kind != "DaemonSet" or pod.phase in FINISHED:
         return OKAY
-    if not exists.get((pod.namespace, pod.controller.name), True):
-        missing = daemonset_missing(pod.controller.name)
+    if not exists.get((pod.namespace, pod.owner_name or ""), True):
+        missing = daemonset_missing(pod.owner_name or "")
         return Verdict(True, "warning", missing) if options.force else \
             Verdict(False, "error", missing)
     if not options.ignore_daemonsets:
@@ -185,7 +177,7 @@ def _local_storage_filter(pod: PodInfo, options: DrainOptions) -> Verdict:
 
 
 def _unreplicated_filter(pod: PodInfo, options: DrainOptions) -> Verdict:
-    if pod.phase in FINISHED or pod.controller is not None:
+    if pod.phase in FINISHED or pod.owner_kind is not None:
         return OKAY
     if options.force:
         return Verdict(True, "warning", UNMANAGED_WARNING)
@@ -269,27 +261,3 @@ class DrainError(OperationError):
         self.node = node
         self.left_cordoned = left_cordoned
         self.pending = list(pending)
-
-
-# --- label selectors (--pod-selector) ----------------------------------------------------------
-
-_KEY = r"(?:[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?/)?[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?"
-_VALUE = r"(?:[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?)?"
-_TERM = re.compile(
-    rf"^\s*(?:!\s*{_KEY}|{_KEY}\s*(?:(?:==?|!=)\s*{_VALUE}"
-    rf"|\s+(?:in|notin)\s*\(\s*{_VALUE}(?:\s*,\s*{_VALUE})*\s*\))?)\s*$")
-
-
-def valid_label_selector(text: str) -> bool:
-    """Whether `text` parses as a Kubernetes label selector (`a=b,c!=d,e in (f,g),!h`)."""
-    if not text.strip():
-        return True
-    terms, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "," and depth == 0:
-            terms.append(text[start:i])
-            start = i + 1
-    terms.append(text[start:])
-    return depth == 0 and all(_TERM.match(term) for term in terms)

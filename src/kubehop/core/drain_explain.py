@@ -1,9 +1,9 @@
 """Why a drain waits: PodDisruptionBudgets, stateful operators, and progress events.
 
 Pure helpers for the drain loop (kubehop.shell.drain): which PDB covers a pod (label selectors as
-the eviction subresource matches them), one line explaining a blocked eviction from the PDB's
-status and the workload's pods, what a dry run predicts, CloudNativePG primaries, and the
-structured progress events the CLI and the executor render.
+the eviction subresource matches them, kubehop.core.selectors), one line explaining a blocked
+eviction from the PDB's status and the workload's pods, what a dry run predicts, CloudNativePG
+primaries, and the structured progress events the CLI and the executor render.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kubehop.core.drain import PodInfo
+from kubehop.core.selectors import SelectorError, selects
+from kubehop.model.cluster import PodInfo
 
 # CloudNativePG pod labels (cloudnative-pg pkg/utils/labels_annotations.go); `role` is legacy.
 CNPG_CLUSTER_LABEL = "cnpg.io/cluster"
@@ -57,39 +58,25 @@ def pdb_from_dict(obj: Mapping[str, Any]) -> PdbInfo:
     )
 
 
-def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    """metav1.LabelSelectorAsSelector semantics: None selects nothing, {} everything."""
-    if selector is None:
-        return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or ():
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or ()
-        present = key in labels
-        if (op == "In" and (not present or labels[key] not in values)) or \
-                (op == "NotIn" and present and labels[key] in values) or \
-                (op == "Exists" and not present) or (op == "DoesNotExist" and present):
-            return False
-    return True
-
-
-def selector_query(selector: Mapping[str, Any]) -> str:
-    """A label selector as a `labelSelector=` query string."""
-    terms = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or ():
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or ()
-        if op in ("In", "NotIn"):
-            terms.append(f"{key} {op.lower()} ({','.join(values)})")
-        else:
-            terms.append(key if op == "Exists" else f"!{key}")
-    return ",".join(terms)
-
-
 def pdbs_for(pod: PodInfo, pdbs: Iterable[PdbInfo]) -> list[PdbInfo]:
-    """The PDBs of the pod's namespace that select it (eviction.go getPodDisruptionBudgets)."""
-    return [p for p in pdbs if p.namespace == pod.namespace and selector_matches(p.selector,
-                                                                                 pod.labels)]
+    """The PDBs of the pod's namespace that select it (eviction.go getPodDisruptionBudgets).
+
+    A PDB whose selector the API would reject raises SelectorError naming it: the eviction API
+    would ignore that PDB, which is rarely what its author meant.
+    """
+    out = []
+    labels = dict(pod.labels)
+    for p in pdbs:
+        if p.namespace != pod.namespace:
+            continue
+        try:
+            hit = selects(p.selector, labels)
+        except SelectorError as err:
+            raise SelectorError(f"PodDisruptionBudget {p.key}: {err}; fix its spec.selector") \
+                from err
+        if hit:
+            out.append(p)
+    return out
 
 
 def _count(n: int, noun: str) -> str:
@@ -178,8 +165,8 @@ def predict_blocks(evict: Sequence[PodInfo], pdbs: Sequence[PdbInfo],
 
 def cnpg_primary_of(pod: PodInfo) -> str | None:
     """The CloudNativePG cluster whose primary `pod` is, else None."""
-    cluster = pod.labels.get(CNPG_CLUSTER_LABEL)
-    if cluster and any(pod.labels.get(k) == "primary" for k in CNPG_ROLE_LABELS):
+    cluster = pod.label(CNPG_CLUSTER_LABEL)
+    if cluster and any(pod.label(k) == "primary" for k in CNPG_ROLE_LABELS):
         return cluster
     return None
 

@@ -5,8 +5,8 @@ twice: by the wave builder (which nodes may drain together) and by the simulator
 every set of nodes a plan may have cordoned at the same time).
 
 Rules:
-- A drain evicts every pod but DaemonSet pods, mirror (static) pods and finished pods
-  (kubectl pkg/drain filters).
+- A drain evicts every pod but DaemonSet pods, mirror (static) pods and finished pods; pods
+  being deleted count (kubehop.core.drain.drain_evicts, after kubectl pkg/drain/filters.go).
 - PDBs: draining nodes together evicts their pods together; a wave may hold two nodes with pods
   of one PDB only when all those pods fit in the budget (`disruptionsAllowed`). A single node is
   always allowed: kubectl retries a 429 eviction until replacements are Ready.
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import methodcaller
 
+from kubehop.core.drain import FINISHED, drain_evicts
 from kubehop.model.cluster import ClusterState, PdbInfo
 
 Vec = tuple[int, int, int]  # millicores, bytes, pods
@@ -98,12 +99,12 @@ class WorkloadIndex:
         special = False  # an evictable pod with emptyDir data or without a controller
         for fact, n in Counter(facts).items():
             node, phase, kind, mirror, empty_dir, cpu, mem = fact
-            if node is None or phase == "Succeeded" or phase == "Failed":
-                continue
+            if node is None or phase in FINISHED:
+                continue  # finished pods hold no room and use no budget
             rec = acc.get(node)
             if rec is None:
                 rec = acc[node] = [0, 0, 0, 0, 0, 0]
-            if kind == "DaemonSet" or mirror:
+            if not drain_evicts(daemonset=kind == "DaemonSet", mirror=mirror, phase=phase):
                 rec[3] += cpu * n
                 rec[4] += mem * n
                 rec[5] += n

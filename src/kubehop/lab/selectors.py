@@ -76,22 +76,6 @@ class LabelSelector:
             return cls()
         return cls(tuple(_parse_requirement(part) for part in _split_top(text)))
 
-    @classmethod
-    def from_dict(cls, spec: Mapping[str, Any] | None) -> LabelSelector:
-        """Build from a metav1.LabelSelector (`matchLabels`, `matchExpressions`)."""
-        if not spec:
-            return cls()
-        reqs = [Requirement(k, "=", (str(v),)) for k, v in (spec.get("matchLabels") or {}).items()]
-        ops = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
-        for expr in spec.get("matchExpressions") or []:
-            op = ops.get(expr.get("operator", ""))
-            if op is None:
-                raise SelectorError(
-                    f"{expr.get('operator')!r} is not a valid label selector operator"
-                )
-            reqs.append(Requirement(expr["key"], op, tuple(expr.get("values") or ())))
-        return cls(tuple(reqs))
-
     @property
     def empty(self) -> bool:
         return not self.requirements

@@ -216,11 +216,12 @@ class NodeState:
 
 @dataclass(frozen=True, slots=True)
 class PodInfo:
-    """The facts about a pod that drains, capacity and wave planning need."""
+    """The facts about a pod that checks, capacity, wave planning and the drain need (the one
+    pod record: observe decodes list pages into it, the drain its list and watch events)."""
 
     namespace: str
     name: str
-    node: str | None
+    node: str | None = None
     owner_kind: str | None = None  # controller owner kind (ReplicaSet, DaemonSet, ...)
     owner_name: str | None = None
     phase: str = "Running"
@@ -228,12 +229,25 @@ class PodInfo:
     requests: Resources = field(default_factory=Resources)
     empty_dir: bool = False
     mirror: bool = False
-    deleting: bool = False
-    labels: tuple[tuple[str, str], ...] = ()
+    deletion_time: float | None = None  # Unix seconds of metadata.deletionTimestamp
+    labels: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
+    uid: str = ""
+    scheduled: bool = True  # bound to a node, or PodScheduled=True
+    unschedulable: str = ""  # PodScheduled=False message (the scheduler's FailedScheduling)
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def deleting(self) -> bool:
+        return self.deletion_time is not None
+
+    def label(self, key: str) -> str | None:
+        for k, v in self.labels:
+            if k == key:
+                return v
+        return None
 
     @property
     def daemonset(self) -> bool:

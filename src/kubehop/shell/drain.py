@@ -25,11 +25,11 @@ from kubehop.core.drain import (
     DrainError,
     DrainOptions,
     DrainResult,
-    PodInfo,
     plan_drain,
     should_skip_deleted,
 )
 from kubehop.core.drain_explain import DrainEvent, cnpg_primary_of, single_instance_refusal
+from kubehop.model.cluster import PodInfo
 from kubehop.model.errors import OperationError
 from kubehop.shell.drain_budgets import Budgets
 from kubehop.shell.drain_watch import PodInformer, list_pods
@@ -114,8 +114,8 @@ class Drainer:
 
     async def _decide(self, pods: list[PodInfo]) -> DrainDecision:
         """kubectl's filter chain, after asking whether each owning DaemonSet still exists."""
-        wanted = {(p.namespace, p.controller.name) for p in pods if p.controller is not None
-                  and p.controller.kind == "DaemonSet"} - self._daemonsets.keys()
+        wanted = {(p.namespace, p.owner_name or "") for p in pods
+                  if p.daemonset} - self._daemonsets.keys()
 
         async def exists(ns: str, name: str) -> None:
             try:

@@ -17,15 +17,15 @@ import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from kubehop.core.drain import PodInfo
 from kubehop.core.drain_explain import (
     PdbInfo,
     explain_blocked,
     multiple_pdbs,
     pdbs_for,
     predict_blocks,
-    selector_query,
 )
+from kubehop.core.selectors import selector_from_api
+from kubehop.model.cluster import PodInfo
 from kubehop.shell.drain_watch import PdbInformer, list_pdbs, list_pods
 from kubehop.shell.kube.client import KubeClient
 from kubehop.shell.kube.errors import ApiError
@@ -104,8 +104,10 @@ class Budgets:
         cached = self._workloads.get(pdb.key)
         if cached is not None and self._monotonic() - cached[0] < WORKLOAD_TTL:
             return cached[1]
-        pods = await list_pods(self.client, f"/api/v1/namespaces/{pdb.namespace}/pods",
-                               {"labelSelector": selector_query(pdb.selector or {})})
+        selector = selector_from_api(pdb.selector)  # a null selector selects no pod
+        pods = [] if selector.nothing else await list_pods(
+            self.client, f"/api/v1/namespaces/{pdb.namespace}/pods",
+            {"labelSelector": selector.query()})
         self._workloads[pdb.key] = (self._monotonic(), pods)
         return pods
 

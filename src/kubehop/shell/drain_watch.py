@@ -17,8 +17,9 @@ from typing import Any, Generic, TypeVar
 import aiohttp
 import msgspec
 
-from kubehop.core.drain import PodInfo, pod_from_dict
+from kubehop.core.drain import pod_from_dict
 from kubehop.core.drain_explain import PdbInfo, pdb_from_dict
+from kubehop.model.cluster import PodInfo
 from kubehop.shell.kube.client import KubeClient
 from kubehop.shell.kube.errors import ApiError
 

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import msgspec
 from kubernetes_asyncio.client import ApiClient
 
-from kubehop.core.drain import DrainOptions
+from kubehop.core.drain import DrainOptions, drain_evicts
 from kubehop.core.drain_explain import DrainEvent
 from kubehop.shell.drain import Drainer
 from kubehop.shell.drain_watch import Informer, list_pods
@@ -289,12 +289,12 @@ class KubeCluster:
                 await asyncio.gather(*waits, return_exceptions=True)
 
     async def evictable_pods(self, node: str) -> list[str]:
-        """Pods a drain removes: not mirror, not DaemonSet-owned, not finished (terminating
-        ones count: they are still on the node)."""
+        """Pods a drain evicts (kubehop.core.drain.drain_evicts: terminating ones count, they
+        are still on the node)."""
         pods = await list_pods(self.client, "/api/v1/pods",
                                {"fieldSelector": f"spec.nodeName={node}"})
-        return sorted(p.key for p in pods if not p.mirror and p.phase not in (
-            "Succeeded", "Failed") and not (p.controller and p.controller.kind == "DaemonSet"))
+        return sorted(p.key for p in pods if drain_evicts(
+            daemonset=p.daemonset, mirror=p.mirror, phase=p.phase))
 
     async def kubernetes_version(self) -> str | None:
         raw = await self.client.request("GET", f"{KUBE_SYSTEM}/configmaps/kubeadm-config")

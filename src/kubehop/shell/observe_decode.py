@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 
 import msgspec
 
+from kubehop.core.drain import parse_time
+from kubehop.core.selectors import SelectorError, selector_from_api
 from kubehop.model.cluster import NodeState, PdbInfo, PodInfo, Resources
 from kubehop.model.errors import VersionError
 from kubehop.model.versions import KubeVersion, parse_kube_version
@@ -225,7 +227,7 @@ class PodDecoder:
                 requests=self.requests(p.spec.containers),
                 empty_dir=b'"emptyDir"' in bytes(p.spec.volumes),
                 mirror=MIRROR_ANNOTATION in bytes(m.annotations),
-                deleting=m.deletionTimestamp is not None,
+                deletion_time=parse_time(m.deletionTimestamp),
                 labels=self.labels(m.labels),
             ))
         return out
@@ -256,24 +258,10 @@ class _Requirement(msgspec.Struct):
 
 
 class LabelSelector(msgspec.Struct):
+    """A metav1.LabelSelector as the API sends it (matched by kubehop.core.selectors)."""
+
     matchLabels: dict[str, str] = msgspec.field(default_factory=dict)
     matchExpressions: list[_Requirement] = msgspec.field(default_factory=list)
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        """apimachinery's `LabelSelectorAsSelector` semantics (an empty selector matches all)."""
-        if any(labels.get(k) != v for k, v in self.matchLabels.items()):
-            return False
-        for r in self.matchExpressions:
-            has = r.key in labels
-            if r.operator == "In" and not (has and labels[r.key] in r.values):
-                return False
-            if r.operator == "NotIn" and has and labels[r.key] in r.values:
-                return False
-            if r.operator == "Exists" and not has:
-                return False
-            if r.operator == "DoesNotExist" and has:
-                return False
-        return True
 
 
 class _PdbMeta(msgspec.Struct):
@@ -313,12 +301,18 @@ def decode_pdbs(page: bytes) -> list[Pdb]:
 def pdb_info(pdb: Pdb, pods: Iterable[PodInfo]) -> PdbInfo:
     """A PdbInfo covering those of `pods` (same namespace) that its selector matches.
 
-    A PDB without a selector (policy/v1) matches nothing.
+    A PDB without a selector (policy/v1) matches nothing, `{}` every pod of its namespace; a
+    selector the API would reject raises SelectorError naming the PDB.
     """
     m, st = pdb.metadata, pdb.status
-    selector = pdb.spec.selector
+    raw = pdb.spec.selector
+    try:
+        selector = selector_from_api(None if raw is None else msgspec.to_builtins(raw))
+    except SelectorError as err:
+        raise SelectorError(f"PodDisruptionBudget {m.namespace}/{m.name}: {err}; fix its "
+                            "spec.selector") from err
     covered: list[str] = []
-    if selector is not None:
+    if not selector.nothing:
         seen: dict[int, bool] = {}  # labels are shared tuples: match each distinct set once
         for p in pods:
             hit = seen.get(id(p.labels))

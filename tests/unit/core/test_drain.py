@@ -7,12 +7,9 @@ import pytest
 
 from kubehop.core.drain import (
     DrainOptions,
-    Owner,
-    PodInfo,
     parse_time,
     plan_drain,
     pod_from_dict,
-    valid_label_selector,
 )
 from kubehop.core.drain_explain import (
     DrainEvent,
@@ -22,20 +19,22 @@ from kubehop.core.drain_explain import (
     pdb_from_dict,
     pdbs_for,
     predict_blocks,
-    selector_matches,
-    selector_query,
     single_instance_refusal,
 )
+from kubehop.core.selectors import selector_from_api, selects, valid_label_selector
+from kubehop.model.cluster import PodInfo
 
-RS = Owner("ReplicaSet", "web-123")
-DS = Owner("DaemonSet", "agent")
-NODE = Owner("Node", "w1")
+Owner = tuple[str, str]  # the controller ownerReference's kind and name
+RS = ("ReplicaSet", "web-123")
+DS = ("DaemonSet", "agent")
+NODE = ("Node", "w1")
 NOW = 1_000_000.0
 
 
 def pod(name: str, owner: Owner | None = RS, **kw: object) -> PodInfo:
-    return PodInfo("ns", name, uid=f"uid-{name}", node="w1", controller=owner,
-                   **kw)  # type: ignore[arg-type]
+    kw = {"ready": False, **kw}
+    return PodInfo("ns", name, uid=f"uid-{name}", node="w1", owner_kind=owner and owner[0],
+                   owner_name=owner and owner[1], **kw)  # type: ignore[arg-type]
 
 
 OPTS = {
@@ -117,14 +116,14 @@ def test_pod_from_dict_reads_what_the_filters_need():
     }
     p = pod_from_dict(obj)
     assert (p.key, p.uid, p.node, p.phase) == ("web/a", "u1", "w1", "Running")
-    assert p.controller == Owner("DaemonSet", "d")
+    assert (p.owner_kind, p.owner_name, p.labels) == ("DaemonSet", "d", (("app", "a"),))
     assert (p.mirror, p.empty_dir, p.ready, p.scheduled) == (True, True, True, True)
     assert p.deletion_time == parse_time("2024-05-01T10:00:00Z") == 1714557600.0
     pending = pod_from_dict({"metadata": {"name": "b"}, "status": {"phase": "Pending",
                              "conditions": [{"type": "PodScheduled", "status": "False",
                                              "message": "0/3 nodes are available."}]}})
     assert (pending.scheduled, pending.unschedulable) == (False, "0/3 nodes are available.")
-    assert (pending.controller, pending.empty_dir) == (None, False)
+    assert (pending.owner_kind, pending.node, pending.empty_dir) == (None, None, False)
 
 
 @pytest.mark.parametrize(("text", "ok"), [
@@ -150,15 +149,16 @@ SELECTOR = {"matchLabels": {"app": "web"},
     ({"app": "db", "tier": "a"}, False),
 ])
 def test_selector_matches(labels, match):
-    assert selector_matches(SELECTOR, labels) is match
+    assert selects(SELECTOR, labels) is match
 
 
 def test_selector_edge_cases_and_query():
-    assert selector_matches({}, {"any": "thing"})
-    assert not selector_matches(None, {"any": "thing"})
-    assert selector_matches({"matchExpressions": [{"key": "x", "operator": "NotIn",
-                                                   "values": ["1"]}]}, {})
-    assert selector_query(SELECTOR) == "app=web,tier in (a,b),!canary"
+    assert selects({}, {"any": "thing"})
+    assert not selects(None, {"any": "thing"})
+    assert selects({"matchExpressions": [{"key": "x", "operator": "NotIn",
+                                          "values": ["1"]}]}, {})
+    # labels.Selector.String(): terms sorted by key
+    assert selector_from_api(SELECTOR).query() == "app=web,!canary,tier in (a,b)"
 
 
 def pdb(**kw: object) -> PdbInfo:
@@ -170,7 +170,8 @@ def pdb(**kw: object) -> PdbInfo:
 
 def web(name: str, **kw: object) -> PodInfo:
     kw = {"ready": True, "node": "w2", **kw}
-    return PodInfo("web", name, uid=name, labels={"app": "web"}, controller=RS,
+    return PodInfo("web", name, uid=name, labels=(("app", "web"),), owner_kind=RS[0],
+                   owner_name=RS[1],
                    **kw)  # type: ignore[arg-type]
 
 
@@ -237,7 +238,7 @@ def test_predict_blocks_spends_each_budget_once():
     ({"role": "primary"}, None),
 ])
 def test_cnpg_primary_of(labels, cluster):
-    assert cnpg_primary_of(PodInfo("db", "pg-1", labels=labels)) == cluster
+    assert cnpg_primary_of(PodInfo("db", "pg-1", labels=tuple(sorted(labels.items())))) == cluster
 
 
 def test_single_instance_refusal_names_cluster_and_fixes():

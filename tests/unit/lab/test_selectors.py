@@ -50,19 +50,6 @@ def test_label_selector_errors(bad: str) -> None:
         LabelSelector.parse(bad)
 
 
-def test_label_selector_from_a_pdb_selector() -> None:
-    sel = LabelSelector.from_dict({
-        "matchLabels": {"app": "web"},
-        "matchExpressions": [{"key": "tier", "operator": "In", "values": ["frontend"]},
-                             {"key": "canary", "operator": "DoesNotExist"}],
-    })
-    assert sel.matches(LABELS)
-    assert not sel.matches({"app": "web"})
-    assert LabelSelector.from_dict(None).matches({})
-    with pytest.raises(SelectorError):
-        LabelSelector.from_dict({"matchExpressions": [{"key": "a", "operator": "Near"}]})
-
-
 POD = {"metadata": {"name": "p", "namespace": "ns"},
        "spec": {"nodeName": "n1", "hostNetwork": True}, "status": {"phase": "Running"}}
 
