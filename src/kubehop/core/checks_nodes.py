@@ -360,7 +360,8 @@ def trial_findings(state: ClusterState, target: KubeVersion | None) -> list[Find
         if not trial.ok:
             keyed = any(w in trial.error for w in ("NO_PUBKEY", "EXPKEYSIG"))
             if not (keyed and (p.key_found is False or p.key_expired)):  # else: key step
-                failed[n.name] = f"{trial.minor}|{trial.error}"
+                tool = "dnf makecache" if p.os_family is OsFamily.RHEL else "apt-get update"
+                failed[n.name] = f"{trial.minor}|{tool}|{trial.error}"
             continue
         if target is None or trial.minor != target.minor_version:
             continue
@@ -371,9 +372,9 @@ def trial_findings(state: ClusterState, target: KubeVersion | None) -> list[Find
     out = grouped(
         "node.repo-trial-failed", Severity.BLOCKING, failed,
         lambda nodes, d: f"a trial refresh of the Kubernetes {d.split('|')[0]} repository "
-                         f"failed on {nodes}: {d.split('|', 1)[1]}",
+                         f"failed on {nodes}: {d.split('|', 2)[2]}",
         lambda nodes, d: f"make the repository reachable from {nodes} with its key (try: "
-                         f"apt-get update there), then check again",
+                         f"{d.split('|')[1]} there), then check again",
     )
     out += grouped(
         "node.repo-missing-patch", Severity.BLOCKING, missing,

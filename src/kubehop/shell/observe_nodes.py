@@ -29,7 +29,7 @@ from kubehop.model.cluster import (
     RepoTrial,
 )
 from kubehop.model.errors import KubehopError
-from kubehop.model.versions import MinorVersion
+from kubehop.model.versions import MinorVersion, parse_deb_version
 from kubehop.shell.observe_decode import kube_version_or_none
 from kubehop.shell.observe_host import host_command_parts, parse_host
 from kubehop.shell.transports import Transport
@@ -432,13 +432,24 @@ _TRIAL_STATE = (f"-o Dir::Etc::sourcelist={TRIAL_DIR}/kubernetes.list -o Dir::Et
                 f"-o Dir::Cache::srcpkgcache=")
 
 
+# dnf's trial: the target minor's repository added for this one run (`--repofrompath`), the
+# only one enabled (`--repo`), tuned by `--setopt=ID.option=` (rpm-software-management/dnf
+# doc/command_ref.rst and dnf/cli/cli.py `_configure_repos`; rpm-software-management/dnf5
+# doc/dnf5.8.rst). Its metadata goes to TRIAL_DIR, never the node's own cache: dnf 4 gives a
+# login user a cache of its own anyway (dnf/conf/config.py `MainConf`, `misc.getCacheDir()`),
+# dnf 5 ~/.cache/libdnf5, moved by `cachedir` (dnf5 doc/misc/caching.7.rst). Versionlock is
+# switched off (`--disableplugin`, both): it would hide every other kubeadm version.
+TRIAL_REPO = "kubehop-trial"
+_DNF_ROW_RE = re.compile(r"^kubeadm\.\S+\s+(?:\d+:)?(\d\S*)\s+(\S+)\s*$")
+
+
 def trial_command(packages: NodePackages, minor: MinorVersion,
-                  source: nc.PackageSource = nc.PKGS) -> str | None:
-    """One command line, run as the login user, that refreshes `minor`'s repository (with the
-    node's own keyring) into a throwaway directory and lists the kubeadm versions it offers;
-    None for nodes it cannot try (rpm: dnf has no separate lists directory)."""
-    if packages.os_family is not OsFamily.DEBIAN:
-        return None
+                  source: nc.PackageSource = nc.PKGS) -> str:
+    """One command line, run as the login user, that refreshes `minor`'s repository (apt: with
+    the node's own keyring, into a throwaway lists directory; dnf: as a repository of this run
+    only, cached in a throwaway directory) and lists the kubeadm versions it offers."""
+    if packages.os_family is OsFamily.RHEL:
+        return _dnf_trial_command(minor, source)
     line = nc.apt_source_line(minor, source, packages.keyring).strip()
     return "; ".join([
         f"rm -rf {TRIAL_DIR}", f"mkdir -p {TRIAL_DIR}/lists/partial",
@@ -449,28 +460,65 @@ def trial_command(packages: NodePackages, minor: MinorVersion,
         f"rm -rf {TRIAL_DIR}"])
 
 
+def _dnf_trial_command(minor: MinorVersion, source: nc.PackageSource) -> str:
+    """`dnf list --showduplicates kubeadm` of `minor`'s repository alone, defined as the
+    upstream guide's .repo file defines it (gpgcheck with the minor's repomd.xml.key; `list`
+    reads metadata only, so rpm's imported key is judged by the node.repo-key-* checks), and
+    failing when the repository does not answer (`skip_if_unavailable=0`)."""
+    url = source.minor_url(minor, "rpm")
+    opts = [f"--repofrompath={TRIAL_REPO},{url}", f"--repo={TRIAL_REPO}",
+            f"--setopt=cachedir={TRIAL_DIR}/dnf", f"--setopt={TRIAL_REPO}.skip_if_unavailable=0",
+            f"--setopt={TRIAL_REPO}.gpgcheck={int(source.gpgcheck)}"]
+    if source.gpgcheck:
+        opts.append(f"--setopt={TRIAL_REPO}.gpgkey={nc.yum_key_url(minor, source)}")
+    opts.append("--disableplugin=versionlock")
+    dnf = " ".join(["dnf", *(shlex.quote(o) for o in opts), "list", "--showduplicates",
+                    "kubeadm"])
+    return "; ".join([f"rm -rf {TRIAL_DIR}", f"mkdir -p {TRIAL_DIR}",
+                      f"{dnf} 2>&1 && echo {MARK}ok || echo {MARK}failed",
+                      f"rm -rf {TRIAL_DIR}"])
+
+
 def parse_trial(minor: MinorVersion, stdout: str) -> RepoTrial:
-    """The RepoTrial that `trial_command`'s output describes."""
+    """The RepoTrial that `trial_command`'s output describes: apt-cache madison's rows
+    (`kubeadm | VERSION | SOURCE`), or dnf 4/5 list rows (`kubeadm.ARCH  VERSION-RELEASE
+    REPO`) of the trial repository, newest first."""
     s = _sections(stdout)
     offered = tuple(words[2] for line in s.get("madison", [])
                     if len(words := line.split()) >= 3 and words[0] == "kubeadm")
+    listed: set[str] = set()
+    installed = False  # under dnf's "Installed Packages" (dnf 5: "packages") heading
+    for line in s.get("packages", []):
+        if line.lower().startswith(("installed packages", "available packages")):
+            installed = line.lower().startswith("installed")
+        # An installed kubeadm of that minor needs nothing from the repository; dnf lists it
+        # under "Installed" only, whatever repository still offers it.
+        elif (m := _DNF_ROW_RE.match(line.strip())) and (
+                m.group(2) == TRIAL_REPO or (installed and m.group(1).startswith(f"{minor}."))):
+            listed.add(m.group(1))
+    if listed:
+        offered = tuple(sorted(listed, key=parse_deb_version, reverse=True))
     if "ok" in s:
         return RepoTrial(minor, True, offered)
-    errors = [ln.strip() for ln in s.get("packages", []) if ln.startswith(("E:", "W:"))]
-    return RepoTrial(minor, False, offered, "; ".join(errors[:3]) or "apt-get update failed")
+    # apt's `E:`/`W:` lines; dnf 4's `Error:` and librepo's `  - Curl error …` detail lines,
+    # dnf 5's `>>> ` ones [U].
+    errors = [ln.strip().removeprefix("- ").removeprefix(">>> ") for ln in s.get("packages", [])
+              if ln.startswith(("E:", "W:", "Error:", "  - ", ">>> "))]
+    return RepoTrial(minor, False, offered,
+                     "; ".join(errors[:3]) or "the package manager's refresh failed")
 
 
 async def gather_trials(runner: NodeRunner, state: ClusterState, minor: MinorVersion,
                         concurrency: int = CONCURRENCY) -> ClusterState:
-    """`state` with each Debian node's trial of `minor`'s repository (`check --to`): a node
+    """`state` with each node's trial of `minor`'s repository (`check --to`): a node
     whose refresh fails is found before the control plane moves, not on its own turn."""
     gate = asyncio.Semaphore(concurrency)
     trials: dict[str, RepoTrial] = {}
 
     async def one(node: NodeState) -> None:
-        command = trial_command(node.packages, minor) if node.packages else None
-        if command is None:
+        if node.packages is None:
             return
+        command = trial_command(node.packages, minor)
         async with gate:
             try:
                 _code, out, _err = await asyncio.wait_for(runner.run(node.name, command),

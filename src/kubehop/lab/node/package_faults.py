@@ -3,7 +3,9 @@
 - `package-lock-held` (`seconds`): unattended-upgrades (pid 2718) holds the dpkg frontend lock
   for that many lab seconds from the node's first package command;
 - `package-repo-unreachable`: pkgs.k8s.io does not answer; `apt-get update` warns
-  (`W: Failed to fetch`) and exits 0 unless `--error-on=any`;
+  (`W: Failed to fetch`) and exits 0 unless `--error-on=any`; dnf fails every command that
+  reads the repository's metadata (`Curl error (28)`, "Failed to download metadata", exit 1:
+  `yum.py`);
 - `apt-source-broken`: another vendor's source (`/etc/apt/sources.list.d/vendor.list`) whose
   key expired; a bare `apt-get update` exits 100;
 - `apt-source-copy` (`minor`): a second Kubernetes source, `kubernetes-1.NN.list`;

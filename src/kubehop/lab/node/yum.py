@@ -7,6 +7,12 @@ metadata cache is keyed by baseurl), so editing `v1.28` to `v1.29` takes effect 
 Messages follow dnf 4: `All matches were filtered out by exclude filtering for argument: …`,
 `Error: Unable to find a match: …` (exit 1).
 
+`--repofrompath=ID,URL` adds a repository for one run, `--repo=ID` enables only the named ones,
+`--setopt=cachedir=DIR` puts the fetched metadata in DIR, written as the user running dnf (a
+login user may list packages; dnf 4 gives it a cache of its own, dnf/conf/config.py
+`MainConf`). Fault `package-repo-unreachable` (`package_faults`): the repositories' metadata
+download times out (`Curl error (28)`, exit 1), dnf 4's messages.
+
 Fault `package-install-fails` (`Cluster.package_install_fails`): downloading that package's rpm
 times out (`[FAILED] …: Curl error (28)`, `Error: Error downloading packages:`, exit 1) and
 nothing is installed. Fault `dnf5` (`package_faults`): dnf is dnf 5, whose argument parser
@@ -22,6 +28,7 @@ from dataclasses import dataclass
 
 from kubehop.lab.node import package_faults as pf
 from kubehop.lab.node import rpm_keys
+from kubehop.lab.node.fs import FsError
 from kubehop.lab.node.host import Proc, Tool
 from kubehop.lab.node.repos import PACKAGE_SIZES, Repo, YumRepo, repo_for, sort_versions, yum_repos
 from kubehop.model.versions import parse_deb_version
@@ -42,6 +49,11 @@ class Options:
     showduplicates: bool = False
     disable_excludes: tuple[str, ...] = ()
     no_versionlock: bool = False
+    # `--repofrompath=ID,URL`: repositories of this run only; `--repo=ID`: the only ones enabled
+    # (dnf 4 doc/command_ref.rst, dnf 5 doc/dnf5.8.rst).
+    from_path: tuple[tuple[str, str], ...] = ()
+    only_repos: tuple[str, ...] = ()
+    cachedir: str = ""  # `--setopt=cachedir=DIR`
 
 
 def _parse(args: list[str]) -> tuple[Options, list[str]]:
@@ -63,7 +75,16 @@ def _parse(args: list[str]) -> tuple[Options, list[str]]:
             setting = value
             if setting.startswith("disable_excludes="):
                 o.disable_excludes += tuple(setting.split("=", 1)[1].split(","))
+            elif setting.startswith("cachedir="):
+                o.cachedir = setting.split("=", 1)[1]
             i += "=" not in a or a == "--setopt"
+        elif a.startswith("--repofrompath"):
+            repo_id, _, url = value.partition(",")
+            o.from_path += ((repo_id, url),)
+            i += "=" not in a
+        elif a.startswith(("--repo=", "--repoid=")) or a in ("--repo", "--repoid"):
+            o.only_repos += tuple(value.split(","))
+            i += "=" not in a
         elif a.startswith("--disableplugin"):
             o.no_versionlock = o.no_versionlock or "versionlock" in value
             i += "=" not in a
@@ -81,15 +102,22 @@ class DnfView:
     def __init__(self, p: Proc, o: Options) -> None:
         self.p = p
         self.db = p.host.db
-        self.repos = [r for r in yum_repos(p.host.fs) if r.enabled]
+        known = yum_repos(p.host.fs) + [YumRepo(i, i, url) for i, url in o.from_path]
+        # `--repo=G` is `--disablerepo='*' --enablerepo=G`: it enables a disabled one too.
+        self.repos = ([r for r in known if any(fnmatch.fnmatchcase(r.id, g)
+                                               for g in o.only_repos)]
+                      if o.only_repos else [r for r in known if r.enabled])
         self.dead: list[YumRepo] = [r for r in self.repos if repo_for(r.baseurl, "rpm") is None]
+        # Fault `package-repo-unreachable`: pkgs.k8s.io does not answer (a timeout, not a 404).
+        self.unreachable = [r for r in self.repos if r not in self.dead
+                            and pf.repo_unreachable(p.host)]
         self.all: dict[str, list[tuple[str, YumRepo, Repo]]] = {}
         self.visible: dict[str, list[tuple[str, YumRepo, Repo]]] = {}
         locks = {e.split("-0:")[0]: e.split("-0:")[1].rsplit(".", 1)[0]
                  for e in self.db.state.versionlocks if "-0:" in e}
         for r in self.repos:
             live = repo_for(r.baseurl, "rpm")
-            if live is None:
+            if live is None or r in self.unreachable:
                 continue
             excluded = set() if {r.id, "all"} & set(o.disable_excludes) else set(r.exclude)
             for name, versions in live.packages().items():
@@ -127,14 +155,39 @@ def _dead_error(p: Proc, r: YumRepo) -> int:
     return 1
 
 
+def _unreachable_error(p: Proc, r: YumRepo) -> int:
+    """dnf 4 when a repository's mirror does not answer: librepo's curl timeout, then
+    "Failed to download metadata" (exit 1; `skip_if_unavailable` is off by default since
+    RHEL 8)."""
+    p.out(f"{r.name or r.id:<48} 0.0  B/s |   0  B     00:30\n")
+    base = r.baseurl.replace("$basearch", ARCH).rstrip("/")
+    p.err(f"Errors during downloading metadata for repository '{r.id}':\n  - Curl error (28): "
+          f"Timeout was reached for {base}/repodata/repomd.xml [{TIMED_OUT}]\nError: Failed to "
+          f"download metadata for repo '{r.id}': Cannot download repomd.xml: Cannot download "
+          "repodata/repomd.xml: All mirrors were tried\n")
+    return 1
+
+
+def _refresh_failed(p: Proc, view: DnfView) -> int | None:
+    """The exit code of a run whose repositories cannot be read (404 or no answer), or None
+    (their metadata then lands in `--setopt=cachedir=`, which the caller must be able to
+    write)."""
+    if view.dead:
+        return _dead_error(p, view.dead[0])
+    if view.unreachable:
+        return _unreachable_error(p, view.unreachable[0])
+    return None
+
+
 def _nevra(name: str, version: str) -> str:
     return f"{name}-{version}.{ARCH}"
 
 
 async def install(p: Proc, o: Options, specs: list[str], verb: str) -> int:
     view = DnfView(p, o)
-    if view.dead:
-        return _dead_error(p, view.dead[0])
+    failed = _refresh_failed(p, view)
+    if failed is not None:
+        return failed
     out = (lambda _s: None) if o.quiet else p.out
     out(_metadata_line(p))
     chosen: dict[str, str] = {}
@@ -254,8 +307,15 @@ async def _download_fails(p: Proc, view: DnfView, chosen: dict[str, str], broken
 
 async def list_(p: Proc, o: Options, args: list[str]) -> int:
     view = DnfView(p, o)
-    if view.dead:
-        return _dead_error(p, view.dead[0])
+    failed = _refresh_failed(p, view)
+    if failed is not None:
+        return failed
+    if o.cachedir:  # the fetched metadata goes there, written as the user running dnf
+        try:
+            p.host.fs.mkdir(o.cachedir, parents=True, root=p.root)
+        except FsError as e:
+            p.err(f"Error: Cannot create directory {o.cachedir}: {e}\n")  # [U] wording
+            return 1
     scope = args[0] if args and args[0] in ("installed", "available", "all", "updates") else "all"
     specs = [a for a in args if a not in ("installed", "available", "all", "updates")] or ["*"]
     installed = sorted((n, v) for n, v in view.db.state.installed.items()
@@ -270,17 +330,24 @@ async def list_(p: Proc, o: Options, args: list[str]) -> int:
                      if not view.db.version(n) or _cmp(v, view.db.version(n) or "0") > 0]
     else:
         available = [(n, v) for n, v in available if view.db.version(n) != v]
+    # dnf 5 (dnf5 commands/list): lowercase headings, the repository loading on stderr.
+    dnf5 = pf.dnf5(p.host)
     rows: list[str] = []
     if installed and scope in ("installed", "all"):
-        rows.append("Installed Packages")
+        rows.append("Installed packages" if dnf5 else "Installed Packages")
         rows += [f"{n + '.' + ARCH:<33}{v:<35}@kubernetes" for n, v in installed]
     if available and scope in ("available", "all", "updates"):
-        rows.append("Available Packages")
-        rows += [f"{n + '.' + ARCH:<33}{v:<35}kubernetes" for n, v in available]
+        rows.append("Available packages" if dnf5 else "Available Packages")
+        rows += [f"{n + '.' + ARCH:<33}{v:<35}{_repo_of(view, n, v)}" for n, v in available]
     if not rows:
-        p.err("Error: No matching Packages to list\n")
+        p.err("No matching packages to list\n" if dnf5 else
+              "Error: No matching Packages to list\n")
         return 1
-    p.out(_metadata_line(p) + "\n".join(rows) + "\n")
+    if dnf5:
+        p.err("Updating and loading repositories:\nRepositories loaded.\n")
+    # dnf 4 logs each --repofrompath repository (dnf/cli/cli.py `_configure_repos`).
+    added = "".join(f"Added {i} repo from {u}\n" for i, u in o.from_path)
+    p.out(("" if dnf5 else added + _metadata_line(p)) + "\n".join(rows) + "\n")
     return 0
 
 
@@ -364,8 +431,9 @@ async def dnf(p: Proc) -> int:
         return await versionlock(p, args)
     if verb in ("makecache", "check-update", "clean", "repolist"):
         view = DnfView(p, o)
-        if view.dead and verb != "clean":
-            return _dead_error(p, view.dead[0])
+        failed = _refresh_failed(p, view) if verb != "clean" else None
+        if failed is not None:
+            return failed
         if verb == "makecache":
             p.out("Kubernetes                                       52 kB/s |  21 kB     00:00\n"
                   "Metadata cache created.\n")
