@@ -363,11 +363,13 @@ def _extra_step(s: Step, steps: Sequence[Step], i: int, drains: set[str]) -> Pla
 
 
 def _drain_flags(plan: Plan, observed: ClusterState, begun: set[str]) -> PlanMismatch | None:
-    """A drain may delete emptyDir data or unmanaged pods only on a node that runs them (a
-    drain already begun may have deleted them: not judged again)."""
+    """A drain may delete emptyDir data or unmanaged pods only on a node that runs them. Not
+    judged again where this run already began the node's steps of that hop: its switchover (or
+    a drain cut short) may have moved those pods away before a resume."""
     index = WorkloadIndex(observed)
+    touched = {(s.node, s.hop) for s in plan.steps if s.id in begun}
     for s in plan.steps:
-        if s.kind is not StepKind.DRAIN or s.id in begun or not s.node:
+        if s.kind is not StepKind.DRAIN or not s.node or (s.node, s.hop) in touched:
             continue
         load = index.load(s.node)
         needed = {"deleteEmptydirData": bool(load.empty_dir), "force": bool(load.bare)}

@@ -229,3 +229,23 @@ def test_only_kubeadm_steps_may_go_ahead_of_the_previous_wave():
     assert verdict(doc) == refused
     cordon["after"] = [*ahead, f"1.30/{node}/kubeadm-node"]
     assert verdict(doc) == refused
+
+
+def test_a_resume_after_the_node_was_cordoned_does_not_judge_its_drain_flags_again():
+    """Killed between a node's cordon (or switchover) and its drain: the pods the drain's flags
+    were for may have left already (a switchover moves the database's pods); the resume goes on."""
+    doc = planned()
+    plan = Plan.from_dict(doc)
+    cut = [s.id for s in plan.steps].index("1.29/oldversion3/drain")
+    done = {s.id for s in plan.steps[:cut]}
+    v28, v29 = v("v1.28.9"), v("v1.29.15")
+    gone = cluster([cp_node("oldversion1", v29), worker("oldversion2", v28, v29, v29),
+                    worker("oldversion3", v28, v29, v29, schedulable=False)], v29,
+                   tuple(p for p in STATE.pods if p.name != "scratch"), STATE.pdbs,
+                   STATE.databases)
+    assert verdict(doc, gone, baseline=STATE, done=done, started=done) == ""
+    # A plan that has not begun that node is judged: the flag would delete data it never saw.
+    no_scratch = replace(STATE, pods=tuple(p for p in STATE.pods if p.name != "scratch"))
+    assert verdict(doc, no_scratch, baseline=STATE) == (
+        "step 1.29/oldversion3/drain: params.deleteEmptydirData: true, but node oldversion3 "
+        "runs no pods with emptyDir volumes")
