@@ -105,6 +105,10 @@ class _Active:
             return False
         return not name or name == target.name
 
+    def body(self) -> str:
+        return str(self.option("body")) if "body" in schema.API_FAULT_KINDS[self.fault.kind] \
+            else ""
+
     def to_dict(self) -> dict[str, Any]:
         f = self.fault
         return {"id": self.id, "kind": f.kind, "apiserver": f.apiserver,
@@ -342,7 +346,8 @@ class ApiFaults:
         method = request.method.upper()
         for e in chain:
             for rule in list(e.rules):
-                if rule.matches(method, target) and self._hit(rule, e, request):
+                if rule.matches(method, target) and await _body_has(request, rule) and \
+                        self._hit(rule, e, request):
                     if rule.fault.kind == "api-slow":
                         await asyncio.sleep(self.clock.real_seconds(rule.option("delay")))
                     else:
@@ -469,3 +474,10 @@ async def control(faults: ApiFaults | None, request: web.Request) -> web.Respons
 
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=_encode(body), status=status, content_type="application/json")
+
+
+async def _body_has(request: web.Request, rule: _Active) -> bool:
+    """Whether the request's body contains the rule's `body` text (always, without one):
+    aiohttp keeps the body it read, so the handler still gets it."""
+    text = rule.body()
+    return not text or text.encode() in await request.read()

@@ -45,7 +45,9 @@ BATCHES = [SEEDS[i:i + PARALLEL] for i in range(0, len(SEEDS), PARALLEL)]
 WINDOW = 5.0  # real seconds over which the faults are spread
 APISERVERS = ("cp-1", "cp-2", "cp-3", "loadbalancer", "all")
 WORKERS = ("worker-1", "worker-2", "worker-3", "legacy-1", "legacy-2", "legacy-3")
-CORDON = {"code": 500, "count": 1, "method": "PATCH", "resource": "nodes"}
+# Cordons and uncordons only (they set spec.unschedulable; progress annotations also PATCH nodes).
+CORDON = {"code": 500, "count": 1, "method": "PATCH", "resource": "nodes",
+          "body": "unschedulable"}
 # Every fourth seed the uncordon fails as often as kubehop tries (RetryPolicy.attempts), so the
 # run halts with the node cordoned and the resume must uncordon it.
 EXHAUST = 6

@@ -74,6 +74,28 @@ async def first_line(http: aiohttp.ClientSession, url: str, **params: str) -> di
 
 # --- errors, slowness ------------------------------------------------------------------------
 
+async def test_errors_can_hit_only_requests_whose_body_says_so(served: Served) -> None:
+    """`body`: a cordon (spec.unschedulable) fails, an annotation PATCH of the node does not,
+    and the handler still reads the body it was sent."""
+    served.add("api-errors", code=500, count=1, method="PATCH", resource="nodes",
+               body="unschedulable")
+    await settle()
+    headers = {"Content-Type": "application/strategic-merge-patch+json"}
+    url = f"{served.url}/api/v1/nodes/oldversion2"
+    note = {"metadata": {"annotations": {"kubehop.dev/phase": "drain"}}}
+    async with served.http.patch(url, json=note, headers=headers) as r:
+        assert r.status == 200
+    node = served.server.store.get("nodes", "", "oldversion2")
+    assert node["metadata"]["annotations"]["kubehop.dev/phase"] == "drain"
+    async with served.http.patch(url, json={"spec": {"unschedulable": True}},
+                                 headers=headers) as r:
+        assert r.status == 500
+    async with served.http.patch(url, json={"spec": {"unschedulable": True}},
+                                 headers=headers) as r:
+        assert r.status == 200
+    assert served.server.store.get("nodes", "", "oldversion2")["spec"]["unschedulable"]
+
+
 async def test_errors_hit_only_matching_requests_up_to_their_count(served: Served) -> None:
     fid = served.add("api-errors", code=429, count=1, method="PATCH", resource="nodes")
     await settle()

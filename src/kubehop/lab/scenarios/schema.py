@@ -36,8 +36,10 @@ OS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
 # stops after that many (0: no limit).
 API_FAULT_TARGETS = ("all", "loadbalancer")
 API_ERROR_CODES = (429, 500, 502, 503, 504)
+# Which requests a fault hits: a share of them, at most `count`, by method, resource, name and
+# a text their body contains (`body`: e.g. "unschedulable" for cordons, not annotations).
 _API_MATCH: Mapping[str, float | int | str] = {"rate": 1.0, "count": 0, "method": "",
-                                               "resource": "", "name": ""}
+                                               "resource": "", "name": "", "body": ""}
 API_FAULT_KINDS: Mapping[str, Mapping[str, float | int | str]] = {
     # Nothing listens for `seconds`: connections are refused, open ones reset.
     "api-refuse": {"after": 0.0, "seconds": 20.0},
