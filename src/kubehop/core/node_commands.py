@@ -1,9 +1,9 @@
 """The package commands kubehop sends to nodes, built as data (argv + stdin), never run here.
 
-pkgs.k8s.io publishes one repository per minor (kubernetes-facts §6), so a minor upgrade first
-points the node at the new minor's repository, then (apt) refreshes that source's list only,
-unholds, installs the patch with any build (`kubeadm=1.29.15-*`, as the upstream guide writes
-it) and holds again; (yum/dnf) lifts a versionlock, installs past the repository's `exclude=`
+pkgs.k8s.io publishes one repository per minor (kubernetes.io blog, 2023-08-15), so a minor
+upgrade first points the node at the new minor's repository, then (apt) refreshes that source's
+list only, unholds, installs the patch with any build (`kubeadm=1.29.15-*`, as the upstream guide
+writes it) and holds again; (yum/dnf) lifts a versionlock, installs past the repository's `exclude=`
 line, and locks again.
 
     for cmd in upgrade_packages("debian", MinorVersion(1, 29),

@@ -1,6 +1,6 @@
 """The upgrade planner: observed state + target → a `Plan` that passes the simulator.
 
-Per hop, the upstream order (website `kubeadm-upgrade.md`, kubernetes-facts §1, §5): the first
+Per hop, the upstream order (kubernetes/website kubeadm-upgrade.md): the first
 control plane switches its repository, installs kubeadm, runs `kubeadm upgrade plan` and
 `apply`; the other control planes, one at a time, `kubeadm upgrade node`; only then — every
 kube-apiserver at the new minor, or a control plane's kubelet would be newer than an apiserver —

@@ -140,7 +140,7 @@ def packaging(pk: NodePackages | None) -> nc.Packaging:
     if pk is None:
         return nc.DEBIAN
     family = family_name(pk.os_family)
-    # A missing or expired keyring: the repository switch fetches the key (kubernetes-facts §8).
+    # A missing or expired keyring: the repository switch fetches the key (kubernetes/release#3818).
     refresh = pk.key_found is False or pk.key_expired
     rpm_keys = pk.rpm_keys if refresh else ()  # rpm: the old keys the switch erases
     # A node pinning with apt preferences keeps its pin (rewritten per minor), not holds.
@@ -243,8 +243,8 @@ def _commands(cmds: list[nc.NodeCommand]) -> tuple[Command, ...]:
 
 @cache
 def repo_switch_commands(family: nc.Packaging | str, minor: MinorVersion) -> tuple[Command, ...]:
-    """Rewrite the node's pkgs.k8s.io source for `minor` (kubernetes-facts §6), in its own file
-    and format, with its own keyring."""
+    """Rewrite the node's pkgs.k8s.io source for `minor` (one repository per minor: kubernetes.io
+    blog, 2023-08-15), in its own file and format, with its own keyring."""
     return _commands(nc.repository_commands(family, minor))
 
 

@@ -390,7 +390,7 @@ class SimState:
         return []
 
     def _install(self, n: SimNode, hop: KubeVersion, names: tuple[str, ...]) -> list[Problem]:
-        # pkgs.k8s.io serves one minor per repository (kubernetes-facts §6).
+        # pkgs.k8s.io serves one minor per repository (kubernetes.io blog, 2023-08-15).
         problems = []
         if n.repo != _minor(hop):
             problems.append(("packages", f"{', '.join(names)} {hop} installed on node {n.name} "

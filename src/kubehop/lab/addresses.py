@@ -3,8 +3,8 @@
 Node InternalIPs and kubeadm's `controlPlaneEndpoint` are written into objects that kubehop (and
 kubectl) read; kubehop falls back to a node's InternalIP when its SSH inventory does not name the
 node. So they live in 127.77.0.0/16 — on loopback, where nothing of anybody else's can be reached —
-never in a private range that might route off this machine. Pod and service CIDRs (10.64.0.0/10,
-10.96.0.0/12) stay as kubeadm's defaults: nothing connects to them.
+never in a private range that might route off this machine. Pod and service CIDRs stay as
+kubeadm's defaults: nothing connects to them.
 """
 
 from __future__ import annotations

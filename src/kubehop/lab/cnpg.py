@@ -21,7 +21,7 @@ POD_ROLE_LABEL = "cnpg.io/podRole"
 PRIMARY = "primary"
 REPLICA = "replica"
 PRIMARY_PDB_SUFFIX = "-primary"
-# Operator configuration DRAIN_TAINTS, default (shared/data/cnpg.yaml).
+# Operator configuration DRAIN_TAINTS, default (cloudnative-pg docs, operator_conf.md).
 DEFAULT_DRAIN_TAINTS = (
     "node.kubernetes.io/unschedulable",
     "ToBeDeletedByClusterAutoscaler",

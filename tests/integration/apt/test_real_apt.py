@@ -1,5 +1,5 @@
 """kubehop's apt commands (core.node_commands) run for real: Debian's apt-get, apt-mark and dpkg
-on a throwaway root (APT_CONFIG, see shared/reference/real-apt-testing.md) with dummy
+on a throwaway root (APT_CONFIG) with dummy
 kubeadm/kubelet/kubectl packages in one flat repository per minor, through the local transport.
 Checks the minor switch, exact installs, holds, and apt's own failure messages."""
 

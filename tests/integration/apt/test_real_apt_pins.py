@@ -1,4 +1,4 @@
-"""apt preferences pins on real apt 2.x (a throwaway root, shared/reference/real-apt-testing.md):
+"""apt preferences pins on real apt 2.x (a throwaway root):
 each behaviour the lab's apt claims (tests/unit/lab/node/test_apt_pins.py, lab/node/apt_pins.py)
 seen here with the same result, and kubehop's pin rewrite run for real."""
 

@@ -26,9 +26,9 @@ def images(api: str) -> tuple[tuple[str, str], ...]:
 
 def state(api2: str = "v1.28.9") -> ClusterState:
     return ClusterState(
-        apiservers=(ApiServerInfo("10.0.0.10:6443", "cp1", V("v1.28.9")),
-                    ApiServerInfo("10.0.0.11:6443", "cp2", V(api2)),
-                    ApiServerInfo("10.0.0.12:6443", "cp3", None, "connection refused")),
+        apiservers=(ApiServerInfo("127.77.0.10:6443", "cp1", V("v1.28.9")),
+                    ApiServerInfo("127.77.0.11:6443", "cp2", V(api2)),
+                    ApiServerInfo("127.77.0.12:6443", "cp3", None, "connection refused")),
         nodes=(NodeState("cp1", ("control-plane",), V("v1.28.9"), V("v1.28.9"), "5.15.0",
                          "Ubuntu 22.04.4 LTS", "containerd://1.7.13",
                          control_plane_images=images("v1.28.9")),
@@ -37,7 +37,7 @@ def state(api2: str = "v1.28.9") -> ClusterState:
                NodeState("w1", (), V("v1.27.16"), None, ready=False, schedulable=False)),
         addons=Addons("v1.10.1", "v1.28.9", (("calico", "v3.27.0"),)),
         kubeadm_kubernetes_version=V("v1.28.9"), kubectl=V("v1.30.2"),
-        kubeconfig_server="10.0.0.5:6443", workloads_observed=True)
+        kubeconfig_server="127.77.0.5:6443", workloads_observed=True)
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +76,7 @@ def test_versions_json_has_the_design_shape(observed, capsys):
     code, out, err = run(capsys, "versions", "-o", "json")
     assert code == 0
     doc = json.loads(out)
-    assert doc["apiservers"][2] == {"endpoint": "10.0.0.12:6443", "node": "cp3", "version": None,
+    assert doc["apiservers"][2] == {"endpoint": "127.77.0.12:6443", "node": "cp3", "version": None,
                                     "readVia": "address"}
     assert doc["nodes"][0] == {
         "name": "cp1", "roles": ["control-plane"], "kubelet": "v1.28.9", "kubeProxy": "v1.28.9",
@@ -90,7 +90,7 @@ def test_versions_json_has_the_design_shape(observed, capsys):
                              "cni": [{"name": "calico", "version": "v3.27.0"}]}
     assert doc["kubeadm"] == {"kubernetesVersion": "v1.28.9"}
     assert doc["client"] == {"kubectl": "v1.30.2"}
-    assert "10.0.0.12:6443 did not answer /version: connection refused" in err
+    assert "127.77.0.12:6443 did not answer /version: connection refused" in err
     assert observed[1][-1] == {"workloads": False, "node_facts": True}
 
 
@@ -121,7 +121,7 @@ def test_versions_table_for_people(observed, capsys):
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["APISERVER", "NODE", "VERSION"]
-    assert lines[3].split() == ["10.0.0.12:6443", "cp3", "unreachable:", "connection", "refused"]
+    assert lines[3].split() == ["127.77.0.12:6443", "cp3", "unreachable:", "connection", "refused"]
     assert "w1     <none>          NotReady,SchedulingDisabled   v1.27.16" in out
     assert "CoreDNS v1.10.1, kube-proxy v1.28.9, CNI calico v3.27.0" in out
     assert "Note:" not in out
@@ -134,7 +134,7 @@ def test_versions_notes_apiservers_that_disagree(observed, capsys):
     observed[0]["state"] = state(api2="v1.29.15")
     _, out, _ = run(capsys, "versions")
     assert ("Note: the apiservers run different versions (v1.28.9, v1.29.15); `kubectl version` "
-            "shows only the one the load balancer (10.0.0.5:6443) picked for it") in out
+            "shows only the one the load balancer (127.77.0.5:6443) picked for it") in out
     _, _, err = run(capsys, "versions", "-o", "json")
     assert "load balancer" in err
 
@@ -200,9 +200,9 @@ def test_check_reports_a_changed_host_key_as_blocking(observed, capsys):
     """`upgrade` refuses a node whose host key changed; `check` must not call it ready."""
     observed[0]["state"] = dataclasses.replace(
         state(), nodes_observed=True,
-        node_errors=(("w1", "host key of node w1 at 10.0.0.21 does not match the one recorded "
+        node_errors=(("w1", "host key of node w1 at 127.77.0.21 does not match the one recorded "
                             "in /root/.ssh/known_hosts"),))
-    observed[0]["changed_keys"] = {"w1": "host key of node w1 at 10.0.0.21 does not match the "
+    observed[0]["changed_keys"] = {"w1": "host key of node w1 at 127.77.0.21 does not match the "
                                          "one recorded in /root/.ssh/known_hosts"}
     code, out, _ = run(capsys, "check", "--today", "2026-11-25", "-o", "json")
     assert code == 1

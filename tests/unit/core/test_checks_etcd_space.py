@@ -41,7 +41,7 @@ def node(name: str, *, free: int | None = None, db: int | None = None, cp: bool 
 
 
 def state(*nodes: NodeState) -> ClusterState:
-    return ClusterState(apiservers=(ApiServerInfo("10.0.0.1:6443", "cp1", V("v1.34.3")),),
+    return ClusterState(apiservers=(ApiServerInfo("127.77.0.1:6443", "cp1", V("v1.34.3")),),
                         nodes=nodes, nodes_observed=True,
                         kubeadm_kubernetes_version=V("v1.34.3"))
 

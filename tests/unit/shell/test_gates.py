@@ -119,14 +119,14 @@ async def test_an_address_that_answers_is_judged_by_its_own_readyz(setup):
 
 
 def test_an_unreachable_address_without_a_mirror_pod_is_a_problem():
-    nodes = [NodeView("cp1", internal_ip="10.0.0.10")]
-    pods = [apiserver_pod("cp1", "10.0.0.10:6443")]
-    assert judge_unreachable("10.0.0.10:6443", "refused", pods, nodes, None, "lb:6443") is None
+    nodes = [NodeView("cp1", internal_ip="127.77.0.10")]
+    pods = [apiserver_pod("cp1", "127.77.0.10:6443")]
+    assert judge_unreachable("127.77.0.10:6443", "refused", pods, nodes, None, "lb:6443") is None
     # Found by the node's InternalIP when the annotation is missing.
     bare = [apiserver_pod("cp1", "")]
-    assert judge_unreachable("10.0.0.10:6443", "refused", bare, nodes, None, "lb:6443") is None
-    problem = judge_unreachable("10.0.0.99:6443", "refused", pods, nodes, None, "lb:6443")
-    assert problem == ("apiserver 10.0.0.99:6443 did not answer from here (refused) and no "
+    assert judge_unreachable("127.77.0.10:6443", "refused", bare, nodes, None, "lb:6443") is None
+    problem = judge_unreachable("127.77.0.99:6443", "refused", pods, nodes, None, "lb:6443")
+    assert problem == ("apiserver 127.77.0.99:6443 did not answer from here (refused) and no "
                        "kube-apiserver mirror pod names it; check that it runs and is reachable")
 
 

@@ -175,11 +175,11 @@ def test_the_fingerprint_does_not_depend_on_apiserver_addresses() -> None:
     """A twin serves the same apiservers elsewhere: its plan must carry the live fingerprint."""
     state = facts().state
     live = dataclasses.replace(state, apiservers=(
-        ApiServerInfo("10.0.0.1:6443", "cp1", V("v1.28.9")),))
+        ApiServerInfo("127.77.0.1:6443", "cp1", V("v1.28.9")),))
     twin = dataclasses.replace(state, apiservers=(
         ApiServerInfo("127.0.0.1:40123", "cp1", V("v1.28.9")),))
     newer = dataclasses.replace(state, apiservers=(
-        ApiServerInfo("10.0.0.1:6443", "cp1", V("v1.29.15")),))
+        ApiServerInfo("127.77.0.1:6443", "cp1", V("v1.29.15")),))
     assert state_fingerprint(live) == state_fingerprint(twin)
     assert state_fingerprint(live) != state_fingerprint(newer)
 

@@ -1,7 +1,7 @@
 """apt-get, apt and apt-mark on a Debian-family node (apt-cache and dpkg: `dpkg.py`).
 
 Output and exit codes follow apt 2.x as observed with real apt against pkgs.k8s.io-shaped
-repositories (see shared/reference/real-apt-testing.md): `apt-get update` fetches the lists of
+repositories: `apt-get update` fetches the lists of
 the sources configured *now* (switching `v1.28` to `v1.29` needs an update before 1.29 versions
 are installable), `install` honours holds (`E: Held packages were changed and -y was used
 without --allow-change-held-packages.`), downgrades, version globs (`kubeadm='1.29.15-*'`) and
