@@ -15,8 +15,8 @@ import time
 import msgspec
 
 import netguard  # noqa: F401  (nothing leaves loopback)
-from kubehop.lab.fixtures import ClusterSpec, NodeSpec, WorkloadSpec, populate
-from kubehop.lab.store import Store
+from kubehop.lab.api.store import Store
+from kubehop.lab.fixtures.cluster import ClusterSpec, NodeSpec, WorkloadSpec, populate
 
 
 def rss_mb() -> float:
@@ -46,7 +46,7 @@ def spec(nodes: int, pods: int) -> ClusterSpec:
 async def page_over_http(store: Store, limit: int) -> tuple[int, int, float]:
     from aiohttp import ClientSession
 
-    from kubehop.lab.server import LabServer
+    from kubehop.lab.api.server import LabServer
 
     async with LabServer(store=store, tls=False) as lab, ClientSession() as http:
         t0 = time.perf_counter()

@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 
 import netguard  # noqa: F401  (nothing leaves loopback)
-from kubehop.core.planner import plan_upgrade
+from kubehop.core.planner.make import plan_upgrade
 from kubehop.data import load_release_data
 from kubehop.model.cluster import (
     ApiServerInfo,

@@ -41,21 +41,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.lab_transport import LabTransport
 
-from kubehop.core.planner import plan_upgrade
+from kubehop.core.planner.make import plan_upgrade
 from kubehop.data import load_release_data
 from kubehop.lab.history import check_history
 from kubehop.lab.lab import Lab
 from kubehop.model.plan import PlanOptions, StepKind
-from kubehop.shell.executor import Executor
-from kubehop.shell.executor_cluster import KubeCluster
-from kubehop.shell.executor_events import ProgressEvent
-from kubehop.shell.executor_steps import ExecutorOptions, StepRunner
-from kubehop.shell.expect import ExpectChecker, NodeFacts
-from kubehop.shell.gates import HealthGates
-from kubehop.shell.journal import Journal
+from kubehop.shell.executor.cluster import KubeCluster
+from kubehop.shell.executor.engine import Executor
+from kubehop.shell.executor.events import ProgressEvent
+from kubehop.shell.executor.expect import ExpectChecker, NodeFacts
+from kubehop.shell.executor.gates import HealthGates
+from kubehop.shell.executor.journal import Journal
+from kubehop.shell.executor.steps import ExecutorOptions, StepRunner
 from kubehop.shell.kube.client import KubeClient
-from kubehop.shell.observe import observe
-from kubehop.shell.observe_nodes import TransportRunner
+from kubehop.shell.observe.cluster import observe
+from kubehop.shell.observe.nodes import TransportRunner
 
 TARGET = "1.30"
 

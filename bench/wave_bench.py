@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import netguard  # noqa: F401  (nothing leaves loopback)
-from kubehop.core.drain import DrainOptions
+from kubehop.core.drain.rules import DrainOptions
 from kubehop.lab.lab import Lab
-from kubehop.shell.drain import drain_node, uncordon_node
+from kubehop.shell.drain.node import drain_node, uncordon_node
 from kubehop.shell.kube.client import KubeClient
 
 

@@ -91,7 +91,7 @@ def apply_options(f: Any) -> Any:
 
 def _settings(params: dict[str, Any], release_data: str | None = None) -> Any:
     from kubehop.cli.apply_run import ApplySettings
-    from kubehop.shell.executor_steps import ExecutorOptions
+    from kubehop.shell.executor.steps import ExecutorOptions
 
     step = parse_duration(params["step_timeout"], "--step-timeout")
     return ApplySettings(
@@ -151,7 +151,7 @@ async def _resume(settings: Any) -> None:
     from kubehop.cli.apply_run import apply_plan, cluster_identity, saved_plan_path
     from kubehop.cli.context import connect
     from kubehop.model.journal import RunStatus
-    from kubehop.shell.journal import Journal
+    from kubehop.shell.executor.journal import Journal
 
     client = await connect()
     try:
@@ -212,7 +212,7 @@ def upgrade(to: str, max_unavailable: str, worker_strategy: str, drain_policy: s
 def status(output: str, run_id: str | None) -> None:
     """Progress of the current or last run, from the journal (no cluster access)."""
     from kubehop.cli.apply_status import format_status, status_document
-    from kubehop.shell.journal import Journal
+    from kubehop.shell.executor.journal import Journal
 
     with Journal.open() as journal:
         state = journal.find(run_id) if run_id else journal.latest()

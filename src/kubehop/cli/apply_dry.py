@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 async def dry_run(client: KubeClient, plan: Plan, state: RunState | None,
                   settings: ApplySettings) -> None:
-    from kubehop.shell.executor_cluster import KubeCluster
-    from kubehop.shell.expect import ExpectChecker, NodeFacts, describe
+    from kubehop.shell.executor.cluster import KubeCluster
+    from kubehop.shell.executor.expect import ExpectChecker, NodeFacts, describe
     from kubehop.shell.transports.ssh import SSHTransport
 
     done = state.done if state else set()

@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from kubehop.shell.executor_events import ProgressEvent
+    from kubehop.shell.executor.events import ProgressEvent
 
 NODE_LINES = 8
 WAITING_EVERY = 30.0  # seconds between the plain lines of a step still waiting
@@ -77,7 +77,7 @@ class PlainLines(JsonEvents):
         if step and event.kind == "step-started":
             self._started[step] = self._said[step] = event.elapsed
         elif step and event.kind == "step-waiting":
-            from kubehop.shell.kubeadm_runner import RETRYING
+            from kubehop.shell.executor.kubeadm_runner import RETRYING
 
             started = self._started.setdefault(step, event.elapsed)
             said = self._said.setdefault(step, event.elapsed)

@@ -42,9 +42,9 @@ if TYPE_CHECKING:
     from kubehop.core.hooks import Hook
     from kubehop.core.windows import Window
     from kubehop.model.cluster import ClusterState
-    from kubehop.shell.executor import Executor
-    from kubehop.shell.executor_steps import ExecutorOptions
-    from kubehop.shell.journal import Journal
+    from kubehop.shell.executor.engine import Executor
+    from kubehop.shell.executor.journal import Journal
+    from kubehop.shell.executor.steps import ExecutorOptions
     from kubehop.shell.kube.client import KubeClient
 
 
@@ -82,7 +82,7 @@ async def cluster_identity(client: KubeClient) -> str:
 
 
 def saved_plan_path(rid: str) -> Path:
-    from kubehop.shell.journal import state_dir
+    from kubehop.shell.executor.journal import state_dir
 
     return state_dir() / "plans" / f"{rid}.json"
 
@@ -232,7 +232,7 @@ async def apply_plan(plan: Plan, settings: ApplySettings, *, plan_path: str | No
                      observed: ClusterState | None = None,
                      confirm: Callable[[str], None] | None = None) -> None:
     """Apply `plan` to the cluster of the global options (see the module docstring)."""
-    from kubehop.shell.journal import Journal
+    from kubehop.shell.executor.journal import Journal
 
     client = await connect()
     journal = Journal.open()
@@ -280,7 +280,7 @@ async def warn_node_kubectl() -> None:
     if not global_options().ssh_inventory:
         return
     from kubehop.cli.versions import observe_cluster
-    from kubehop.core.checks_host import node_kubectl_findings
+    from kubehop.core.checks.host import node_kubectl_findings
 
     for f in node_kubectl_findings(await observe_cluster(workloads=False, node_facts=True)):
         warn(f"{f.message}; {f.fix}")
@@ -290,13 +290,13 @@ async def _execute(client: KubeClient, journal: Journal, cluster: str, plan: Pla
                    settings: ApplySettings, *, resume: str,
                    baseline: ClusterState | None = None) -> None:
     from kubehop.cli.apply_progress import make_reporter
-    from kubehop.shell.executor import Executor, RunHalted
-    from kubehop.shell.executor_cluster import KubeCluster
-    from kubehop.shell.executor_steps import StepRunner
-    from kubehop.shell.expect import ExpectChecker, NodeFacts
-    from kubehop.shell.gates import HealthGates
-    from kubehop.shell.hooks import HookRunner
-    from kubehop.shell.lock import LeaseLock
+    from kubehop.shell.executor.cluster import KubeCluster
+    from kubehop.shell.executor.engine import Executor, RunHalted
+    from kubehop.shell.executor.expect import ExpectChecker, NodeFacts
+    from kubehop.shell.executor.gates import HealthGates
+    from kubehop.shell.executor.hooks import HookRunner
+    from kubehop.shell.executor.lock import LeaseLock
+    from kubehop.shell.executor.steps import StepRunner
     from kubehop.shell.transports.ssh import SSHTransport
 
     rid = plan_run_id(cluster, plan)
@@ -331,15 +331,15 @@ async def _execute(client: KubeClient, journal: Journal, cluster: str, plan: Pla
                                    timeout=settings.hook_timeout, env=env)
             guard = None
             if settings.windows:
-                from kubehop.shell.windows import WindowGuard, cluster_clock
+                from kubehop.shell.executor.windows import WindowGuard, cluster_clock
 
                 guard = WindowGuard(settings.windows, await cluster_clock(client),
                                     wait=settings.wait_for_window, resume=resume)
-            from kubehop.shell.annotations import ClusterProgress
+            from kubehop.shell.executor.annotations import ClusterProgress
 
             listeners: list[Any] = [reporter, ClusterProgress(client, rid, warn=warn)]
             if settings.notify:
-                from kubehop.shell.notify import Notifier
+                from kubehop.shell.executor.notify import Notifier
 
                 listeners.append(Notifier(settings.notify, plan, warn=warn))
 
@@ -384,7 +384,7 @@ def _print_report(halted: Any, log_format: str) -> None:
 async def abandon_run(settings: ApplySettings) -> None:
     """Give up the cluster's unfinished run (it will not be resumed), saying what it left."""
     from kubehop.core.progress import summarize
-    from kubehop.shell.journal import Journal
+    from kubehop.shell.executor.journal import Journal
 
     client = await connect()
     journal = Journal.open()

@@ -44,7 +44,7 @@ async def upgrade_flow(to: str, options: PlanOptions, settings: ApplySettings, *
     from kubehop.cli.plan import make_plan, trial_for
     from kubehop.cli.plan_render import format_hooks, format_text, format_windows
     from kubehop.cli.versions import observe_cluster
-    from kubehop.shell.journal import Journal
+    from kubehop.shell.executor.journal import Journal
 
     client = await connect()
     try:
@@ -75,7 +75,7 @@ async def upgrade_flow(to: str, options: PlanOptions, settings: ApplySettings, *
         click.echo(format_hooks(plan, settings.hooks), nl=False,
                    err=settings.log_format == "json")
     if settings.windows:
-        from kubehop.shell.windows import cluster_clock
+        from kubehop.shell.executor.windows import cluster_clock
 
         client = await connect()
         try:

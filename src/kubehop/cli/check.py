@@ -20,8 +20,8 @@ from kubehop.cli.releases import (
     today_option,
 )
 from kubehop.cli.versions import observe_with_ssh
-from kubehop.core.checks import run_checks
-from kubehop.core.planner_target import check_target_text, resolve
+from kubehop.core.checks.run import run_checks
+from kubehop.core.planner.target import check_target_text, resolve
 from kubehop.model.cluster import ClusterState
 from kubehop.model.findings import Finding, Severity
 from kubehop.model.plan import PlanOptions
@@ -44,7 +44,7 @@ def with_host_keys(findings: list[Finding], changed: dict[str, str]) -> list[Fin
     refuses to connect to it) instead of as a node whose packages could not be read."""
     if not changed:
         return findings
-    from kubehop.shell.inventory_check import host_key_findings
+    from kubehop.shell.observe.inventory import host_key_findings
 
     subjects = {f"node/{node}" for node in changed}
     kept = [f for f in findings if not (f.id == "packages.unreadable" and f.subject in subjects)]

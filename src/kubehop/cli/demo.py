@@ -79,7 +79,7 @@ async def run_upgrade() -> None:
     from kubehop.cli.apply_upgrade import upgrade_flow
     from kubehop.cli.demo_story import TARGET
     from kubehop.cli.plan import options_from
-    from kubehop.shell.executor_steps import ExecutorOptions
+    from kubehop.shell.executor.steps import ExecutorOptions
 
     settings = ApplySettings(yes=True, dry_run=False, accept_new_host_keys=False,
                              executor=ExecutorOptions(), log_format="text")
@@ -287,7 +287,7 @@ def kubelets_line(events: list[dict[str, Any]], mark: int, ok: bool) -> tuple[bo
 
 def primary_now(lab: Lab) -> dict[str, tuple[str, str | None]]:
     """CloudNativePG cluster (`ns/name`) → its primary pod now and its node."""
-    from kubehop.lab.cnpg import CLUSTER_LABEL, INSTANCE_ROLE_LABEL
+    from kubehop.lab.controllers.cnpg_specs import CLUSTER_LABEL, INSTANCE_ROLE_LABEL
 
     out: dict[str, tuple[str, str | None]] = {}
     for pod in lab.store.iter("pods"):

@@ -102,7 +102,7 @@ class Story:
         from kubehop.cli.check import check_target, print_findings
         from kubehop.cli.releases import load_release_data_checked, resolve_today
         from kubehop.cli.versions import observe_cluster
-        from kubehop.core.checks import run_checks
+        from kubehop.core.checks.run import run_checks
         from kubehop.model.findings import Severity
 
         self.narrator.command("kubehop check" + (f" --to {to}" if to else ""))

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kubehop.cli.context import connect, global_options, run
-from kubehop.core.drain import DrainOptions
+from kubehop.core.drain.rules import DrainOptions
 from kubehop.core.selectors import valid_label_selector
 
 if TYPE_CHECKING:
-    from kubehop.core.drain_explain import DrainEvent
+    from kubehop.core.drain.explain import DrainEvent
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -148,7 +148,7 @@ def drain(node: str, ignore_daemonsets: bool, delete_emptydir_data: bool, force:
     json_lines = global_options().log_format == "json"
 
     async def go() -> None:
-        from kubehop.shell.drain import Drainer, DrainError
+        from kubehop.shell.drain.node import Drainer, DrainError
 
         client = await connect()
         try:
@@ -168,7 +168,7 @@ def _set_unschedulable(node: str, desired: bool, dry_run: str) -> None:
     json_lines = global_options().log_format == "json"
 
     async def go() -> None:
-        from kubehop.shell.drain import Drainer
+        from kubehop.shell.drain.node import Drainer
 
         client = await connect()
         try:

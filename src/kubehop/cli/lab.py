@@ -223,10 +223,10 @@ def snapshot_yaml(document: dict[str, Any], notes: list[str]) -> str:
 
 
 async def read_live_cluster() -> Any:
-    """`kubehop.shell.snapshot.read_cluster` on the cluster the global options name, with node
-    facts over SSH when an inventory is given."""
+    """`kubehop.shell.observe.snapshot.read_cluster` on the cluster the global options name,
+    with node facts over SSH when an inventory is given."""
     from kubehop.cli.context import accept_new_host_keys, connect, global_options
-    from kubehop.shell.snapshot import read_cluster
+    from kubehop.shell.observe.snapshot import read_cluster
 
     client = await connect()
     transport = None
@@ -234,7 +234,7 @@ async def read_live_cluster() -> Any:
         inventory = global_options().ssh_inventory
         runner = None
         if inventory:
-            from kubehop.shell.observe_nodes import TransportRunner
+            from kubehop.shell.observe.nodes import TransportRunner
             from kubehop.shell.transports.ssh import SSHTransport
 
             transport = SSHTransport.from_file(inventory,
@@ -285,7 +285,7 @@ def snapshot(out: Path | None, anonymize: bool, max_pods_per_node: int | None,
 
     from kubehop.cli.context import run
     from kubehop.model.errors import UsageError
-    from kubehop.shell.snapshot import build_snapshot, names_document
+    from kubehop.shell.observe.snapshot import build_snapshot, names_document
 
     if anonymize and out is None:
         raise UsageError("--anonymize needs -o FILE: the name mapping and its key are written "

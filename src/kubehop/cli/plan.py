@@ -23,9 +23,9 @@ from kubehop.cli.releases import (
     resolve_today,
     today_option,
 )
-from kubehop.core.checks import run_checks
-from kubehop.core.planner import plan_upgrade
-from kubehop.core.planner_target import (
+from kubehop.core.checks.run import run_checks
+from kubehop.core.planner.make import plan_upgrade
+from kubehop.core.planner.target import (
     check_installed_by_kubeadm,
     refuse_blocking_findings,
     resolve,

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from kubehop.model.findings import Finding
     from kubehop.model.plan import Plan, PlanOptions
     from kubehop.model.releases import ReleaseData
-    from kubehop.shell.executor_events import HaltReport
+    from kubehop.shell.executor.events import HaltReport
     from kubehop.shell.rehearse import Recorder
 
 DEFAULT_SCALE = 0.01
@@ -84,15 +84,15 @@ async def rehearse_on(scenario: Scenario, to: str, options: PlanOptions, data: R
     `node_facts`: read the twin's nodes' packages as kubehop reads them over SSH — only when
     the live cluster's were read (an SSH inventory), so that both states, and so both
     fingerprints, hold the same facts."""
-    from kubehop.core.checks import run_checks
-    from kubehop.core.planner import plan_upgrade
-    from kubehop.core.planner_target import resolve
+    from kubehop.core.checks.run import run_checks
+    from kubehop.core.planner.make import plan_upgrade
+    from kubehop.core.planner.target import resolve
     from kubehop.lab.history import check_history
     from kubehop.lab.lab import Lab
     from kubehop.model.findings import Severity
     from kubehop.shell.kube.client import KubeClient
-    from kubehop.shell.observe import observe
-    from kubehop.shell.observe_nodes import TransportRunner
+    from kubehop.shell.observe.cluster import observe
+    from kubehop.shell.observe.nodes import TransportRunner
     from kubehop.shell.rehearse import Recorder, execute
 
     async with Lab(scenario, time_scale=time_scale, ssh=False, tls=False) as lab:
@@ -139,7 +139,7 @@ def twin_scenario(snapshot_file: str | None
         return load_scenario(snapshot_file), None, [], True
     from kubehop.cli.lab import read_live_cluster
     from kubehop.model.cluster_codec import state_fingerprint
-    from kubehop.shell.snapshot import build_snapshot
+    from kubehop.shell.observe.snapshot import build_snapshot
 
     facts = run(read_live_cluster())
     snap = build_snapshot(facts, name="live")
@@ -183,7 +183,7 @@ def rehearse(ctx: click.Context, to: str, max_unavailable: str, worker_strategy:
     """
     from kubehop.cli.check import print_findings
     from kubehop.cli.releases import load_release_data_checked, resolve_today
-    from kubehop.core.planner_target import check_target_text
+    from kubehop.core.planner.target import check_target_text
     from kubehop.model.findings import Severity
     from kubehop.shell.rehearse import DEFAULT_TIMING, build_report, exit_status, load_timing
     from kubehop.shell.rehearse import report_lines as lines_of

@@ -17,7 +17,7 @@ from kubehop.model.cluster import ApiServerInfo, ClusterState, NodeState
 from kubehop.model.versions import KubeVersion, MinorVersion, parse_image_ref
 
 if TYPE_CHECKING:
-    from kubehop.shell.inventory_check import HostKeyWatch
+    from kubehop.shell.observe.inventory import HostKeyWatch
 
 def _v(version: KubeVersion | None) -> str | None:
     return version.full if version is not None else None
@@ -155,7 +155,7 @@ async def observe_with_ssh(*, workloads: bool, apis: bool = False, node_facts: b
     inventory entries naming no node of the cluster; honours `--accept-new-host-keys`. With
     `trial_for`, each node also tries a refresh of the target minor's repository (into a
     temporary lists directory), so a node that cannot reach it is found before anything moves."""
-    from kubehop.shell.observe import observe
+    from kubehop.shell.observe.cluster import observe
 
     client = await connect()
     watch: HostKeyWatch | None = None
@@ -163,7 +163,7 @@ async def observe_with_ssh(*, workloads: bool, apis: bool = False, node_facts: b
     try:
         inventory = global_options().ssh_inventory
         if node_facts and inventory:
-            from kubehop.shell.inventory_check import HostKeyWatch
+            from kubehop.shell.observe.inventory import HostKeyWatch
             from kubehop.shell.transports.ssh import SSHTransport
 
             transport = SSHTransport.from_file(inventory,
@@ -172,7 +172,7 @@ async def observe_with_ssh(*, workloads: bool, apis: bool = False, node_facts: b
         state = await observe(client, workloads=workloads, apis=apis, node_runner=watch)
         minor = trial_for(state) if trial_for is not None and watch is not None else None
         if minor is not None and watch is not None:
-            from kubehop.shell.observe_nodes import gather_trials
+            from kubehop.shell.observe.nodes import gather_trials
 
             state = await gather_trials(watch, state, minor)
     finally:
@@ -180,7 +180,7 @@ async def observe_with_ssh(*, workloads: bool, apis: bool = False, node_facts: b
             await transport.close()
         await client.close()
     if transport is not None:
-        from kubehop.shell.inventory_check import entries_without_node
+        from kubehop.shell.observe.inventory import entries_without_node
 
         for name in entries_without_node(transport.inventory.nodes, (n.name for n in state.nodes)):
             warn(f"SSH inventory {inventory} lists {name}, which is no node of this cluster: "

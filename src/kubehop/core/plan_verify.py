@@ -30,10 +30,10 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from kubehop.core.planner import plan_upgrade
-from kubehop.core.planner_build import AHEAD_KINDS
-from kubehop.core.simulate_dag import Violation, check_concurrency, slot_ranges
-from kubehop.core.simulate_state import SimState
+from kubehop.core.planner.build import AHEAD_KINDS
+from kubehop.core.planner.make import plan_upgrade
+from kubehop.core.simulate.dag import Violation, check_concurrency, slot_ranges
+from kubehop.core.simulate.state import SimState
 from kubehop.core.workloads import WorkloadIndex
 from kubehop.model.cluster import ClusterState
 from kubehop.model.errors import UsageError, VersionError

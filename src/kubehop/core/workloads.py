@@ -6,7 +6,7 @@ every set of nodes a plan may have cordoned at the same time).
 
 Rules:
 - A drain evicts every pod but DaemonSet pods, mirror (static) pods and finished pods; pods
-  being deleted count (kubehop.core.drain.drain_evicts, after kubectl pkg/drain/filters.go).
+  being deleted count (kubehop.core.drain.rules.drain_evicts, after kubectl pkg/drain/filters.go).
 - PDBs: draining nodes together evicts their pods together; a wave may hold two nodes with pods
   of one PDB only when all those pods fit in the budget (`disruptionsAllowed`). A single node is
   always allowed: kubectl retries a 429 eviction until replacements are Ready.
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import methodcaller
 
-from kubehop.core.drain import FINISHED, drain_evicts
+from kubehop.core.drain.rules import FINISHED, drain_evicts
 from kubehop.model.cluster import ClusterState, PdbInfo
 
 Vec = tuple[int, int, int]  # millicores, bytes, pods

@@ -47,19 +47,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from kubehop.lab import objects as o
-from kubehop.lab import tls as labtls
-from kubehop.lab.api_faults import LOAD_BALANCER, ROUTED, ApiFaults
-from kubehop.lab.apiserver import ApiServer
+from kubehop.lab.api import tls as labtls
+from kubehop.lab.api.app import ApiServer
+from kubehop.lab.api.faults import LOAD_BALANCER, ROUTED, ApiFaults
+from kubehop.lab.api.server import LabServer
+from kubehop.lab.api.store import Change, Store
 from kubehop.lab.clock import LabClock
 from kubehop.lab.controllers import Controllers, Timing
-from kubehop.lab.fixtures import ClusterSpec, populate
+from kubehop.lab.fixtures import objects as o
+from kubehop.lab.fixtures.cluster import ClusterSpec, populate
 from kubehop.lab.history import History
 from kubehop.lab.node import NodeAgents, NodeSetup, package_faults
 from kubehop.lab.node.package_faults import PACKAGE_FAULTS
 from kubehop.lab.scenarios import Scenario, load_scenario, to_cluster_spec
-from kubehop.lab.server import LabServer
-from kubehop.lab.store import Change, Store
 from kubehop.model.errors import OperationError
 
 Obj = dict[str, Any]

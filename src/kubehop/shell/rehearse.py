@@ -19,16 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubehop.core.drain_explain import DrainEvent
+from kubehop.core.drain.explain import DrainEvent
 from kubehop.model.errors import UsageError
 from kubehop.model.plan import Plan, Step, StepKind
-from kubehop.shell.executor import Executor, RunHalted
-from kubehop.shell.executor_cluster import KubeCluster
-from kubehop.shell.executor_events import HaltReport, ProgressEvent
-from kubehop.shell.executor_steps import ExecutorOptions, StepRunner
-from kubehop.shell.expect import ExpectChecker, NodeFacts
-from kubehop.shell.gates import HealthGates
-from kubehop.shell.journal import Journal
+from kubehop.shell.executor.cluster import KubeCluster
+from kubehop.shell.executor.engine import Executor, RunHalted
+from kubehop.shell.executor.events import HaltReport, ProgressEvent
+from kubehop.shell.executor.expect import ExpectChecker, NodeFacts
+from kubehop.shell.executor.gates import HealthGates
+from kubehop.shell.executor.journal import Journal
+from kubehop.shell.executor.steps import ExecutorOptions, StepRunner
 from kubehop.shell.kube.client import KubeClient
 from kubehop.shell.transports import Transport
 

@@ -18,9 +18,9 @@ import pytest
 
 from kubehop.cli.drain import drain as drain_command
 from kubehop.cli.drain import drain_options
-from kubehop.core.drain_explain import DrainEvent
+from kubehop.core.drain.explain import DrainEvent
 from kubehop.lab.lab import Lab
-from kubehop.shell.drain import Drainer, DrainError, DrainResult
+from kubehop.shell.drain.node import Drainer, DrainError, DrainResult
 from kubehop.shell.kube.client import KubeClient
 from tests.integration import kubectl_bin
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from kubehop.core.drain import DrainOptions
-from kubehop.core.drain_explain import DrainEvent
+from kubehop.core.drain.explain import DrainEvent
+from kubehop.core.drain.rules import DrainOptions
 from kubehop.lab.history import check_history
-from kubehop.shell.drain import Drainer, DrainError
+from kubehop.shell.drain.node import Drainer, DrainError
 from kubehop.shell.kube.client import KubeClient
 from tests.integration.drain.conftest import (
     by_kind,

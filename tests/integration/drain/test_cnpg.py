@@ -4,7 +4,7 @@ eviction; a single-instance cluster is refused before anything is touched."""
 from __future__ import annotations
 
 from kubehop.lab.history import check_history
-from kubehop.shell.drain import DrainError
+from kubehop.shell.drain.node import DrainError
 from tests.integration.drain.conftest import (
     by_kind,
     kubehop_drain,

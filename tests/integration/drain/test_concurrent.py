@@ -7,10 +7,10 @@ import asyncio
 
 from kubernetes_asyncio.client import ApiClient
 
-from kubehop.core.drain import DrainOptions
+from kubehop.core.drain.rules import DrainOptions
 from kubehop.lab.history import check_history
-from kubehop.shell.drain import Drainer
-from kubehop.shell.drain_budgets import Budgets
+from kubehop.shell.drain.budgets import Budgets
+from kubehop.shell.drain.node import Drainer
 from kubehop.shell.kube.client import KubeClient
 from kubehop.shell.kube.config import load_configuration
 from tests.integration.drain.conftest import node_schedulable, pods_on, scenario, start_labs

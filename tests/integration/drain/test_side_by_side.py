@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubehop.lab import objects as o
+from kubehop.lab.fixtures import objects as o
 from kubehop.lab.history import check_history
 from tests.integration.drain.conftest import (
     by_kind,

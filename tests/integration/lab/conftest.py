@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from kubehop.lab.fixtures import oldversion_spec
-from kubehop.lab.server import LabServer
+from kubehop.lab.api.server import LabServer
+from kubehop.lab.fixtures.cluster import oldversion_spec
 from tests.integration import kubectl_bin
 
 T = TypeVar("T")

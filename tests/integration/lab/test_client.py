@@ -11,8 +11,8 @@ import pytest
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from kubehop.lab.fixtures import oldversion_spec
-from kubehop.lab.server import LabServer
+from kubehop.lab.api.server import LabServer
+from kubehop.lab.fixtures.cluster import oldversion_spec
 
 
 @pytest.fixture

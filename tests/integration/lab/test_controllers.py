@@ -15,12 +15,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from kubehop.lab.api.server import LabServer
+from kubehop.lab.api.store import Store
 from kubehop.lab.clock import LabClock
 from kubehop.lab.controllers import Controllers, Timing
-from kubehop.lab.fixtures import ClusterSpec, NodeSpec, PdbSpec, WorkloadSpec, populate
+from kubehop.lab.fixtures.cluster import ClusterSpec, NodeSpec, PdbSpec, WorkloadSpec, populate
 from kubehop.lab.history import History, check_history
-from kubehop.lab.server import LabServer
-from kubehop.lab.store import Store
 
 TIME_SCALE = 0.005
 TIMING = Timing(podStop=10)  # terminating pods stay visible across a few HTTP calls

@@ -9,11 +9,11 @@ import shutil
 import pytest
 
 from kubehop.data import load_release_data
+from kubehop.lab.api.store import Store
 from kubehop.lab.clock import LabClock
-from kubehop.lab.fixtures import oldversion_spec, populate
+from kubehop.lab.fixtures.cluster import oldversion_spec, populate
 from kubehop.lab.history import History
 from kubehop.lab.node import NodeAgents
-from kubehop.lab.store import Store
 from kubehop.model.versions import MinorVersion
 
 SSH = shutil.which("ssh") or "/usr/bin/ssh"

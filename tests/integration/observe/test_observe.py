@@ -7,7 +7,7 @@ from kubehop.lab.lab import Lab
 from kubehop.model.cluster import OsFamily
 from kubehop.model.versions import MinorVersion, parse_kube_version
 from kubehop.shell.kube.client import KubeClient
-from kubehop.shell.observe import observe
+from kubehop.shell.observe.cluster import observe
 from tests.integration.observe.conftest import SCALE
 
 

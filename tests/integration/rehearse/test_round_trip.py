@@ -12,7 +12,7 @@ import yaml
 
 from kubehop.cli.lab import snapshot_yaml
 from kubehop.lab.scenarios import builtin_names, parse_text
-from kubehop.shell.snapshot import build_snapshot
+from kubehop.shell.observe.snapshot import build_snapshot
 from tests.integration.rehearse.twin import read_lab, reading
 
 HERE = Path(__file__).parent / "scenarios"

@@ -7,17 +7,17 @@ from datetime import date
 from typing import Any
 
 from kubehop.cli.versions import versions_document
-from kubehop.core.checks import run_checks
-from kubehop.core.planner import plan_upgrade
-from kubehop.core.planner_target import resolve
+from kubehop.core.checks.run import run_checks
+from kubehop.core.planner.make import plan_upgrade
+from kubehop.core.planner.target import resolve
 from kubehop.data import load_release_data
 from kubehop.lab.lab import Lab
 from kubehop.lab.scenarios import Scenario
 from kubehop.model.cluster import ClusterState
 from kubehop.model.plan import PlanOptions
 from kubehop.shell.kube.client import KubeClient
-from kubehop.shell.observe_nodes import TransportRunner
-from kubehop.shell.snapshot import ClusterFacts, read_cluster
+from kubehop.shell.observe.nodes import TransportRunner
+from kubehop.shell.observe.snapshot import ClusterFacts, read_cluster
 from tests.lab_transport import LabTransport
 
 TODAY = date(2026, 12, 5)

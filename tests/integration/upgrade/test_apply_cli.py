@@ -65,7 +65,7 @@ def test_dry_run_shows_the_next_steps_and_changes_nothing(lab, capsys):
 
 
 def test_another_runs_lock_is_refused_naming_its_holder(lab, capsys):
-    from kubehop.shell.lock import micro_time
+    from kubehop.shell.executor.lock import micro_time
 
     lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
              "metadata": {"name": "kubehop-upgrade", "namespace": "kube-system"},

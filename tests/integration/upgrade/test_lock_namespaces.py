@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from kubehop.lab.history import check_history
-from kubehop.shell.lock import micro_time
+from kubehop.shell.executor.lock import micro_time
 from tests.integration.upgrade.conftest import KUBEHOP, TODAY, Upgrade, final_versions
 
 # Each run is PID 1 of a new PID namespace with its own /proc, as in a container.

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kubehop.shell.journal import Journal
+from kubehop.shell.executor.journal import Journal
 from tests.integration.upgrade.conftest import TODAY, Upgrade, kubehop_cli
 
 Doc = dict[str, Any]

@@ -13,8 +13,8 @@ from kubehop.cli.apply_progress import format_line
 from kubehop.cli.apply_status import format_status
 from kubehop.cli.apply_upgrade import same_target
 from kubehop.model.journal import RunStatus, StepStatus
-from kubehop.shell.executor_events import ProgressEvent
-from kubehop.shell.journal import Journal
+from kubehop.shell.executor.events import ProgressEvent
+from kubehop.shell.executor.journal import Journal
 from tests.unit.shell.test_executor import make_plan
 
 

@@ -10,12 +10,12 @@ import pytest
 
 from kubehop.cli.apply_progress import PlainLines
 from kubehop.model.plan import Command, Step, StepKind
-from kubehop.shell.executor_cluster import NodeView
-from kubehop.shell.executor_events import ProgressEvent
-from kubehop.shell.executor_fake import FakeCluster
-from kubehop.shell.executor_steps import ExecutorOptions, StepFailed, StepRunner
-from kubehop.shell.expect import PROGRESS_EVERY, ExpectChecker, NodeFacts
-from kubehop.shell.gates import HealthGates
+from kubehop.shell.executor.cluster import NodeView
+from kubehop.shell.executor.events import ProgressEvent
+from kubehop.shell.executor.expect import PROGRESS_EVERY, ExpectChecker, NodeFacts
+from kubehop.shell.executor.fake import FakeCluster
+from kubehop.shell.executor.gates import HealthGates
+from kubehop.shell.executor.steps import ExecutorOptions, StepFailed, StepRunner
 from kubehop.shell.transports.fake import FakeTransport
 
 STEP = Step("1.29/w1/kubelet-restart", StepKind.KUBELET_RESTART, "w1", "v1.29.15",

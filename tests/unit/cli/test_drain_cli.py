@@ -9,8 +9,8 @@ import click
 import pytest
 
 from kubehop.cli.drain import drain, drain_options, format_event, parse_duration
-from kubehop.core.drain import DrainOptions
-from kubehop.core.drain_explain import DrainEvent
+from kubehop.core.drain.explain import DrainEvent
+from kubehop.core.drain.rules import DrainOptions
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

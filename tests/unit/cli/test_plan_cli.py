@@ -149,7 +149,7 @@ def test_planning_from_a_file_imports_no_cluster_client(state_file):
 
 
 def test_format_script_skips_gates():
-    from kubehop.core.planner import plan_upgrade
+    from kubehop.core.planner.make import plan_upgrade
     from kubehop.model.plan import PlanOptions
     from tests.unit.core.plan_strategies import release_data
 

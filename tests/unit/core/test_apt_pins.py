@@ -6,16 +6,16 @@ from dataclasses import replace
 import pytest
 
 from kubehop.core import apt_preferences as ap
-from kubehop.core.checks_nodes import package_findings
-from kubehop.core.checks_pins import pin_findings
+from kubehop.core.checks.nodes import package_findings
+from kubehop.core.checks.pins import pin_findings
 from kubehop.core.node_commands import Packaging, apt_upgrade, pins_expect
-from kubehop.core.planner import plan_upgrade
-from kubehop.core.simulate import simulate
+from kubehop.core.planner.make import plan_upgrade
+from kubehop.core.simulate.run import simulate
 from kubehop.model.cluster import NodePackages, OsFamily
 from kubehop.model.plan import PlanOptions, StepKind
 from kubehop.model.versions import MinorVersion
 from kubehop.model.versions import parse_kube_version as v
-from kubehop.shell.observe_nodes import MARK, parse_facts
+from kubehop.shell.observe.nodes import MARK, parse_facts
 from tests.unit.core.plan_strategies import cluster, cp_node, release_data, worker
 
 PREF = "/etc/apt/preferences.d/kubernetes"

@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from kubehop.core.checks import run_checks
-from kubehop.core.planner_target import cluster_version
+from kubehop.core.checks.run import run_checks
+from kubehop.core.planner.target import cluster_version
 from kubehop.data import load_release_data
 from kubehop.model.cluster import (
     Addons,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from kubehop.core.checks import run_checks
-from kubehop.core.checks_host import etcd_snapshot_space
+from kubehop.core.checks.host import etcd_snapshot_space
+from kubehop.core.checks.run import run_checks
 from kubehop.data import load_release_data
 from kubehop.model.cluster import (
     ApiServerInfo,

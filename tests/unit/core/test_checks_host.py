@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from kubehop.core.checks import run_checks
-from kubehop.core.checks_host import passes_flag
+from kubehop.core.checks.host import passes_flag
+from kubehop.core.checks.run import run_checks
 from kubehop.data import load_release_data
 from kubehop.model.cluster import (
     ApiServerInfo,

@@ -5,13 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubehop.core.drain import (
-    DrainOptions,
-    parse_time,
-    plan_drain,
-    pod_from_dict,
-)
-from kubehop.core.drain_explain import (
+from kubehop.core.drain.explain import (
     DrainEvent,
     PdbInfo,
     cnpg_primary_of,
@@ -20,6 +14,12 @@ from kubehop.core.drain_explain import (
     pdbs_for,
     predict_blocks,
     single_instance_refusal,
+)
+from kubehop.core.drain.rules import (
+    DrainOptions,
+    parse_time,
+    plan_drain,
+    pod_from_dict,
 )
 from kubehop.core.selectors import selector_from_api, selects, valid_label_selector
 from kubehop.model.cluster import PodInfo

@@ -1,12 +1,13 @@
-"""One evictability rule (kubehop.core.drain.drain_evicts), after kubectl pkg/drain/filters.go,
-and the check, the wave planner and the drain's own filter chain agreeing on it."""
+"""One evictability rule (kubehop.core.drain.rules.drain_evicts), after kubectl
+pkg/drain/filters.go, and the check, the wave planner and the drain's own filter chain
+agreeing on it."""
 
 from __future__ import annotations
 
 import pytest
 
-from kubehop.core.checks_workloads import capacity_findings, drain_findings, evictable
-from kubehop.core.drain import DrainOptions, drain_evicts, plan_drain, pod_from_dict
+from kubehop.core.checks.workloads import capacity_findings, drain_findings, evictable
+from kubehop.core.drain.rules import DrainOptions, drain_evicts, plan_drain, pod_from_dict
 from kubehop.core.workloads import WorkloadIndex
 from kubehop.model.cluster import ClusterState, NodeState, PodInfo, Resources
 

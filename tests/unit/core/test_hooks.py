@@ -14,7 +14,7 @@ from kubehop.core.hooks import (
     parse_hook,
     place_hooks,
 )
-from kubehop.core.planner import plan_upgrade
+from kubehop.core.planner.make import plan_upgrade
 from kubehop.model.errors import UsageError
 from kubehop.model.plan import PlanOptions, StepKind
 from tests.unit.core.plan_strategies import oldversion_state, release_data

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from kubehop.core.checks_nodes import (
+from kubehop.core.checks.nodes import (
     key_findings,
     package_findings,
     source_findings,

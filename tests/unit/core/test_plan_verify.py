@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kubehop.core.plan_verify import verify_plan
-from kubehop.core.planner import plan_upgrade
+from kubehop.core.planner.make import plan_upgrade
 from kubehop.model.cluster import ClusterState, PodInfo, Resources
 from kubehop.model.errors import UsageError
 from kubehop.model.plan import Plan, PlanOptions

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubehop.core.planner import plan_upgrade
-from kubehop.core.simulate import simulate
+from kubehop.core.planner.make import plan_upgrade
+from kubehop.core.simulate.run import simulate
 from kubehop.model.cluster import ApiServerInfo, DatabaseInfo, OsFamily, PodInfo
 from kubehop.model.errors import UsageError
 from kubehop.model.findings import Finding, Severity

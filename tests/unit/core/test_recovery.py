@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubehop.core.planner import plan_upgrade
+from kubehop.core.planner.make import plan_upgrade
 from kubehop.core.recovery import rollback_guidance
 from kubehop.model.plan import PlanOptions
 from tests.unit.core.plan_strategies import oldversion_state, release_data

@@ -6,12 +6,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from kubehop.core.checks_nodes import key_findings
+from kubehop.core.checks.nodes import key_findings
 from kubehop.core.node_commands import Packaging, import_rpm_key, repository_commands
-from kubehop.core.planner_nodes import packaging
+from kubehop.core.planner.nodes import packaging
 from kubehop.model.cluster import ClusterState, NodePackages, NodeState, OsFamily, RepoSource
 from kubehop.model.versions import MinorVersion
-from kubehop.shell.observe_nodes import facts_command, parse_facts, parse_rpm_keys
+from kubehop.shell.observe.nodes import facts_command, parse_facts, parse_rpm_keys
 
 V130 = MinorVersion(1, 30)
 OLD = "gpg-pubkey-9a296436-6307a177"  # the key that expired on 2024-11-02 (release#3840)

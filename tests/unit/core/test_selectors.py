@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from kubehop.core.drain_explain import PdbInfo, pdbs_for
+from kubehop.core.drain.explain import PdbInfo, pdbs_for
 from kubehop.core.selectors import SelectorError, selector_from_api, selects
-from kubehop.lab.disruption import SelectorError as LabSelectorError
-from kubehop.lab.disruption import compile_selector, labels_match
+from kubehop.lab.controllers.disruption_arithmetic import SelectorError as LabSelectorError
+from kubehop.lab.controllers.disruption_arithmetic import compile_selector, labels_match
 from kubehop.model.cluster import PodInfo
-from kubehop.shell.observe_decode import PodDecoder, decode_pdbs, pdb_info
+from kubehop.shell.observe.decode import PodDecoder, decode_pdbs, pdb_info
 
 MATCH_LABELS = {"foo": "bar"}
 BAZ_IN = [{"key": "baz", "operator": "In", "values": ["qux", "norf"]}]

@@ -13,15 +13,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from kubehop.lab.api_faults import ApiFaults
+from kubehop.lab.api.faults import ApiFaults
+from kubehop.lab.api.server import LabServer
 from kubehop.lab.clock import LabClock
-from kubehop.lab.fixtures import oldversion_spec
+from kubehop.lab.fixtures.cluster import oldversion_spec
 from kubehop.lab.lab import Lab
 from kubehop.lab.scenarios import parse_text
 from kubehop.lab.scenarios.schema import ApiFault
-from kubehop.lab.server import LabServer
 from kubehop.model.errors import UsageError
-from kubehop.shell.drain_watch import PodInformer
+from kubehop.shell.drain.watch import PodInformer
 from kubehop.shell.kube.client import KubeClient, RetryPolicy
 
 SCALE = 0.001  # real seconds per lab second: a 20 s fault lasts 20 ms

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from kubehop.lab.apiserver import ApiServer, parse_path
-from kubehop.lab.fixtures import oldversion_spec, populate
-from kubehop.lab.store import Store
+from kubehop.lab.api.app import ApiServer, parse_path
+from kubehop.lab.api.store import Store
+from kubehop.lab.fixtures.cluster import oldversion_spec, populate
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;" \
         "g=meta.k8s.io,application/json"

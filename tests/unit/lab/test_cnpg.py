@@ -2,15 +2,15 @@
 
 import pytest
 
+from kubehop.lab.api.eviction import decide_eviction
 from kubehop.lab.clock import rfc3339
-from kubehop.lab.cnpg import (
+from kubehop.lab.controllers.cnpg_specs import (
     decide_switchover,
     desired_pdbs,
     instance_pods,
     is_node_draining,
 )
-from kubehop.lab.disruption import compute_pdb_status, scale_resolver
-from kubehop.lab.eviction import decide_eviction
+from kubehop.lab.controllers.disruption_arithmetic import compute_pdb_status, scale_resolver
 
 NOW = 1714564800.0
 

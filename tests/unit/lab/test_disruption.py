@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubehop.lab.clock import rfc3339
-from kubehop.lab.disruption import (
+from kubehop.lab.controllers.disruption_arithmetic import (
     DELETION_TIMEOUT,
     PodTally,
     SelectorError,

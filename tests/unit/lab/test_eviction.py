@@ -4,14 +4,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubehop.lab.clock import rfc3339
-from kubehop.lab.disruption import scale_resolver, sync_pdb
-from kubehop.lab.eviction import (
+from kubehop.lab.api.eviction import (
     DISRUPTION_TARGET,
     decide_eviction,
     matching_pdbs,
     with_pod_condition,
 )
+from kubehop.lab.clock import rfc3339
+from kubehop.lab.controllers.disruption_arithmetic import scale_resolver, sync_pdb
 
 NOW = 1714564800.0
 NS = "web"

@@ -10,12 +10,12 @@ import textwrap
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from kubehop.lab.apiserver import ApiServer
-from kubehop.lab.fixtures import populate
-from kubehop.lab.fixtures_apis import LAST_APPLIED
+from kubehop.lab.api.app import ApiServer
+from kubehop.lab.api.store import Store
+from kubehop.lab.fixtures.apis import LAST_APPLIED
+from kubehop.lab.fixtures.cluster import populate
 from kubehop.lab.scenarios import load_scenario, parse_text, to_cluster_spec
 from kubehop.lab.scenarios.validate import parse_scenario
-from kubehop.lab.store import Store
 from kubehop.model.errors import UsageError
 
 HEAD = """\

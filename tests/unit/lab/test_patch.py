@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kubehop.lab.patch import (
+from kubehop.lab.api.patch import (
     APPLY,
     JSON_PATCH,
     MERGE,

@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from kubehop.lab.fixtures import populate
+from kubehop.lab.api.store import Store
+from kubehop.lab.fixtures.cluster import populate
 from kubehop.lab.scenarios import (
     builtin_names,
     builtin_scenarios,
@@ -15,7 +16,6 @@ from kubehop.lab.scenarios import (
     to_cluster_spec,
 )
 from kubehop.lab.scenarios.validate import parse_scenario
-from kubehop.lab.store import Store
 from kubehop.model.errors import UsageError
 
 CNPG = "clusters.postgresql.cnpg.io"

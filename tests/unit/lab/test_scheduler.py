@@ -4,7 +4,7 @@ from fractions import Fraction
 
 import pytest
 
-from kubehop.lab.scheduler import (
+from kubehop.lab.controllers.scheduler import (
     DEFAULT_MEMORY,
     DEFAULT_MILLI_CPU,
     int_value,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubehop.lab.selectors import (
+from kubehop.lab.api.selectors import (
     FieldSelector,
     LabelSelector,
     SelectorError,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubehop.lab.status import AlreadyExists, BadRequest, Conflict, Gone, NotFound
-from kubehop.lab.store import Change, Store
+from kubehop.lab.api.status import AlreadyExists, BadRequest, Conflict, Gone, NotFound
+from kubehop.lab.api.store import Change, Store
 
 
 def pod(ns: str, name: str, node: str = "", labels: dict[str, str] | None = None,

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kubehop.lab import objects as o
-from kubehop.lab import objects_apps as apps
-from kubehop.lab.tables import human_duration, node_row, pdb_row, pod_row, table
+from kubehop.lab.api.tables import human_duration, node_row, pdb_row, pod_row, table
+from kubehop.lab.fixtures import apps
+from kubehop.lab.fixtures import objects as o
 
 NOW = datetime(2024, 1, 11, tzinfo=UTC)
 

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubehop.lab.selectors import FieldSelector, LabelSelector
-from kubehop.lab.status import Gone
-from kubehop.lab.store import Change, Store
-from kubehop.lab.watches import Watch
+from kubehop.lab.api.selectors import FieldSelector, LabelSelector
+from kubehop.lab.api.status import Gone
+from kubehop.lab.api.store import Change, Store
+from kubehop.lab.api.watches import Watch
 from tests.unit.lab.test_store import pod
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubehop.core.planner import plan_upgrade
+from kubehop.core.planner.make import plan_upgrade
 from kubehop.model.cluster import Resources
 from kubehop.model.cluster_codec import (
     parse_quantity,

@@ -8,7 +8,7 @@ import json
 import pytest
 from aiohttp import web
 
-from kubehop.shell.drain_watch import PodInformer
+from kubehop.shell.drain.watch import PodInformer
 from kubehop.shell.kube.client import KubeClient
 from tests.unit.shell.test_kube_client import write_kubeconfig
 

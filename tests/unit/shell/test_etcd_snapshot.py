@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from kubehop.core.planner_nodes import etcd_snapshot_commands, etcd_snapshot_path
-from kubehop.lab.fixtures import oldversion_spec
+from kubehop.core.planner.nodes import etcd_snapshot_commands, etcd_snapshot_path
+from kubehop.lab.fixtures.cluster import oldversion_spec
 from kubehop.model.plan import Command, Step, StepKind
 from kubehop.model.versions import parse_kube_version
-from kubehop.shell.etcd_snapshot import EtcdSnapshotter, SnapshotFailed
+from kubehop.shell.executor.etcd_snapshot import EtcdSnapshotter, SnapshotFailed
 from kubehop.shell.transports import CommandResult, Transport, render_command
 from tests.unit.lab.node.conftest import make_lab
 

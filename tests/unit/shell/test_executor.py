@@ -12,13 +12,13 @@ import pytest
 from kubehop.model.errors import HaltedError
 from kubehop.model.journal import RunStatus, StepStatus
 from kubehop.model.plan import Command, Plan, PlanOptions, Step, StepKind, Wave
-from kubehop.shell.executor import Executor, RunHalted
-from kubehop.shell.executor_cluster import NodeView
-from kubehop.shell.executor_fake import FakeCluster
-from kubehop.shell.executor_steps import ExecutorOptions, StepRunner
-from kubehop.shell.expect import ExpectChecker, NodeFacts
-from kubehop.shell.gates import HealthGates
-from kubehop.shell.journal import FILE_NAME, Journal
+from kubehop.shell.executor.cluster import NodeView
+from kubehop.shell.executor.engine import Executor, RunHalted
+from kubehop.shell.executor.expect import ExpectChecker, NodeFacts
+from kubehop.shell.executor.fake import FakeCluster
+from kubehop.shell.executor.gates import HealthGates
+from kubehop.shell.executor.journal import FILE_NAME, Journal
+from kubehop.shell.executor.steps import ExecutorOptions, StepRunner
 from kubehop.shell.transports.fake import FakeTransport
 
 HOP = "v1.29.15"

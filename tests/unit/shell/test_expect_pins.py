@@ -2,12 +2,12 @@
 installed but whose pin was not rewritten yet (a crash, a hand edit) is not done, so a resumed
 run rewrites it (issue #17)."""
 
-from kubehop.core.planner import plan_upgrade
+from kubehop.core.planner.make import plan_upgrade
 from kubehop.model.plan import PlanOptions
-from kubehop.shell.executor_cluster import NodeView
-from kubehop.shell.executor_fake import FakeCluster
-from kubehop.shell.expect import ExpectChecker, NodeFacts
-from kubehop.shell.observe_nodes import MARK
+from kubehop.shell.executor.cluster import NodeView
+from kubehop.shell.executor.expect import ExpectChecker, NodeFacts
+from kubehop.shell.executor.fake import FakeCluster
+from kubehop.shell.observe.nodes import MARK
 from kubehop.shell.transports.fake import FakeTransport
 from tests.unit.core.plan_strategies import release_data
 from tests.unit.core.test_apt_pins import COURSE, PREF, pinned_state

@@ -10,8 +10,8 @@ import time
 import pytest
 from aiohttp import web
 
-from kubehop.shell import executor_cluster
-from kubehop.shell.executor_cluster import KubeCluster, NodeView, SystemPod, judge_unreachable
+from kubehop.shell.executor import cluster as executor_cluster
+from kubehop.shell.executor.cluster import KubeCluster, NodeView, SystemPod, judge_unreachable
 from kubehop.shell.kube.client import KubeClient
 from tests.unit.shell.test_kube_client import write_kubeconfig
 

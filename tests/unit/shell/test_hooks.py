@@ -7,7 +7,7 @@ import pytest
 
 from kubehop.core.hooks import Hook
 from kubehop.model.journal import StepStatus
-from kubehop.shell.hooks import HookFailed, HookRunner
+from kubehop.shell.executor.hooks import HookFailed, HookRunner
 from tests.unit.core.test_hooks import PLAN
 
 

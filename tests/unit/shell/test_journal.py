@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from kubehop.model.errors import OperationError
 from kubehop.model.journal import RunStatus, StepStatus, allowed, plan_digest, run_id
 from kubehop.model.plan import Command, Plan, PlanOptions, Step, StepKind
-from kubehop.shell.journal import FILE_NAME, Journal, state_dir
+from kubehop.shell.executor.journal import FILE_NAME, Journal, state_dir
 
 CLUSTER = "kube-system:1234"
 
@@ -148,7 +148,7 @@ WRITER = """
 import sys
 from kubehop.model.journal import StepStatus
 from kubehop.model.plan import Command, Plan, PlanOptions, Step, StepKind
-from kubehop.shell.journal import Journal
+from kubehop.shell.executor.journal import Journal
 steps = tuple(Step(f"s{i}", StepKind.KUBEADM_NODE, "w", "v1.29.15",
                    commands=(Command(("true",)),)) for i in range(100000))
 plan = Plan("v1.28.9", "v1.29.15", ("v1.29.15",), PlanOptions(), 1, steps[:3], fingerprint="f")

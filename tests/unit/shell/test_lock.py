@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 
 from kubehop.lab.lab import Lab
-from kubehop.shell.kube.client import KubeClient
-from kubehop.shell.kube.errors import ApiError
-from kubehop.shell.lock import (
+from kubehop.shell.executor.lock import (
     LeaseLock,
     LeaseView,
     LockHeld,
@@ -26,6 +24,8 @@ from kubehop.shell.lock import (
     process_running,
     this_process,
 )
+from kubehop.shell.kube.client import KubeClient
+from kubehop.shell.kube.errors import ApiError
 
 PATH = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kubehop-upgrade"
 

@@ -7,15 +7,15 @@ import json
 import msgspec
 import pytest
 
-from kubehop.lab import objects as o
-from kubehop.lab.apiserver import metrics_text
-from kubehop.lab.fixtures import WorkloadSpec
-from kubehop.lab.fixtures_apis import annotate_applied, helm_release_secret
+from kubehop.lab.api.app import metrics_text
+from kubehop.lab.fixtures import objects as o
+from kubehop.lab.fixtures.apis import annotate_applied, helm_release_secret
+from kubehop.lab.fixtures.cluster import WorkloadSpec
 from kubehop.model.cluster import OsFamily, Resources
 from kubehop.model.versions import MinorVersion, parse_kube_version
-from kubehop.shell import observe_apis
-from kubehop.shell.observe_addons import Workload, join_host_port, recognise_cni
-from kubehop.shell.observe_decode import (
+from kubehop.shell.observe import apis as observe_apis
+from kubehop.shell.observe.addons import Workload, join_host_port, recognise_cni
+from kubehop.shell.observe.decode import (
     PodDecoder,
     cpu_milli,
     decode_nodes,
@@ -25,7 +25,7 @@ from kubehop.shell.observe_decode import (
     pdb_info,
     quantity,
 )
-from kubehop.shell.observe_nodes import facts_command, os_family, parse_facts
+from kubehop.shell.observe.nodes import facts_command, os_family, parse_facts
 
 
 def page(items: list[dict]) -> bytes:

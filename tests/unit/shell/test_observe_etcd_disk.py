@@ -4,8 +4,8 @@ of its database file, parsed into NodeHost (None where the node printed nothing)
 from __future__ import annotations
 
 from kubehop.model.cluster import OsFamily
-from kubehop.shell.observe_host import parse_host
-from kubehop.shell.observe_nodes import facts_command
+from kubehop.shell.observe.host import parse_host
+from kubehop.shell.observe.nodes import facts_command
 
 BASE = {"kubelet-env": [], "cgroup": ["cgroup2fs"]}
 

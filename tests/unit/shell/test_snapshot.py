@@ -1,4 +1,4 @@
-"""`kubehop.shell.snapshot`: the live cluster as a scenario — what is kept, what is never
+"""`kubehop.shell.observe.snapshot`: the live cluster as a scenario — what is kept, what is never
 copied, what is noted, sampling, keyed anonymization; and the twin-proof fingerprint."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from kubehop.model.cluster import (
 from kubehop.model.cluster_codec import state_fingerprint
 from kubehop.model.errors import UsageError
 from kubehop.model.versions import parse_kube_version, parse_minor_version
-from kubehop.shell.snapshot import ClusterFacts, Obj, _helm, build_snapshot, names_document
+from kubehop.shell.observe.snapshot import ClusterFacts, Obj, _helm, build_snapshot, names_document
 
 V = parse_kube_version
 

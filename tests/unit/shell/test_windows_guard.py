@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kubehop.core.windows import parse_windows
-from kubehop.shell.windows import Clock, WindowClosed, WindowGuard, scaled_clock
+from kubehop.shell.executor.windows import Clock, WindowClosed, WindowGuard, scaled_clock
 
 WINDOWS = parse_windows(["Sat,Sun 01:00-05:00 Europe/Berlin"])
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from kubehop.lab.api.store import Store
 from kubehop.lab.clock import LabClock
 from kubehop.lab.controllers.cnpg import CnpgOperator
 from kubehop.lab.controllers.daemonsets import DaemonSets
@@ -31,7 +32,6 @@ from kubehop.lab.controllers.scheduling import Scheduler
 from kubehop.lab.controllers.statefulsets import StatefulSets
 from kubehop.lab.controllers.workloads import Deployments, GarbageCollector, ReplicaSets
 from kubehop.lab.history import History
-from kubehop.lab.store import Store
 
 __all__ = ["Controllers", "Timing"]
 

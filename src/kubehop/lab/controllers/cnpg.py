@@ -4,7 +4,8 @@ For each `clusters.postgresql.cnpg.io` object: instance pods `<name>-1 … <name
 never reused; an instance whose pod was deleted gets its pod back under the same name, as with
 a kept PVC), created one at a time once the others are Ready; the primary labelled
 `cnpg.io/instanceRole=primary` (and the legacy `role`), the others `replica`; the PDBs of
-`kubehop.lab.cnpg.desired_pdbs`. When the primary's node is cordoned or drain-tainted,
+`kubehop.lab.controllers.cnpg_specs.desired_pdbs`.
+When the primary's node is cordoned or drain-tainted,
 `decide_switchover` picks a replica and, `timing.switchover` lab seconds later, it becomes the
 primary (status.currentPrimary and labels move, so the primary PDB follows). A primary pod
 that is deleted fails over to a Ready replica the same way.
@@ -15,14 +16,14 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from kubehop.lab import cnpg as logic
+from kubehop.lab.api.status import AlreadyExists, NotFound, StatusError
+from kubehop.lab.api.store import Change
+from kubehop.lab.controllers import cnpg_specs as logic
+from kubehop.lab.controllers.disruption_arithmetic import is_pod_ready
 from kubehop.lab.controllers.evictions import PodDeleter
 from kubehop.lab.controllers.pods import pod_from_template
 from kubehop.lab.controllers.runtime import Controller, Key, Obj, Runtime, key_of
 from kubehop.lab.controllers.workloads import pod_state, write_status
-from kubehop.lab.disruption import is_pod_ready
-from kubehop.lab.status import AlreadyExists, NotFound, StatusError
-from kubehop.lab.store import Change
 
 CLUSTERS = "clusters.postgresql.cnpg.io"
 PDB = "poddisruptionbudgets.policy"

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubehop.lab import scheduler as pure
+from kubehop.lab.api.status import StatusError
+from kubehop.lab.api.store import Change
+from kubehop.lab.controllers import scheduler as pure
+from kubehop.lab.controllers.disruption_arithmetic import is_pod_ready, scaled_value
 from kubehop.lab.controllers.evictions import PodDeleter
 from kubehop.lab.controllers.placement import pinned_node
 from kubehop.lab.controllers.pods import (
@@ -24,9 +27,6 @@ from kubehop.lab.controllers.pods import (
 )
 from kubehop.lab.controllers.runtime import Controller, Key, Obj, Runtime, key_of
 from kubehop.lab.controllers.workloads import create_pod, owner_key, pod_state, write_status
-from kubehop.lab.disruption import is_pod_ready, scaled_value
-from kubehop.lab.status import StatusError
-from kubehop.lab.store import Change
 
 DAEMON_TOLERATIONS = [
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},

@@ -2,7 +2,8 @@
 
 Each PDB's matching pods are tallied incrementally from pod events (`PodTally`: readiness,
 deletion and controller of each), and a PDB is re-synced (with
-`kubehop.lab.disruption.sync_pdb_tally`, the upstream arithmetic over that tally, so a sync
+`kubehop.lab.controllers.disruption_arithmetic.sync_pdb_tally`, the upstream arithmetic over that
+tally, so a sync
 costs O(controllers + disruptedPods) rather than O(pods)) only when one of its pods, its spec,
 or the scale of a controller in its namespace changes, or when a `disruptedPods` entry expires
 (upstream's re-queue after DeletionTimeout).
@@ -12,11 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubehop.lab.api.status import NotFound
+from kubehop.lab.api.store import Change
+from kubehop.lab.controllers.disruption_arithmetic import (
+    PodTally,
+    kind_resource,
+    lookup_resolver,
+    sync_pdb_tally,
+)
 from kubehop.lab.controllers.pdbindex import SelectorIndex
 from kubehop.lab.controllers.runtime import Controller, Key, Obj, Runtime, key_of
-from kubehop.lab.disruption import PodTally, kind_resource, lookup_resolver, sync_pdb_tally
-from kubehop.lab.status import NotFound
-from kubehop.lab.store import Change
 
 PDB = "poddisruptionbudgets.policy"
 WORKLOADS = ("deployments.apps", "replicasets.apps", "statefulsets.apps",

@@ -3,7 +3,7 @@
 `PodDeleter.delete_pod` follows the pod registry (`CheckGracefulDelete`, `BeforeDelete`): an
 unscheduled or terminated pod, or grace 0, goes at once; otherwise it gets a deletionTimestamp
 and the kubelet removes it later. A second DELETE may only shorten the grace period.
-`PodDeleter.evict` applies `kubehop.lab.eviction.decide_eviction`: PDB status first, then the
+`PodDeleter.evict` applies `kubehop.lab.api.eviction.decide_eviction`: PDB status first, then the
 DisruptionTarget condition, then the graceful delete. Every removal tells the recorder who
 asked for it (eviction, delete, controller, kubelet) so the history can say so.
 """
@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from kubehop.lab.api.eviction import decide_eviction, with_pod_condition
+from kubehop.lab.api.status import Conflict, NotFound, StatusError
+from kubehop.lab.api.store import Store
 from kubehop.lab.clock import LabClock, parse_rfc3339, rfc3339
-from kubehop.lab.eviction import decide_eviction, with_pod_condition
-from kubehop.lab.status import Conflict, NotFound, StatusError
-from kubehop.lab.store import Store
 
 Obj = dict[str, Any]
 Answer = tuple[int, Obj, dict[str, str]]

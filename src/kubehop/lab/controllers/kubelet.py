@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 
-from kubehop.lab import objects
 from kubehop.lab.addresses import FALLBACK_HOST_IP
+from kubehop.lab.api.status import NotFound
+from kubehop.lab.api.store import Change
 from kubehop.lab.clock import parse_rfc3339
 from kubehop.lab.controllers.recorder import node_ready
 from kubehop.lab.controllers.runtime import Controller, Key, Obj, Runtime, key_of
-from kubehop.lab.status import NotFound
-from kubehop.lab.store import Change
+from kubehop.lab.fixtures import objects
 
 STARTED_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kubehop.lab.disruption import SelectorError, labels_match
+from kubehop.lab.controllers.disruption_arithmetic import SelectorError, labels_match
 
 
 class SelectorIndex:

@@ -1,6 +1,6 @@
 """Incremental placement: the pure scheduler's filters and score over a cache of node usage.
 
-`kubehop.lab.scheduler.schedule` recomputes every node's usage from every pod, which is
+`kubehop.lab.controllers.scheduler.schedule` recomputes every node's usage from every pod, which is
 O(pods) per decision; kube-scheduler instead keeps a cache updated by pod events and stops
 after `numFeasibleNodesToFind` feasible nodes (percentageOfNodesToScore). This module does the
 same, reusing the pure module's taint, toleration, affinity and quantity rules, so both agree on
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from kubehop.lab import scheduler as pure
-from kubehop.lab.disruption import SelectorError, labels_match
+from kubehop.lab.controllers import scheduler as pure
+from kubehop.lab.controllers.disruption_arithmetic import SelectorError, labels_match
 
 Obj = dict[str, Any]
 HOSTNAME = "kubernetes.io/hostname"

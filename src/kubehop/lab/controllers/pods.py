@@ -12,7 +12,7 @@ import json
 import random
 from typing import Any
 
-from kubehop.lab.disruption import is_pod_ready
+from kubehop.lab.controllers.disruption_arithmetic import is_pod_ready
 
 Obj = dict[str, Any]
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubehop.lab.api.store import Change, Store
 from kubehop.lab.clock import LabClock
+from kubehop.lab.controllers.disruption_arithmetic import is_pod_ready
 from kubehop.lab.controllers.pdbindex import SelectorIndex
 from kubehop.lab.controllers.pods import owner_label
-from kubehop.lab.disruption import is_pod_ready
 from kubehop.lab.history import History
-from kubehop.lab.store import Change, Store
 
 Obj = dict[str, Any]
 CONTROL_PLANE = frozenset({"kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"})

@@ -17,8 +17,8 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from kubehop.lab.api.store import Change, Store
 from kubehop.lab.clock import LabClock
-from kubehop.lab.store import Change, Store
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
+from kubehop.lab.api.status import NotFound
+from kubehop.lab.api.store import Change
 from kubehop.lab.controllers.placement import (
     NodeInfo,
     anti_affinity_penalty,
@@ -26,8 +28,6 @@ from kubehop.lab.controllers.placement import (
     usage_of,
 )
 from kubehop.lab.controllers.runtime import Controller, Key, Obj, Runtime, key_of
-from kubehop.lab.status import NotFound
-from kubehop.lab.store import Change
 
 SCHEDULER = "default-scheduler"
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 
+from kubehop.lab.api.status import AlreadyExists, StatusError
+from kubehop.lab.api.store import Change
+from kubehop.lab.controllers.disruption_arithmetic import is_pod_ready
 from kubehop.lab.controllers.evictions import PodDeleter
 from kubehop.lab.controllers.pods import REVISION_LABEL, Revisions, pod_from_template
 from kubehop.lab.controllers.runtime import Controller, Key, Obj, Runtime, key_of
 from kubehop.lab.controllers.workloads import owner_key, pod_state, write_status
-from kubehop.lab.disruption import is_pod_ready
-from kubehop.lab.status import AlreadyExists, StatusError
-from kubehop.lab.store import Change
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"

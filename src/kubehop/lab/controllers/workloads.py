@@ -14,6 +14,9 @@ import contextlib
 import copy
 from typing import Any
 
+from kubehop.lab.api.status import AlreadyExists, NotFound, StatusError
+from kubehop.lab.api.store import Change
+from kubehop.lab.controllers.disruption_arithmetic import is_pod_ready, scaled_value
 from kubehop.lab.controllers.evictions import PodDeleter
 from kubehop.lab.controllers.pods import (
     deletion_rank,
@@ -24,9 +27,6 @@ from kubehop.lab.controllers.pods import (
     template_hash,
 )
 from kubehop.lab.controllers.runtime import Controller, Key, Obj, Runtime, controller_uid, key_of
-from kubehop.lab.disruption import is_pod_ready, scaled_value
-from kubehop.lab.status import AlreadyExists, NotFound, StatusError
-from kubehop.lab.store import Change
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"

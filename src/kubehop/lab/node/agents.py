@@ -31,6 +31,7 @@ from typing import Any
 
 from kubehop.data import load_release_data
 from kubehop.lab.addresses import DEFAULT_NODE_IP
+from kubehop.lab.api.store import Store
 from kubehop.lab.clock import LabClock
 from kubehop.lab.node import manifests as mf
 from kubehop.lab.node.cluster import Cluster
@@ -44,7 +45,6 @@ from kubehop.lab.node.repos import repo_for
 from kubehop.lab.node.shell import Interpreter
 from kubehop.lab.node.sshd import ChannelStdin, NodeSSH, ensure_keys
 from kubehop.lab.node.tools import TOOLS
-from kubehop.lab.store import Store
 from kubehop.model.releases import ReleaseData
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubehop.lab.addresses import DEFAULT_NODE_IP
-from kubehop.lab.store import Store
+from kubehop.lab.api.store import Store
 from kubehop.model.errors import VersionError
 from kubehop.model.versions import parse_deb_version, parse_kube_version
 

@@ -8,11 +8,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kubehop.lab.api.store import Store
 from kubehop.lab.clock import LabClock
 from kubehop.lab.node.config import NodeSetup, NodeTiming, kube_version_of
 from kubehop.lab.node.fs import NodeFS
 from kubehop.lab.node.packages import PackageDB
-from kubehop.lab.store import Store
 from kubehop.model.releases import ReleaseData
 
 if TYPE_CHECKING:

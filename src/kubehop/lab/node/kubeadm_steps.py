@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime
 
+from kubehop.lab.api.status import NotFound
 from kubehop.lab.node import manifests as mf
 from kubehop.lab.node.host import NodeHost, Proc
 from kubehop.lab.node.kubeadm_view import ClusterView
 from kubehop.lab.node.kubelet import image_tag
-from kubehop.lab.status import NotFound
 from kubehop.model.versions import KubeVersion, MinorVersion, parse_deb_version
 
 WAIT_TIMEOUT = 300.0  # lab seconds kubeadm waits for each static pod

@@ -4,7 +4,7 @@ Static pods: whenever a manifest under /etc/kubernetes/manifests changes (kubead
 `tee`, anything), the kubelet stops the pod and starts the new one `staticPodRestart` lab
 seconds later; meanwhile the mirror pod `kube-system/<component>-<node>` is unready and, for
 kube-apiserver, the node's API endpoint refuses connections and afterwards expires watches
-from before the restart (`kubehop.lab.api_faults`, told through `Cluster.notify`). A manifest
+from before the restart (`kubehop.lab.api.faults`, told through `Cluster.notify`). A manifest
 that does not decode leaves the component down. Mirror pods are updated in place (real
 kubelets recreate them).
 
@@ -30,11 +30,11 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kubehop.lab import objects as o
+from kubehop.lab.api.status import NotFound
+from kubehop.lab.fixtures import objects as o
 from kubehop.lab.node import manifests as mf
 from kubehop.lab.node.config import kube_version_of
 from kubehop.lab.node.fs import FsError
-from kubehop.lab.status import NotFound
 from kubehop.model.versions import parse_image_ref
 
 if TYPE_CHECKING:

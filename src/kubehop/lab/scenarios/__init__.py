@@ -3,7 +3,7 @@
     sc = load_scenario("oldversion")            # a built-in, by name
     sc = load_scenario("large:nodes=5000,pods=30")  # a built-in with parameters
     sc = load_scenario("./my-cluster.yaml")     # a file
-    populate(to_cluster_spec(sc), store)        # kubehop.lab.fixtures
+    populate(to_cluster_spec(sc), store)        # kubehop.lab.fixtures.cluster
 
 Built-ins live in `builtin/*.yaml` (package data). Parameters (`NAME:key=value,...`) exist only
 for built-ins that declare them (`params.PARAMETERS`): `large` takes `nodes` (default 1000,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubehop.lab.fixtures import ClusterSpec, FaultSpec, NodeSpec, PdbSpec, WorkloadSpec
+from kubehop.lab.fixtures.cluster import ClusterSpec, FaultSpec, NodeSpec, PdbSpec, WorkloadSpec
 from kubehop.lab.scenarios.schema import Node, Scenario, Workload
 from kubehop.model.versions import parse_deb_version
 

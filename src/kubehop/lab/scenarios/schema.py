@@ -29,7 +29,7 @@ OS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
              "revision": "150500.1.1", "holds": ()},
 }
 
-# API faults (kubehop.lab.api_faults): they name an `apiserver` (a control-plane node, the
+# API faults (kubehop.lab.api.faults): they name an `apiserver` (a control-plane node, the
 # `loadbalancer`, or `all` control-plane apiservers) instead of a `node`. Option → default; the
 # default's type is the option's (numbers: lab seconds, a rate in [0, 1], a count; 0 `seconds`:
 # until removed). `method`, `resource` and `name` narrow the requests hit ("" any); `count`

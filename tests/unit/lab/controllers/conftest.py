@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from kubehop.lab import objects as o
+from kubehop.lab.api.store import Change, Store
 from kubehop.lab.clock import LabClock
 from kubehop.lab.controllers import Controllers, Timing
-from kubehop.lab.fixtures import ClusterSpec, NodeSpec, PdbSpec, WorkloadSpec, populate
+from kubehop.lab.fixtures import objects as o
+from kubehop.lab.fixtures.cluster import ClusterSpec, NodeSpec, PdbSpec, WorkloadSpec, populate
 from kubehop.lab.history import History
-from kubehop.lab.store import Change, Store
 
 TIME_SCALE = 0.001
 

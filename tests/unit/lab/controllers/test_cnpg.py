@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kubehop.lab.fixtures import NodeSpec
-from kubehop.lab.store import Store
+from kubehop.lab.api.store import Store
+from kubehop.lab.fixtures.cluster import NodeSpec
 from tests.unit.lab.controllers.conftest import Factory, small_spec
 from tests.unit.lab.controllers.test_evictions import body
 

@@ -6,8 +6,13 @@ import asyncio
 
 from kubehop.lab.clock import rfc3339
 from kubehop.lab.controllers.disruption import PDB, Disruption
-from kubehop.lab.disruption import PodTally, lookup_resolver, pods_for_pdb, sync_pdb
-from kubehop.lab.fixtures import PdbSpec, WorkloadSpec
+from kubehop.lab.controllers.disruption_arithmetic import (
+    PodTally,
+    lookup_resolver,
+    pods_for_pdb,
+    sync_pdb,
+)
+from kubehop.lab.fixtures.cluster import PdbSpec, WorkloadSpec
 from tests.unit.lab.controllers.conftest import TIME_SCALE, Factory, small_spec
 
 

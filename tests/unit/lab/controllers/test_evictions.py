@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kubehop.lab import objects as o
-from kubehop.lab.eviction import VIOLATES_BUDGET
+from kubehop.lab.api.eviction import VIOLATES_BUDGET
+from kubehop.lab.fixtures import objects as o
 from tests.unit.lab.controllers.conftest import Factory
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from kubehop.lab import objects as o
 from kubehop.lab.controllers import Timing
-from kubehop.lab.fixtures import WorkloadSpec
+from kubehop.lab.fixtures import objects as o
+from kubehop.lab.fixtures.cluster import WorkloadSpec
 from tests.unit.lab.controllers.conftest import TIME_SCALE, Factory, small_spec
 
 SCRATCH = WorkloadSpec("Pod", "default", "scratch", node="w1")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubehop.lab import objects as o
-from kubehop.lab import scheduler as pure
+from kubehop.lab.api.store import Store
 from kubehop.lab.clock import LabClock
 from kubehop.lab.controllers import Timing
+from kubehop.lab.controllers import scheduler as pure
 from kubehop.lab.controllers.placement import (
     anti_affinity_penalty,
     anti_affinity_terms,
@@ -21,7 +21,7 @@ from kubehop.lab.controllers.placement import (
 from kubehop.lab.controllers.placement import requests as requests_of
 from kubehop.lab.controllers.runtime import Runtime
 from kubehop.lab.controllers.scheduling import Scheduler
-from kubehop.lab.store import Store
+from kubehop.lab.fixtures import objects as o
 
 CPUS = ["100m", "500m", "1", "2", "4"]
 MEMORY = ["64Mi", "256Mi", "1Gi", "4Gi"]

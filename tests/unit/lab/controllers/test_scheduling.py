@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from kubehop.lab import objects as o
-from kubehop.lab import scheduler as pure
+from kubehop.lab.controllers import scheduler as pure
 from kubehop.lab.controllers.placement import feasible_nodes_to_find
-from kubehop.lab.fixtures import WorkloadSpec
+from kubehop.lab.fixtures import objects as o
+from kubehop.lab.fixtures.cluster import WorkloadSpec
 from tests.unit.lab.controllers.conftest import Factory, small_spec
 
 BIG = WorkloadSpec("Deployment", "batch", "big", replicas=2, requests={"cpu": "3"})

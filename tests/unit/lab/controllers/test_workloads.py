@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 
-from kubehop.lab import objects as o
 from kubehop.lab.controllers import Timing
+from kubehop.lab.controllers.disruption_arithmetic import is_pod_ready
 from kubehop.lab.controllers.pods import is_active
 from kubehop.lab.controllers.workloads import ReplicaSets
-from kubehop.lab.disruption import is_pod_ready
-from kubehop.lab.fixtures import WorkloadSpec
+from kubehop.lab.fixtures import objects as o
+from kubehop.lab.fixtures.cluster import WorkloadSpec
 from tests.unit.lab.controllers.conftest import Factory, small_spec
 
 

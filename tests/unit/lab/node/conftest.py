@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from kubehop.lab.api.store import Store
 from kubehop.lab.clock import LabClock
-from kubehop.lab.fixtures import ClusterSpec, NodeSpec, oldversion_spec, populate
+from kubehop.lab.fixtures.cluster import ClusterSpec, NodeSpec, oldversion_spec, populate
 from kubehop.lab.history import History
 from kubehop.lab.node import NodeAgents, NodeSetup, Result
-from kubehop.lab.store import Store
 
 TIMING = {"kubeletRestart": 10, "staticPodRestart": 20, "packageInstall": 8}
 

@@ -1,9 +1,9 @@
 """Node setups from scenario entries and Node objects; package versions per distribution."""
 
-from kubehop.lab.fixtures import oldversion_spec, populate
+from kubehop.lab.api.store import Store
+from kubehop.lab.fixtures.cluster import oldversion_spec, populate
 from kubehop.lab.node.config import NodeSetup, NodeTiming, distro_version, setups_from_store
 from kubehop.lab.node.repos import repo_for
-from kubehop.lab.store import Store
 
 
 def test_scenario_entries_expand_count_and_keep_their_fields():

@@ -8,7 +8,7 @@ import json
 
 from kubehop.lab.node.etcdctl import DISK_FREE, DISK_FULL_FREE
 from kubehop.model.cluster import NodeState
-from kubehop.shell.observe_nodes import node_facts
+from kubehop.shell.observe.nodes import node_facts
 
 CP, WORKER = "oldversion1", "oldversion2"
 DB = "/var/lib/etcd/member/snap/db"

@@ -4,7 +4,7 @@ times out and rolls its manifests back)."""
 
 import asyncio
 
-from kubehop.lab.fixtures import ClusterSpec, NodeSpec
+from kubehop.lab.fixtures.cluster import ClusterSpec, NodeSpec
 
 from .conftest import make_lab
 

@@ -8,15 +8,15 @@ from datetime import date
 
 import pytest
 
-from kubehop.core.checks import run_checks
-from kubehop.core.planner import plan_upgrade
+from kubehop.core.checks.run import run_checks
+from kubehop.core.planner.make import plan_upgrade
 from kubehop.data import load_release_data
 from kubehop.lab.lab import Lab
 from kubehop.model.errors import UsageError
 from kubehop.model.findings import Severity
 from kubehop.model.versions import MinorVersion
 from kubehop.shell.kube.client import KubeClient
-from kubehop.shell.observe import observe
+from kubehop.shell.observe.cluster import observe
 
 PKGS = "{kubeadm: 1.34.3-1.1, kubelet: 1.34.3-1.1, kubectl: 1.34.3-1.1}"
 SCENARIO = f"""\

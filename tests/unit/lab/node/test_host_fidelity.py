@@ -6,7 +6,7 @@ from datetime import date
 
 from kubehop.lab.node.gpg_curl import DEFAULT_KEY, LabKey, armor, downloads, release_key_url
 from kubehop.model.cluster import NodeState, OsFamily
-from kubehop.shell.observe_nodes import facts_command, node_facts
+from kubehop.shell.observe.nodes import facts_command, node_facts
 
 N = "oldversion1"
 KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"

@@ -2,7 +2,7 @@
 
 import json
 
-from kubehop.lab.fixtures import ClusterSpec, NodeSpec
+from kubehop.lab.fixtures.cluster import ClusterSpec, NodeSpec
 from kubehop.lab.node.kubeadm_view import tabwrite
 
 from .conftest import make_lab

@@ -6,7 +6,7 @@ from kubehop.core.node_commands import apt_update, fetch_apt_key
 from kubehop.lab.node import package_faults
 from kubehop.model.cluster import OsFamily
 from kubehop.model.versions import MinorVersion
-from kubehop.shell.observe_nodes import facts_command, parse_facts, parse_trial, trial_command
+from kubehop.shell.observe.nodes import facts_command, parse_facts, parse_trial, trial_command
 
 N = "oldversion1"
 LIST = "/etc/apt/sources.list.d/kubernetes.list"

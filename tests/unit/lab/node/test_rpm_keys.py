@@ -7,7 +7,7 @@ from kubehop.lab.node import package_faults
 from kubehop.model.cluster import OsFamily
 from kubehop.model.plan import Command
 from kubehop.model.versions import MinorVersion
-from kubehop.shell.observe_nodes import facts_command, parse_facts
+from kubehop.shell.observe.nodes import facts_command, parse_facts
 
 N = "cp1"
 INSTALL = "sudo dnf install -y kubeadm-'1.28.15-*' --disableexcludes=kubernetes"

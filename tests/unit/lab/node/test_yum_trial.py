@@ -7,7 +7,7 @@ import shlex
 from kubehop.lab.node import package_faults
 from kubehop.model.cluster import NodePackages, OsFamily
 from kubehop.model.versions import MinorVersion
-from kubehop.shell.observe_nodes import facts_command, parse_facts, parse_trial, trial_command
+from kubehop.shell.observe.nodes import facts_command, parse_facts, parse_trial, trial_command
 
 N = "cp1"
 REPO = "/etc/yum.repos.d/kubernetes.repo"

@@ -1,0 +1,1 @@
+"""The checks `kubehop check` runs: skew, support, drift, packages, APIs, workloads, hosts."""

@@ -1,0 +1,1 @@
+"""Simulating a plan step by step against the skew policy and the safety invariants."""

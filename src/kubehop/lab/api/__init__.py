@@ -1,0 +1,1 @@
+"""The lab's Kubernetes API server: store, verbs, watches, discovery, eviction, faults."""

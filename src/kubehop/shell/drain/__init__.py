@@ -1,0 +1,1 @@
+"""Draining a node as kubectl does, with PodDisruptionBudget explanations."""

@@ -1,0 +1,1 @@
+"""Applying a plan: the executor, its steps and checks, journal, lock, gates and hooks."""
