@@ -1,5 +1,5 @@
 """apt preferences pins on real apt 2.x (a throwaway root):
-each behaviour the lab's apt claims (tests/unit/lab/node/test_apt_pins.py, lab/node/apt_pins.py)
+each behaviour the lab's apt claims (tests/lab/node/test_apt_pins.py, lab/node/apt_pins.py)
 seen here with the same result, and kubehop's pin rewrite run for real."""
 
 # ruff: noqa: F811  (the `node` fixture, imported from test_real_apt, is every test's argument)

@@ -14,7 +14,7 @@ from kubehop.model.plan import Command, Step, StepKind
 from kubehop.model.versions import parse_kube_version
 from kubehop.shell.executor.etcd_snapshot import EtcdSnapshotter, SnapshotFailed
 from kubehop.shell.transports import CommandResult, Transport, render_command
-from tests.unit.lab.node.conftest import make_lab
+from tests.lab.node.conftest import make_lab
 
 CP = "oldversion1"
 V = parse_kube_version("v1.29.15")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubehop.lab.api.eviction import VIOLATES_BUDGET
 from kubehop.lab.fixtures import objects as o
-from tests.unit.lab.controllers.conftest import Factory
+from tests.lab.controllers.conftest import Factory
 
 
 def body(name: str, **options: object) -> dict:

@@ -13,7 +13,7 @@ from kubehop.lab.controllers.disruption_arithmetic import (
     sync_pdb,
 )
 from kubehop.lab.fixtures.cluster import PdbSpec, WorkloadSpec
-from tests.unit.lab.controllers.conftest import TIME_SCALE, Factory, small_spec
+from tests.lab.controllers.conftest import TIME_SCALE, Factory, small_spec
 
 
 def counts(lab, name: str = "frontend") -> tuple[int, int, int, int]:

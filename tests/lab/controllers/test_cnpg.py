@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kubehop.lab.api.store import Store
 from kubehop.lab.fixtures.cluster import NodeSpec
-from tests.unit.lab.controllers.conftest import Factory, small_spec
-from tests.unit.lab.controllers.test_evictions import body
+from tests.lab.controllers.conftest import Factory, small_spec
+from tests.lab.controllers.test_evictions import body
 
 CLUSTERS = "clusters.postgresql.cnpg.io"
 NODES = (NodeSpec("cp", roles=("control-plane",)), NodeSpec("w", count=3))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kubehop.lab.history import check_history
-from tests.unit.lab.controllers.conftest import Factory, Lab
-from tests.unit.lab.controllers.test_evictions import body
+from tests.lab.controllers.conftest import Factory, Lab
+from tests.lab.controllers.test_evictions import body
 
 
 async def test_first_events_describe_the_initial_state(make_lab: Factory):

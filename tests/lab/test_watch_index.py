@@ -11,7 +11,7 @@ from kubehop.lab.api.selectors import FieldSelector, LabelSelector
 from kubehop.lab.api.status import Gone
 from kubehop.lab.api.store import Change, Store
 from kubehop.lab.api.watches import Watch
-from tests.unit.lab.test_store import pod
+from tests.lab.test_store import pod
 
 
 def drain(w: Watch) -> list[tuple[str, str, str]]:

@@ -10,7 +10,7 @@ from kubehop.lab.controllers.pods import is_active
 from kubehop.lab.controllers.workloads import ReplicaSets
 from kubehop.lab.fixtures import objects as o
 from kubehop.lab.fixtures.cluster import WorkloadSpec
-from tests.unit.lab.controllers.conftest import Factory, small_spec
+from tests.lab.controllers.conftest import Factory, small_spec
 
 
 def owner(pod: dict) -> str:

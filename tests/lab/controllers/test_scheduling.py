@@ -6,7 +6,7 @@ from kubehop.lab.controllers import scheduler as pure
 from kubehop.lab.controllers.placement import feasible_nodes_to_find
 from kubehop.lab.fixtures import objects as o
 from kubehop.lab.fixtures.cluster import WorkloadSpec
-from tests.unit.lab.controllers.conftest import Factory, small_spec
+from tests.lab.controllers.conftest import Factory, small_spec
 
 BIG = WorkloadSpec("Deployment", "batch", "big", replicas=2, requests={"cpu": "3"})
 

@@ -7,7 +7,7 @@ import asyncio
 from kubehop.lab.controllers import Timing
 from kubehop.lab.fixtures import objects as o
 from kubehop.lab.fixtures.cluster import WorkloadSpec
-from tests.unit.lab.controllers.conftest import TIME_SCALE, Factory, small_spec
+from tests.lab.controllers.conftest import TIME_SCALE, Factory, small_spec
 
 SCRATCH = WorkloadSpec("Pod", "default", "scratch", node="w1")
 
