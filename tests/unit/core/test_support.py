@@ -21,6 +21,15 @@ from kubehop.data import load_release_data
 from kubehop.model.findings import Severity
 from kubehop.model.releases import MinorRelease, SupportStatus
 from kubehop.model.versions import parse_kube_version, parse_minor_version
+from tests.release_pins import (
+    EOL,
+    GENERATED,
+    MAINTENANCE,
+    NEWEST,
+    PLANNED,
+    PLANNED_GA,
+    SUPPORTED_AT_GENERATED,
+)
 
 V = parse_kube_version
 M = parse_minor_version
@@ -61,15 +70,11 @@ def test_status_at_the_boundaries(day, status):
 @pytest.mark.parametrize(
     ("minor", "day", "status"),
     [
-        ("1.34", date(2026, 8, 26), S.SUPPORTED),
-        ("1.34", date(2026, 8, 27), S.MAINTENANCE),
-        ("1.34", date(2026, 10, 26), S.MAINTENANCE),
-        ("1.34", date(2026, 10, 27), S.END_OF_LIFE),
-        ("1.35", date(2026, 12, 27), S.SUPPORTED),
-        ("1.35", date(2026, 12, 28), S.MAINTENANCE),
-        ("1.35", date(2027, 2, 28), S.END_OF_LIFE),
-        ("1.37", date(2026, 8, 25), S.UNRELEASED),
-        ("1.37", date(2026, 8, 26), S.SUPPORTED),
+        *[row for m in ("1.34", "1.35") for row in (
+            (m, MAINTENANCE[m] - DAY, S.SUPPORTED), (m, MAINTENANCE[m], S.MAINTENANCE),
+            (m, EOL[m] - DAY, S.MAINTENANCE), (m, EOL[m], S.END_OF_LIFE))],
+        (PLANNED, PLANNED_GA - DAY, S.UNRELEASED),
+        (PLANNED, PLANNED_GA, S.SUPPORTED),
         ("1.38", date(2026, 11, 25), S.UNKNOWN_NEWER),
         ("1.18", date(2026, 11, 25), S.END_OF_LIFE),
     ],
@@ -87,13 +92,13 @@ def test_latest_patch_on_a_day_ignores_later_patches(data):
 
 
 def test_latest_version_on_a_day(data):
-    assert latest_version_on(data, date(2026, 11, 25)) == V("v1.36.4")
+    assert latest_version_on(data, date(2026, 11, 25)) == V(NEWEST)
     assert latest_version_on(data, date(2024, 4, 16)) == V("v1.29.4")
     assert latest_version_on(data, date(2019, 1, 1)) is None
 
 
 def test_supported_minors(data):
-    assert supported_minors(data, date(2026, 8, 22)) == [M("1.34"), M("1.35"), M("1.36")]
+    assert supported_minors(data, GENERATED) == [M(m) for m in SUPPORTED_AT_GENERATED]
     assert supported_minors(data, date(2026, 11, 25)) == [M("1.35"), M("1.36"), M("1.37")]
 
 
@@ -123,7 +128,7 @@ def test_staleness_starts_after_60_days(data):
     assert is_stale(data, stale)
     warning = staleness_warning(data, stale)
     assert "61 days old" in warning
-    assert "2026-08-22" in warning
+    assert GENERATED.isoformat() in warning
     assert "--release-data FILE" in warning
     assert "\n" not in warning
 

@@ -10,6 +10,7 @@ from kubehop.data import load_release_data, parse_release_data
 from kubehop.model.errors import UsageError
 from kubehop.model.releases import KubeadmComponents
 from kubehop.model.versions import MinorVersion, parse_kube_version, parse_minor_version
+from tests.release_pins import GENERATED, NEWEST, PLANNED, PLANNED_GA, latest
 
 V = parse_kube_version
 M = parse_minor_version
@@ -42,9 +43,10 @@ def test_the_data_file_ships_inside_the_package():
 
 
 def test_shipped_data_has_its_snapshot_date_and_every_minor_from_1_19_to_1_37(data):
-    assert data.data_date == date(2026, 8, 22)
-    assert data.minors() == [MinorVersion(1, n) for n in range(19, 38)]
-    assert (data.oldest_minor, data.newest_minor) == (M("1.19"), M("1.37"))
+    assert data.data_date == GENERATED
+    newest = M(PLANNED)
+    assert data.minors() == [MinorVersion(1, n) for n in range(19, newest.minor + 1)]
+    assert (data.oldest_minor, data.newest_minor) == (M("1.19"), newest)
     assert data.source.startswith("shipped release data")
 
 
@@ -58,15 +60,15 @@ def test_every_patch_of_1_28_is_present_with_its_date(data):
 
 def test_latest_patches(data):
     assert data.latest_patch(M("1.29")) == V("v1.29.15")
-    assert data.latest_patch(M("1.36")) == V("v1.36.4")
+    assert data.latest_patch(M("1.36")) == V(latest("1.36"))
     assert data.latest_patch(M("1.18")) is None
 
 
 def test_1_37_is_announced_but_has_no_patch_and_says_it_is_unsure(data):
-    release = data.minor(M("1.37"))
-    assert release.ga == date(2026, 8, 26)
+    release = data.minor(M(PLANNED))
+    assert release.ga == PLANNED_GA
     assert release.patches == ()
-    assert data.latest_patch(M("1.37")) is None
+    assert data.latest_patch(M(PLANNED)) is None
     assert release.unsure
     assert "not GA" in release.note
 
@@ -74,7 +76,7 @@ def test_1_37_is_announced_but_has_no_patch_and_says_it_is_unsure(data):
 def test_all_versions_lists_every_patch_once_in_order(data):
     versions = data.all_versions()
     assert versions == sorted(set(versions))
-    assert (versions[0], versions[-1]) == (V("v1.19.0"), V("v1.36.4"))
+    assert (versions[0], versions[-1]) == (V("v1.19.0"), V(NEWEST))
     assert len(versions) == sum(len(data.patches(m)) for m in data.minors())
 
 
