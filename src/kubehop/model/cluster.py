@@ -8,8 +8,10 @@ read every pod of a 150,000-pod cluster, `check` and `plan` do.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from kubehop.model.components import ApiServer, ClusterComponents, NodeComponents
 from kubehop.model.versions import KubeVersion, MinorVersion, image_kube_version
@@ -260,20 +262,30 @@ class PodInfo:
 
 @dataclass(frozen=True, slots=True)
 class PdbInfo:
-    """A PodDisruptionBudget with its status, and which pods it covers."""
+    """A PodDisruptionBudget: its status, which pods it covers (observe), and its selector and
+    generations (the drain, which matches pods itself and waits for the disruption controller)."""
 
     namespace: str
     name: str
-    pods: tuple[str, ...] = ()  # `ns/name` of the matching pods
+    pods: tuple[str, ...] = ()  # `ns/name` of the matching pods (observe)
     expected: int = 0
     desired_healthy: int = 0
     current_healthy: int = 0
     disruptions_allowed: int = 0
     owner: str | None = None  # controller owner `Kind/name` (CloudNativePG: `Cluster/pg`)
+    # spec.selector as the API sends it (None selects nothing); kept out of the hash (a dict)
+    selector: Mapping[str, Any] | None = field(default=None, hash=False)
+    generation: int = 0
+    observed_generation: int = 0
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def processed(self) -> bool:
+        """Whether the disruption controller has seen the current spec (else evictions 429)."""
+        return self.observed_generation >= self.generation
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from kubehop.lab.fixtures.cluster import WorkloadSpec
 from kubehop.model.cluster import OsFamily, Resources
 from kubehop.model.versions import MinorVersion, parse_kube_version
 from kubehop.shell.observe import apis as observe_apis
-from kubehop.shell.observe.addons import Workload, join_host_port, recognise_cni
+from kubehop.shell.observe.addons import WorkloadWire, join_host_port, recognise_cni
 from kubehop.shell.observe.decode import (
     PodDecoder,
     cpu_milli,
@@ -114,9 +114,9 @@ def test_image_parts(image, repo, tag):
     assert (image_repository(image), image_tag(image)) == (repo, tag)
 
 
-def workload(ns: str, name: str, image: str) -> Workload:
+def workload(ns: str, name: str, image: str) -> WorkloadWire:
     return msgspec.convert({"metadata": {"name": name, "namespace": ns}, "spec": {"template": {
-        "spec": {"containers": [{"name": name, "image": image}]}}}}, Workload)
+        "spec": {"containers": [{"name": name, "image": image}]}}}}, WorkloadWire)
 
 
 def test_cni_is_recognised_by_image_and_unknown_ones_listed_by_image():

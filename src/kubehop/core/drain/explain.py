@@ -14,39 +14,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kubehop.core.selectors import SelectorError, selects
-from kubehop.model.cluster import PodInfo
+
+__all__ = ["CNPG_CLUSTER_LABEL", "CNPG_ROLE_LABELS", "EVENT_KINDS", "DrainEvent", "PdbInfo",
+           "cnpg_primary_of", "explain_blocked", "multiple_pdbs", "pdb_from_dict", "pdbs_for",
+           "predict_blocks", "single_instance_refusal"]
+from kubehop.model.cluster import PdbInfo, PodInfo
 
 # CloudNativePG pod labels (cloudnative-pg pkg/utils/labels_annotations.go); `role` is legacy.
 CNPG_CLUSTER_LABEL = "cnpg.io/cluster"
 CNPG_ROLE_LABELS = ("cnpg.io/instanceRole", "role")
 
 
-@dataclass(frozen=True)
-class PdbInfo:
-    """A PodDisruptionBudget's selector and status."""
-
-    namespace: str
-    name: str
-    selector: Mapping[str, Any] | None = None  # spec.selector (None selects nothing)
-    expected: int = 0
-    desired_healthy: int = 0
-    current_healthy: int = 0
-    disruptions_allowed: int = 0
-    generation: int = 0
-    observed_generation: int = 0
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    @property
-    def processed(self) -> bool:
-        """Whether the disruption controller has seen the current spec (else evictions 429)."""
-        return self.observed_generation >= self.generation
-
-
 def pdb_from_dict(obj: Mapping[str, Any]) -> PdbInfo:
-    """A PdbInfo from a policy/v1 PodDisruptionBudget (JSON decoded)."""
+    """A PdbInfo (selector, status, generations) from a policy/v1 PodDisruptionBudget (JSON
+    decoded)."""
     meta, spec, status = (obj.get(k) or {} for k in ("metadata", "spec", "status"))
     return PdbInfo(
         namespace=meta.get("namespace", ""), name=meta.get("name", ""),

@@ -26,9 +26,10 @@ from kubehop.core.drain.explain import (
 )
 from kubehop.core.selectors import selector_from_api
 from kubehop.model.cluster import PodInfo
-from kubehop.shell.drain.watch import PdbInformer, list_pdbs, list_pods
+from kubehop.shell.drain.watch import PdbInformer
 from kubehop.shell.kube.client import KubeClient
 from kubehop.shell.kube.errors import ApiError
+from kubehop.shell.kube.reader import Reader, as_reader
 
 BACKOFF_BASE, BACKOFF_CAP = 0.25, 8.0  # seconds: the fallback when no PDB change wakes a retry
 WORKLOAD_TTL = 1.0  # seconds a PDB's pod list is reused for explanations
@@ -41,7 +42,7 @@ def backoff(attempt: int) -> float:
 
 
 class _SharedInformers:
-    """PDB informers shared by every drain on one client, counted by users: one watch per
+    """PDB informers shared by every drain on one reader, counted by users: one watch per
     namespace however many nodes drain at once (100 drains of a wave would otherwise open a
     watch per namespace each, and the server would send every PDB change to each)."""
 
@@ -49,11 +50,11 @@ class _SharedInformers:
         self.tasks: dict[str, asyncio.Task[PdbInformer]] = {}
         self.users: dict[str, int] = {}
 
-    def acquire(self, client: KubeClient, namespace: str) -> None:
+    def acquire(self, reader: Reader, namespace: str) -> None:
         task = self.tasks.get(namespace)
         if task is None or (task.done() and (task.cancelled() or task.exception())):
             # (a failed start is not shared: the next user tries again)
-            self.tasks[namespace] = asyncio.create_task(PdbInformer(client, namespace).start())
+            self.tasks[namespace] = asyncio.create_task(PdbInformer(reader, namespace).start())
         self.users[namespace] = self.users.get(namespace, 0) + 1
 
     async def release(self, namespace: str) -> None:
@@ -70,24 +71,24 @@ class _SharedInformers:
             await task.result().stop()
 
 
-_SHARED: weakref.WeakKeyDictionary[KubeClient, _SharedInformers] = weakref.WeakKeyDictionary()
+_SHARED: weakref.WeakKeyDictionary[Reader, _SharedInformers] = weakref.WeakKeyDictionary()
 
 
 class Budgets:
     """PDB caches for one drain."""
 
-    def __init__(self, client: KubeClient,
+    def __init__(self, source: KubeClient | Reader,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.client = client
+        self.reader = as_reader(source)
         self._monotonic = monotonic
-        self._shared = _SHARED.setdefault(client, _SharedInformers())
+        self._shared = _SHARED.setdefault(self.reader, _SharedInformers())
         self._namespaces: set[str] = set()
         self._workloads: dict[str, tuple[float, list[PodInfo]]] = {}
 
     def prefetch(self, namespaces: Iterable[str]) -> None:
         """Start watching these namespaces now, so the first 429 finds the PDBs ready."""
         for ns in sorted(set(namespaces) - self._namespaces):
-            self._shared.acquire(self.client, ns)
+            self._shared.acquire(self.reader, ns)
             self._namespaces.add(ns)
 
     async def informer(self, namespace: str) -> PdbInformer:
@@ -105,9 +106,8 @@ class Budgets:
         if cached is not None and self._monotonic() - cached[0] < WORKLOAD_TTL:
             return cached[1]
         selector = selector_from_api(pdb.selector)  # a null selector selects no pod
-        pods = [] if selector.nothing else await list_pods(
-            self.client, f"/api/v1/namespaces/{pdb.namespace}/pods",
-            {"labelSelector": selector.query()})
+        pods = [] if selector.nothing else await self.reader.pods(
+            pdb.namespace, label_selector=selector.query())
         self._workloads[pdb.key] = (self._monotonic(), pods)
         return pods
 
@@ -164,7 +164,7 @@ class Budgets:
         """For a dry run: (pod → why it would wait, pod → its PDB), from one list per namespace."""
         pdbs: list[PdbInfo] = []
         for ns in sorted({p.namespace for p in evict}):
-            pdbs += await list_pdbs(self.client, ns)
+            pdbs += await self.reader.pdbs(ns)
         involved = {b.key: b for p in evict for b in pdbs_for(p, pdbs)}
         pods_of = {key: await self.workload(b) for key, b in involved.items()}
         pdb_of = {p.key: c[0].key for p in evict if len(c := pdbs_for(p, pdbs)) == 1}

@@ -2,6 +2,9 @@
 
     result = await drain_node(client, "w1", DrainOptions(ignore_daemonsets=True), on_event=print)
 
+The drain reads and writes through a `Reader` (`kubehop.shell.kube.reader`; a KubeClient is
+wrapped in its ClusterReader, and unit tests pass a `FakeReader`).
+
 The sequence follows kubectl (`pkg/cmd/drain`, `pkg/drain`): check the node's pods with the filter
 chain (here before cordoning, so a refused drain leaves the node as it was), cordon only when
 needed, list again, then evict every pod at once through policy/v1 Eviction. Unlike kubectl it
@@ -32,14 +35,21 @@ from kubehop.core.drain.rules import (
 from kubehop.model.cluster import PodInfo
 from kubehop.model.errors import OperationError
 from kubehop.shell.drain.budgets import Budgets
-from kubehop.shell.drain.watch import PodInformer, list_pods
+from kubehop.shell.drain.watch import PodInformer
 from kubehop.shell.kube.client import KubeClient
-from kubehop.shell.kube.errors import ApiError
+from kubehop.shell.kube.errors import (
+    ApiError,
+    Forbidden,
+    NotFound,
+    ServerError,
+    TooManyRequests,
+    Unreachable,
+)
+from kubehop.shell.kube.reader import Reader, as_reader
+from kubehop.shell.kube.wire import NodeWire
 
 __all__ = ["DrainError", "DrainResult", "Drainer", "cordon_node", "drain_node", "uncordon_node"]
 Emit = Callable[[DrainEvent], None]
-STRATEGIC_MERGE = "application/strategic-merge-patch+json"
-RETRYABLE = frozenset({0, 502, 503, 504})
 
 
 class _PodFailed(Exception):
@@ -57,10 +67,10 @@ def _seconds(value: float) -> str:
 class Drainer:
     """Cordon, uncordon and drain nodes of one cluster with one set of options."""
 
-    def __init__(self, client: KubeClient, options: DrainOptions | None = None,
+    def __init__(self, source: KubeClient | Reader, options: DrainOptions | None = None,
                  on_event: Emit | None = None, *, wall: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.client = client
+        self.reader = as_reader(source)
         self.options = options or DrainOptions()
         self.on_event = on_event
         self._wall = wall
@@ -68,7 +78,7 @@ class Drainer:
         self._start = monotonic()
         self._node = ""
         self._pods: PodInformer | None = None
-        self._budgets = Budgets(client, monotonic)
+        self._budgets = Budgets(self.reader, monotonic)
         self._daemonsets: dict[tuple[str, str], bool] = {}
         self._clusters: set[tuple[str, str]] = set()  # CNPG clusters that can switch over
         self._state: dict[str, tuple[str, str | None]] = {}  # pod → (what it waits for, pdb)
@@ -80,27 +90,23 @@ class Drainer:
 
     # --- cordon -----------------------------------------------------------------------------
 
-    async def get_node(self, node: str) -> dict[str, Any]:
+    async def get_node(self, node: str) -> NodeWire:
         try:
-            return await self.client.get_json(f"/api/v1/nodes/{node}")
-        except ApiError as e:
-            if e.status == 404:
-                raise OperationError(f'node "{node}" not found; check the name with '
-                                     "`kubectl get nodes`") from e
-            raise
+            return await self.reader.node(node)
+        except NotFound as e:
+            raise OperationError(f'node "{node}" not found; check the name with '
+                                 "`kubectl get nodes`") from e
 
     async def set_unschedulable(self, node: str, desired: bool,
-                                current: dict[str, Any] | None = None) -> bool:
+                                current: NodeWire | None = None) -> bool:
         """Cordon (True) or uncordon (False) `node` unless it already is; whether it changed."""
         obj = current if current is not None else await self.get_node(node)
         verb = "cordoned" if desired else "uncordoned"
-        if bool((obj.get("spec") or {}).get("unschedulable")) == desired:
+        if obj.spec.unschedulable == desired:
             self._emit(f"already-{verb}", node)
             return False
         if not self.options.dry_run:
-            body = {"spec": {"unschedulable": True if desired else None}}
-            await self.client.request("PATCH", f"/api/v1/nodes/{node}", body=body,
-                                      content_type=STRATEGIC_MERGE)
+            await self.reader.set_unschedulable(node, desired)
         self._emit(verb, node)
         return True
 
@@ -118,13 +124,7 @@ class Drainer:
                   if p.daemonset} - self._daemonsets.keys()
 
         async def exists(ns: str, name: str) -> None:
-            try:
-                await self.client.request("GET", f"/apis/apps/v1/namespaces/{ns}/daemonsets/{name}")
-                self._daemonsets[(ns, name)] = True
-            except ApiError as e:
-                if e.status != 404:
-                    raise
-                self._daemonsets[(ns, name)] = False
+            self._daemonsets[(ns, name)] = await self.reader.daemonset_exists(ns, name)
 
         await asyncio.gather(*(exists(ns, name) for ns, name in wanted))
         return plan_drain(pods, self.options, self._daemonsets, self._wall())
@@ -137,21 +137,17 @@ class Drainer:
             if cluster is None or self.options.disable_eviction:
                 continue
             try:
-                obj = await self.client.get_json(
-                    f"/apis/postgresql.cnpg.io/v1/namespaces/{pod.namespace}/clusters/{cluster}")
-            except ApiError as e:
-                if e.status == 404:  # no such cluster (or no CNPG at all): an ordinary pod
-                    continue
-                if e.status != 403:
-                    raise
+                obj = await self.reader.cnpg_cluster(pod.namespace, cluster)
+            except NotFound:  # no such cluster (or no CNPG at all): an ordinary pod
+                continue
+            except Forbidden as e:
                 self._emit("warning", node, pod=pod.key, message=(
                     f"cannot read CloudNativePG cluster {pod.namespace}/{cluster} ({e}); its "
                     "primary is evicted without waiting for a switchover"))
                 continue
-            spec = obj.get("spec") or {}
-            if spec.get("enablePDB", True) is False:
+            if obj.spec.enablePDB is False:
                 continue
-            if int(spec.get("instances", 1)) <= 1:
+            if obj.spec.instances <= 1:
                 refusals.append(single_instance_refusal(pod.namespace, cluster, pod.name, node))
             else:
                 self._clusters.add((pod.namespace, cluster))
@@ -184,54 +180,50 @@ class Drainer:
 
     async def _evict(self, pod: PodInfo) -> bool:
         """POST the Eviction until accepted; False when the pod was already gone."""
-        body: dict[str, Any] = {"apiVersion": "policy/v1", "kind": "Eviction",
-                                "metadata": {"name": pod.name, "namespace": pod.namespace},
-                                "deleteOptions": {}}
-        if self.options.grace_period >= 0:
-            body["deleteOptions"]["gracePeriodSeconds"] = self.options.grace_period
-        path = f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/eviction"
         self._state[pod.key] = ("evicting", None)
         self._emit("evicting", self._node, pod=pod.key)
         last, attempt = "", -1
         while True:
             attempt += 1
             try:
-                await self.client.request("POST", path, body=body, retry=False)
+                await self.reader.evict(pod.namespace, pod.name, self.options.grace_period)
                 return True
+            except NotFound:
+                return False
+            except TooManyRequests:
+                mark = await self._budgets.mark(pod)
+                reason, pdb = await self._budgets.reason(pod)
+                self._state[pod.key] = (reason, pdb)
+                if reason != last:
+                    self._emit("blocked", self._node, pod=pod.key, message=reason, pdb=pdb)
+                    last = reason
+                await self._budgets.wait(pod, attempt, mark)
+            except Forbidden as e:
+                if "being terminated" not in str(e):
+                    raise _PodFailed(self._evict_failed(pod, e)) from e
+                current = self._current(pod)
+                if current is not None and current.deletion_time is not None:
+                    return True  # namespace deleting: the pod goes anyway
+                await self._budgets.wait(pod, attempt, None)
+            except (Unreachable, ServerError) as e:
+                if isinstance(e, ServerError) and not e.transient:
+                    raise _PodFailed(self._evict_failed(pod, e)) from e
+                await self._budgets.wait(pod, attempt, None)  # an apiserver restarting
             except ApiError as e:
-                if e.status == 404:
-                    return False
-                if e.status == 429:
-                    mark = await self._budgets.mark(pod)
-                    reason, pdb = await self._budgets.reason(pod)
-                    self._state[pod.key] = (reason, pdb)
-                    if reason != last:
-                        self._emit("blocked", self._node, pod=pod.key, message=reason, pdb=pdb)
-                        last = reason
-                    await self._budgets.wait(pod, attempt, mark)
-                elif e.status == 403 and "being terminated" in str(e):
-                    current = self._current(pod)
-                    if current is not None and current.deletion_time is not None:
-                        return True  # namespace deleting: the pod goes anyway
-                    await self._budgets.wait(pod, attempt, None)
-                elif e.status in RETRYABLE:
-                    await self._budgets.wait(pod, attempt, None)
-                else:
-                    raise _PodFailed(f"error when evicting pods/{pod.name} -n {pod.namespace}: "
-                                     f"{e}") from e
+                raise _PodFailed(self._evict_failed(pod, e)) from e
+
+    @staticmethod
+    def _evict_failed(pod: PodInfo, error: ApiError) -> str:
+        return f"error when evicting pods/{pod.name} -n {pod.namespace}: {error}"
 
     async def _delete(self, pod: PodInfo) -> bool:
-        params = {}
-        if self.options.grace_period >= 0:
-            params["gracePeriodSeconds"] = str(self.options.grace_period)
         self._state[pod.key] = ("deleting", None)
         self._emit("deleting", self._node, pod=pod.key)
         try:
-            await self.client.request("DELETE", f"/api/v1/namespaces/{pod.namespace}/pods/"
-                                      f"{pod.name}", params=params)
+            await self.reader.delete_pod(pod.namespace, pod.name, self.options.grace_period)
+        except NotFound:
+            return False
         except ApiError as e:
-            if e.status == 404:
-                return False
             raise _PodFailed(f"error when deleting pods/{pod.name} -n {pod.namespace}: {e}") from e
         return True
 
@@ -285,11 +277,9 @@ class Drainer:
         self._state.clear()
         self._clusters.clear()
         obj = await self.get_node(node)
-        was_cordoned = bool((obj.get("spec") or {}).get("unschedulable"))
-        params = {"fieldSelector": f"spec.nodeName={node}"}
-        if self.options.pod_selector:
-            params["labelSelector"] = self.options.pod_selector
-        decision = await self._decide(await list_pods(self.client, "/api/v1/pods", params))
+        was_cordoned = obj.spec.unschedulable
+        decision = await self._decide(await self.reader.pods(
+            node=node, label_selector=self.options.pod_selector or None))
         refusals = decision.errors + await self._stateful_refusals(decision.evict, node)
         if refusals:
             where = "was cordoned already" if was_cordoned else "was left schedulable"
@@ -307,7 +297,7 @@ class Drainer:
             await self._stop()
 
     async def _evict_all(self, node: str, cordoned: bool) -> DrainResult:
-        self._pods = await PodInformer(self.client, node, self.options.pod_selector).start()
+        self._pods = await PodInformer(self.reader, node, self.options.pod_selector).start()
         decision = await self._decide(list(self._pods.items.values()))
         if decision.errors:  # pods landed on the node before the cordon took effect
             raise DrainError(f"cannot drain node {node}: {'; '.join(decision.errors)}; node "
@@ -354,7 +344,7 @@ class Drainer:
             await self._pods.stop()
         await self._budgets.stop()
 
-    async def _dry_run(self, node: str, obj: dict[str, Any],
+    async def _dry_run(self, node: str, obj: NodeWire,
                        decision: DrainDecision) -> DrainResult:
         cordoned = await self.set_unschedulable(node, True, obj)
         for warning in decision.warnings:
@@ -381,19 +371,19 @@ class Drainer:
                            seconds=self._monotonic() - self._start)
 
 
-async def drain_node(client: KubeClient, node: str, options: DrainOptions | None = None,
+async def drain_node(client: KubeClient | Reader, node: str, options: DrainOptions | None = None,
                      on_event: Emit | None = None) -> DrainResult:
     """Drain `node` (the executor's entry point); DrainError names what blocks."""
     return await Drainer(client, options, on_event).drain(node)
 
 
-async def cordon_node(client: KubeClient, node: str, on_event: Emit | None = None,
+async def cordon_node(client: KubeClient | Reader, node: str, on_event: Emit | None = None,
                       *, dry_run: bool = False) -> bool:
     """Cordon `node` unless it already is; whether it changed."""
     return await Drainer(client, DrainOptions(dry_run=dry_run), on_event).cordon(node)
 
 
-async def uncordon_node(client: KubeClient, node: str, on_event: Emit | None = None,
+async def uncordon_node(client: KubeClient | Reader, node: str, on_event: Emit | None = None,
                         *, dry_run: bool = False) -> bool:
     """Uncordon `node` unless it already is schedulable; whether it changed."""
     return await Drainer(client, DrainOptions(dry_run=dry_run), on_event).uncordon(node)

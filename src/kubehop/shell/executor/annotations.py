@@ -22,20 +22,21 @@ stops a run.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from kubehop.shell.executor.background import InOrder
 from kubehop.shell.executor.events import ProgressEvent
-from kubehop.shell.kube.errors import ApiError
+from kubehop.shell.kube import requests as rq
+from kubehop.shell.kube.errors import ApiError, NotFound
+from kubehop.shell.kube.requests import Request
 
 PHASE = "kubehop.dev/phase"
 TARGET = "kubehop.dev/target"
 RUN = "kubehop.dev/run"
 EVENT_NAMESPACE = "default"
-MERGE_PATCH = "application/merge-patch+json"
 _EVENTS = {"drain": ("Normal", "KubehopDrain", "kubehop drains the node for its upgrade to {hop}"),
            "kubelet-restart": ("Normal", "KubehopKubeletRestart",
                                "kubehop restarts the kubelet at {hop}")}
@@ -87,8 +88,7 @@ class ClusterProgress:
             return
         values = {PHASE: phase, TARGET: target, RUN: self.run_id}
         body = {"metadata": {"labels": values, "annotations": values}}
-        await self.client.request("PATCH", f"/api/v1/nodes/{quote(node)}", body=body,
-                                  content_type=MERGE_PATCH)
+        await self.client.send(rq.patch_node(node, body))
         self.annotated[node] = (phase, target)
 
     async def _event(self, node: str, kind: str, reason: str, message: str) -> None:
@@ -105,36 +105,29 @@ class ClusterProgress:
                 "source": {"component": "kubehop"}, "reportingComponent": "kubehop",
                 "reportingInstance": "kubehop", "firstTimestamp": stamp,
                 "lastTimestamp": stamp, "count": 1}
-        await self.client.request("POST", f"/api/v1/namespaces/{EVENT_NAMESPACE}/events",
-                                  body=body)
+        await self.client.send(rq.create_event(EVENT_NAMESPACE, body))
         self.events.append(name)
 
     async def _cleanup(self) -> None:
         """Every Node and Event marked with this run (an earlier, halted process of the run
         marked some too): found by the `kubehop.dev/run` label."""
-        selector = {"labelSelector": f"{RUN}={self.run_id}"}
-        nodes = await self.client.get_json("/api/v1/nodes", selector)
+        selector = f"{RUN}={self.run_id}"
+        nodes = await self.client.get_json(rq.list_nodes(selector))
         gone = {PHASE: None, TARGET: None, RUN: None}
         for item in nodes.get("items") or ():
             name = item["metadata"]["name"]
-            await self._ignore_missing("PATCH", f"/api/v1/nodes/{quote(name)}",
-                                       {"metadata": {"labels": gone, "annotations": gone}})
+            await self._ignore_missing(
+                rq.patch_node(name, {"metadata": {"labels": gone, "annotations": gone}}))
         self.annotated.clear()
-        events = await self.client.get_json(f"/api/v1/namespaces/{EVENT_NAMESPACE}/events",
-                                            selector)
+        events = await self.client.get_json(rq.list_events(EVENT_NAMESPACE, selector))
         for item in events.get("items") or ():
             name = item["metadata"]["name"]
-            await self._ignore_missing(
-                "DELETE", f"/api/v1/namespaces/{EVENT_NAMESPACE}/events/{quote(name)}", None)
+            await self._ignore_missing(rq.delete_event(EVENT_NAMESPACE, name))
         self.events.clear()
 
-    async def _ignore_missing(self, method: str, path: str, body: Any) -> None:
-        try:
-            await self.client.request(method, path, body=body, content_type=MERGE_PATCH
-                                      if method == "PATCH" else "application/json")
-        except ApiError as e:
-            if e.status != 404:
-                raise
+    async def _ignore_missing(self, request: Request) -> None:
+        with contextlib.suppress(NotFound):
+            await self.client.send(request)
 
     async def close(self) -> None:
         """Finish what is queued (at most CLOSE_TIMEOUT seconds)."""

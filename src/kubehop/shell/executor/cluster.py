@@ -4,8 +4,9 @@
 `KubeClient` (nodes and kube-system pods from list+watch caches, everything else read when
 asked); `kubehop.shell.executor.fake.FakeCluster` is the in-memory fake for unit tests.
 
-Apiservers are judged from where the operator sits: each address the `default/kubernetes`
-Endpoints list is asked for `/readyz`; one that refuses or times out (an advertise address
+Apiservers are judged from where the operator sits: each address the `kubernetes` Service
+Endpoints and EndpointSlices list (`ClusterReader.apiserver_endpoints`) is asked for `/readyz`;
+one that refuses or times out (an advertise address
 behind a load balancer, bastion or VPN) is judged the other way, by its kube-apiserver mirror
 pod's Ready condition plus `/readyz` through the kubeconfig's server, and dialled again only
 every `REDIAL` seconds. An address that answered earlier in the run and now refuses is an
@@ -16,32 +17,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import msgspec
-from kubernetes_asyncio.client import ApiClient
 
 from kubehop.core.drain.explain import DrainEvent
 from kubehop.core.drain.rules import DrainOptions, drain_evicts
 from kubehop.shell.drain.node import Drainer
-from kubehop.shell.drain.watch import Informer, list_pods
-from kubehop.shell.kube.client import KubeClient, RetryPolicy
-from kubehop.shell.kube.errors import ApiError
+from kubehop.shell.kube import requests as rq
+from kubehop.shell.kube import wire
+from kubehop.shell.kube.client import KubeClient
+from kubehop.shell.kube.errors import ApiError, NotFound, Unreachable
+from kubehop.shell.kube.informer import Informer
+from kubehop.shell.kube.reader import Reader, as_reader
 
-KUBE_SYSTEM = "/api/v1/namespaces/kube-system"
 READYZ_TIMEOUT = 5.0
 REDIAL = 30.0  # seconds before an address that refused or timed out is dialled again
 # kubeadm records each apiserver's advertise address on its mirror pod
 # (kubernetes/kubernetes cmd/kubeadm/app/constants/constants.go KubeAPIServerAdvertiseAddress…).
 ADVERTISE = "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"
-_KUBERNETES_VERSION_RE = re.compile(r"^kubernetesVersion:\s*['\"]?([^'\"\s]+)", re.MULTILINE)
-MIRROR = "kubernetes.io/config.mirror"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,98 +95,13 @@ class Cluster(Protocol):
 
 # --- decoding --------------------------------------------------------------------------------
 
-class _Owner(msgspec.Struct):
-    kind: str = ""
-    controller: bool = False
+_nodes = msgspec.json.Decoder(wire.ItemList[wire.NodeWire])
+_node = msgspec.json.Decoder(wire.NodeWire)
+_pods = msgspec.json.Decoder(wire.ItemList[wire.PodWire])
+_pod = msgspec.json.Decoder(wire.PodWire)
 
 
-class _Meta(msgspec.Struct):
-    name: str = ""
-    resourceVersion: str = ""
-    ownerReferences: list[_Owner] = msgspec.field(default_factory=list)
-    labels: dict[str, str] = msgspec.field(default_factory=dict)
-    annotations: dict[str, str] = msgspec.field(default_factory=dict)
-    deletionTimestamp: str | None = None
-
-
-class _Condition(msgspec.Struct):
-    type: str = ""
-    status: str = ""
-    reason: str = ""
-    message: str = ""
-
-
-class _Address(msgspec.Struct):
-    type: str = ""
-    address: str = ""
-
-
-class _NodeInfo(msgspec.Struct):
-    kubeletVersion: str = ""
-    osImage: str = ""
-
-
-class _NodeStatus(msgspec.Struct):
-    nodeInfo: _NodeInfo = msgspec.field(default_factory=_NodeInfo)
-    conditions: list[_Condition] = msgspec.field(default_factory=list)
-    addresses: list[_Address] = msgspec.field(default_factory=list)
-
-
-class _NodeSpec(msgspec.Struct):
-    unschedulable: bool = False
-
-
-class _Node(msgspec.Struct):
-    metadata: _Meta = msgspec.field(default_factory=_Meta)
-    spec: _NodeSpec = msgspec.field(default_factory=_NodeSpec)
-    status: _NodeStatus = msgspec.field(default_factory=_NodeStatus)
-
-
-class _Container(msgspec.Struct):
-    image: str = ""
-
-
-class _PodSpec(msgspec.Struct):
-    nodeName: str | None = None
-    containers: list[_Container] = msgspec.field(default_factory=list)
-
-
-class _PodStatus(msgspec.Struct):
-    phase: str = ""
-    conditions: list[_Condition] = msgspec.field(default_factory=list)
-
-
-class _Pod(msgspec.Struct):
-    metadata: _Meta = msgspec.field(default_factory=_Meta)
-    spec: _PodSpec = msgspec.field(default_factory=_PodSpec)
-    status: _PodStatus = msgspec.field(default_factory=_PodStatus)
-
-
-class _ListMeta(msgspec.Struct):
-    resourceVersion: str = ""
-    continue_: str = msgspec.field(default="", name="continue")
-
-
-class _NodeList(msgspec.Struct):
-    metadata: _ListMeta = msgspec.field(default_factory=_ListMeta)
-    items: list[_Node] = msgspec.field(default_factory=list)
-
-
-class _PodList(msgspec.Struct):
-    metadata: _ListMeta = msgspec.field(default_factory=_ListMeta)
-    items: list[_Pod] = msgspec.field(default_factory=list)
-
-
-class _NodeEvent(msgspec.Struct):
-    type: str
-    object: msgspec.Raw
-
-
-class _ConfigMap(msgspec.Struct):
-    data: dict[str, str] = msgspec.field(default_factory=dict)
-
-
-def node_view(n: _Node) -> NodeView:
+def node_view(n: wire.NodeWire) -> NodeView:
     ready = next((c for c in n.status.conditions if c.type == "Ready"), None)
     ip = next((a.address for a in n.status.addresses if a.type == "InternalIP"), None)
     message = "" if ready is None else f"{ready.reason}: {ready.message}".strip(": ")
@@ -199,54 +112,67 @@ def node_view(n: _Node) -> NodeView:
                     ready.status != "True" else "")
 
 
-def system_pod(p: _Pod) -> SystemPod:
-    ready = any(c.type == "Ready" and c.status == "True" for c in p.status.conditions)
+def system_pod(p: wire.PodWire) -> SystemPod:
+    labels = wire.string_map.decode(bytes(p.metadata.labels))
+    annotations = wire.string_map.decode(bytes(p.metadata.annotations))
+    containers = wire.containers.decode(bytes(p.spec.containers))
     return SystemPod(name=p.metadata.name, node=p.spec.nodeName,
-                     component=p.metadata.labels.get("component"),
-                     image=p.spec.containers[0].image if p.spec.containers else "",
-                     ready=ready, deleting=p.metadata.deletionTimestamp is not None,
+                     component=labels.get("component"),
+                     image=containers[0].image if containers else "",
+                     ready=wire.is_true(p.status.conditions),
+                     deleting=p.metadata.deletionTimestamp is not None,
                      phase=p.status.phase,
                      owner=next((o.kind for o in p.metadata.ownerReferences if o.controller),
                                 None),
-                     advertise=p.metadata.annotations.get(ADVERTISE))
+                     advertise=annotations.get(ADVERTISE))
 
 
-class _Cache(Informer[Any]):
-    """A list+watch cache of nodes or kube-system pods (decoded to NodeView / SystemPod)."""
+class _NodeCache(Informer[NodeView]):
+    """A list+watch cache of the nodes."""
 
-    def __init__(self, client: KubeClient, path: str, item: type[Any],
-                 convert: Callable[[Any], Any]) -> None:
-        super().__init__(client, path, {})
-        self._list_type = _NodeList if item is _Node else _PodList
-        self._item = item
-        self._convert = convert
-        self._events = msgspec.json.Decoder(_NodeEvent)
-        self._items = msgspec.json.Decoder(item)
+    def __init__(self, reader: Reader) -> None:
+        super().__init__(reader, rq.list_nodes())
 
-    def _decode_page(self, page: bytes) -> tuple[list[Any], Any]:
-        doc = msgspec.json.decode(page, type=self._list_type)
-        return [self._convert(i) for i in doc.items], doc.metadata
+    def _decode_page(self, page: bytes) -> tuple[list[NodeView], wire.ListMeta]:
+        doc = _nodes.decode(page)
+        return [node_view(n) for n in doc.items], doc.metadata
 
-    def _decode_event(self, line: bytes) -> tuple[str, Any, str, dict[str, Any] | None]:
-        ev = self._events.decode(line)
-        if ev.type == "ERROR":
-            return ev.type, None, "", msgspec.json.decode(ev.object)
-        obj = self._items.decode(ev.object)
-        return ev.type, self._convert(obj), obj.metadata.resourceVersion, None
+    def _decode_item(self, raw: bytes) -> tuple[NodeView, str]:
+        n = _node.decode(raw)
+        return node_view(n), n.metadata.resourceVersion
 
-    def key(self, item: Any) -> str:
-        return str(item.name)
+    def key(self, item: NodeView) -> str:
+        return item.name
+
+
+class _SystemPodCache(Informer[SystemPod]):
+    """A list+watch cache of the kube-system pods."""
+
+    def __init__(self, reader: Reader) -> None:
+        super().__init__(reader, rq.list_pods(rq.KUBE_SYSTEM))
+
+    def _decode_page(self, page: bytes) -> tuple[list[SystemPod], wire.ListMeta]:
+        doc = _pods.decode(page)
+        return [system_pod(p) for p in doc.items], doc.metadata
+
+    def _decode_item(self, raw: bytes) -> tuple[SystemPod, str]:
+        p = _pod.decode(raw)
+        return system_pod(p), p.metadata.resourceVersion
+
+    def key(self, item: SystemPod) -> str:
+        return item.name
 
 
 class KubeCluster:
     """`Cluster` over the Kubernetes API (see the module docstring)."""
 
-    def __init__(self, client: KubeClient, *,
+    def __init__(self, client: KubeClient | Reader, *,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.client = client
-        self._nodes = _Cache(client, "/api/v1/nodes", _Node, node_view)
-        self._pods = _Cache(client, f"{KUBE_SYSTEM}/pods", _Pod, system_pod)
-        self._direct: dict[str, KubeClient] = {}
+        self.reader = as_reader(client)
+        self._nodes = _NodeCache(self.reader)
+        self._pods = _SystemPodCache(self.reader)
+        self._direct: dict[str, Reader] = {}
         self._unreachable: dict[str, tuple[float, float, str]] = {}  # → (since, dialled, why)
         self._answered: set[str] = set()  # endpoints that answered at least once
         self._monotonic = monotonic
@@ -291,16 +217,12 @@ class KubeCluster:
     async def evictable_pods(self, node: str) -> list[str]:
         """Pods a drain evicts (kubehop.core.drain.rules.drain_evicts: terminating ones count, they
         are still on the node)."""
-        pods = await list_pods(self.client, "/api/v1/pods",
-                               {"fieldSelector": f"spec.nodeName={node}"})
+        pods = await self.reader.pods(node=node)
         return sorted(p.key for p in pods if drain_evicts(
             daemonset=p.daemonset, mirror=p.mirror, phase=p.phase))
 
     async def kubernetes_version(self) -> str | None:
-        raw = await self.client.request("GET", f"{KUBE_SYSTEM}/configmaps/kubeadm-config")
-        text = msgspec.json.decode(raw, type=_ConfigMap).data.get("ClusterConfiguration", "")
-        m = _KUBERNETES_VERSION_RE.search(text)
-        return m.group(1) if m else None
+        return await self.reader.kubeadm_kubernetes_version()
 
     async def primaries_on(self, node: str, databases: tuple[str, ...]) -> list[str]:
         """The CloudNativePG clusters (`ns/name`) whose current or target primary runs on
@@ -309,28 +231,22 @@ class KubeCluster:
         for db in databases:
             ns, _, name = db.partition("/")
             try:
-                obj = await self.client.get_json(
-                    f"/apis/postgresql.cnpg.io/v1/namespaces/{ns}/clusters/{name}")
-            except ApiError as e:
-                if e.status == 404:
-                    continue  # gone: nothing to switch over
-                raise
-            status = obj.get("status") or {}
-            for pod in {status.get("currentPrimary"), status.get("targetPrimary")} - {None, ""}:
+                status = (await self.reader.cnpg_cluster(ns, name)).status
+            except NotFound:
+                continue  # gone: nothing to switch over
+            for pod in {status.currentPrimary, status.targetPrimary} - {None, ""}:
                 try:
-                    p = await self.client.get_json(f"/api/v1/namespaces/{ns}/pods/{pod}")
-                except ApiError as e:
-                    if e.status == 404:
-                        continue
-                    raise
-                if (p.get("spec") or {}).get("nodeName") == node:
+                    p = await self.reader.pod(ns, str(pod))
+                except NotFound:
+                    continue
+                if p.spec.nodeName == node:
                     out.append(db)
                     break
         return out
 
     def _drainer(self, options: DrainOptions,
                  on_event: Callable[[DrainEvent], None] | None) -> Drainer:
-        return Drainer(self.client, options, on_event, monotonic=self._monotonic)
+        return Drainer(self.reader, options, on_event, monotonic=self._monotonic)
 
     async def set_schedulable(self, node: str, schedulable: bool) -> bool:
         return await self._drainer(DrainOptions(), None).set_unschedulable(node, not schedulable)
@@ -342,28 +258,18 @@ class KubeCluster:
     # --- apiservers ----------------------------------------------------------------------------
 
     async def _endpoints(self) -> list[str]:
-        """`host:port` of every apiserver the `default/kubernetes` Endpoints list."""
+        """`host:port` of every apiserver the `kubernetes` Service's Endpoints and
+        EndpointSlices list, else the kubeconfig's server."""
         try:
-            doc = await self.client.get_json("/api/v1/namespaces/default/endpoints/kubernetes")
+            found = await self.reader.apiserver_endpoints()
         except ApiError:
-            doc = {}
-        out = []
-        for subset in doc.get("subsets") or ():
-            for a in subset.get("addresses") or ():
-                for p in subset.get("ports") or ():
-                    if p.get("name") in (None, "https"):
-                        host = a.get("ip", "")
-                        out.append(f"[{host}]:{p['port']}" if ":" in host else
-                                   f"{host}:{p['port']}")
-        return list(dict.fromkeys(out)) or [urlsplit(self.client.server).netloc]
+            found = []
+        return found or [netloc(self.reader.server)]
 
-    def _client_for(self, endpoint: str) -> KubeClient:
+    def _reader_for(self, endpoint: str) -> Reader:
         direct = self._direct.get(endpoint)
         if direct is None:
-            cfg = copy.copy(self.client.configuration)  # shares credentials and their refresh
-            cfg.host = f"{urlsplit(self.client.server).scheme or 'https'}://{endpoint}"
-            direct = self._direct[endpoint] = KubeClient(ApiClient(configuration=cfg),
-                                                         retry=RetryPolicy(attempts=1))
+            direct = self._direct[endpoint] = self.reader.for_endpoint(endpoint)
         return direct
 
     async def apiserver_problems(self) -> list[str]:
@@ -372,7 +278,7 @@ class KubeCluster:
         endpoints = await self._endpoints()
         pods = list(self._pods.items.values())
         nodes = list(self._nodes.items.values())
-        server = urlsplit(self.client.server).netloc
+        server = netloc(self.reader.server)
         through: list[str | None] = []  # `/readyz` through the kubeconfig's server, asked once
 
         async def ask(endpoint: str) -> str | None:
@@ -406,14 +312,17 @@ class KubeCluster:
         """None when `/readyz` at `endpoint` answers `ok`, else the problem; with
         `raise_unreachable` a connection that refused or timed out raises ApiError instead."""
         try:
-            body = await self._client_for(endpoint).request(
-                "GET", "/readyz", accept="text/plain", timeout=READYZ_TIMEOUT)
+            text = await self._reader_for(endpoint).readyz(timeout=READYZ_TIMEOUT)
         except ApiError as e:
-            if e.status == 0 and raise_unreachable:
+            if isinstance(e, Unreachable) and raise_unreachable:
                 raise
             return f"apiserver {endpoint} is not ready: {e}"
-        text = body.decode("utf-8", "replace").strip()
         return None if text == "ok" else f"apiserver {endpoint} /readyz: {text[:200]}"
+
+
+def netloc(server: str) -> str:
+    """`host:port` of a server URL."""
+    return urlsplit(server).netloc
 
 
 def apiserver_node(endpoint: str, pods: list[SystemPod], nodes: list[NodeView]) -> str | None:

@@ -1,4 +1,5 @@
-"""`FakeCluster`: an in-memory `executor_cluster.Cluster` that records what it was asked.
+"""`FakeCluster`: an in-memory `kubehop.shell.executor.cluster.Cluster` that records what it
+was asked.
 
     cluster = FakeCluster([NodeView("w1", kubelet="v1.28.9", ready=True)])
     cluster.set_node("w1", kubelet="v1.29.15")          # what a kubelet restart would do

@@ -1,7 +1,10 @@
-"""The cluster API facade: raw requests with retries, paged lists as raw bytes.
+"""The cluster API facade: raw requests with retries, paged lists as raw bytes, watches.
 
 Large lists are read as raw pages (limit 500 + continue, as kubectl) and left as bytes, so that
-callers decode them with msgspec into small structs instead of the typed models.
+callers decode them with msgspec into small structs (`kubehop.shell.kube.wire`) instead of the
+typed models. Requests are built by `kubehop.shell.kube.requests`; failures raise the typed
+errors of `kubehop.shell.kube.errors`. This package is the only place kubernetes_asyncio is
+imported (an import-linter contract).
 """
 
 from __future__ import annotations
@@ -15,15 +18,18 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
-import msgspec
 from kubernetes_asyncio.client import ApiClient, Configuration
 
+from kubehop.shell.kube import requests as rq
 from kubehop.shell.kube.config import load_configuration
-from kubehop.shell.kube.errors import ApiError, api_error
+from kubehop.shell.kube.errors import ApiError, Gone, Unreachable, api_error
+from kubehop.shell.kube.requests import PAGE_LIMIT, Request
+from kubehop.shell.kube.wire import list_head
 
-PAGE_LIMIT = 500  # kubectl's --chunk-size default
+__all__ = ["PAGE_LIMIT", "KubeClient", "RetryPolicy", "unreachable_message"]
 T = TypeVar("T")
 
 
@@ -40,16 +46,6 @@ class RetryPolicy:
             return min(retry_after, 30.0)
         backoff = min(self.max_delay, self.base_delay * 2**attempt)
         return backoff * (0.5 + random.random() / 2)  # jitter: many clients must not sync up
-
-
-class _ListMeta(msgspec.Struct):
-    resourceVersion: str = ""
-    # `continue` is a Python keyword: rename on the wire.
-    continue_: str = msgspec.field(default="", name="continue")
-
-
-class _ListHead(msgspec.Struct):
-    metadata: _ListMeta = msgspec.field(default_factory=_ListMeta)
 
 
 _RETRYABLE = {429, 500, 502, 503, 504}
@@ -72,6 +68,14 @@ class KubeClient:
         cfg = await load_configuration(kubeconfig, context)
         return cls(ApiClient(configuration=cfg), **kwargs)
 
+    def for_endpoint(self, endpoint: str, *, retry: RetryPolicy | None = None) -> KubeClient:
+        """A client of one apiserver (`host:port`), with this client's credentials and CA;
+        one attempt per request unless `retry` says otherwise. The caller closes it."""
+        cfg = copy.copy(self.configuration)  # shallow: shares credentials and their refresh
+        cfg.host = f"{urlsplit(self.server).scheme or 'https'}://{endpoint}"
+        return KubeClient(ApiClient(configuration=cfg), retry=retry or RetryPolicy(attempts=1),
+                          sleep=self._sleep)
+
     @property
     def configuration(self) -> Configuration:
         return self.api.configuration
@@ -79,6 +83,11 @@ class KubeClient:
     @property
     def server(self) -> str:
         return str(self.configuration.host)
+
+    @property
+    def netloc(self) -> str:
+        """`host:port` of the kubeconfig's server."""
+        return urlsplit(self.server).netloc
 
     async def close(self) -> None:
         if self._watch_api is not None:
@@ -121,6 +130,13 @@ class KubeClient:
         assert last is not None
         raise last
 
+    async def send(self, request: Request, *, retry: bool = True,
+                   timeout: float | None = 60.0) -> bytes:
+        """`request` (built by kubehop.shell.kube.requests); the raw body of a 2xx answer."""
+        return await self.request(request.method, request.path, params=request.query or None,
+                                  body=request.body, content_type=request.content_type,
+                                  accept=request.accept, retry=retry, timeout=timeout)
+
     async def _once(self, method: str, path: str, params: dict[str, Any] | None, body: Any,
                     content_type: str, accept: str,
                     timeout: float | None) -> tuple[int, bytes, float | None]:
@@ -139,16 +155,16 @@ class KubeClient:
                 retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
                 return resp.status, data, retry_after
         except aiohttp.ClientConnectorCertificateError as e:
-            raise ApiError(
+            raise Unreachable(
                 f"the API server at {self.server} presented a certificate that is not trusted "
                 f"({e.certificate_error}); check certificate-authority-data in the kubeconfig"
             ) from e
         except aiohttp.ClientSSLError as e:
-            raise ApiError(f"TLS handshake with {self.server} failed: {e}") from e
+            raise Unreachable(f"TLS handshake with {self.server} failed: {e}") from e
         except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as e:
-            raise ApiError(unreachable_message(self.server, e)) from e
+            raise Unreachable(unreachable_message(self.server, e)) from e
 
-    async def watch(self, path: str, params: dict[str, str], *,
+    async def watch(self, path: str | Request, params: dict[str, str] | None = None, *,
                     timeout: float) -> AsyncIterator[bytes]:
         """The non-empty lines of a watch (`watch=true` is added), until the server ends it.
 
@@ -159,14 +175,16 @@ class KubeClient:
             cfg = copy.copy(self.configuration)
             cfg.connection_pool_maxsize = 0  # aiohttp: no limit
             self._watch_api = ApiClient(configuration=cfg)
-        query = dict(params, watch="true")
+        request = _as_request(path, params)
+        path = request.path
+        query = dict(request.query, watch="true")
         try:
             resp = await self._watch_api.call_api(
                 path, "GET", query_params=list(query.items()),
                 header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
                 _preload_content=False, _request_timeout=(10, timeout))
         except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as e:
-            raise ApiError(f"cannot watch {path} at {self.server}: {type(e).__name__}: {e}") \
+            raise Unreachable(f"cannot watch {path} at {self.server}: {type(e).__name__}: {e}") \
                 from e
         async with resp:
             if resp.status != 200:
@@ -175,23 +193,24 @@ class KubeClient:
                 if line.strip():
                     yield line
 
-    async def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+    async def get_json(self, path: str | Request, params: dict[str, Any] | None = None) -> Any:
+        if isinstance(path, Request):
+            return json.loads(await self.send(path))
         return json.loads(await self.request("GET", path, params=params))
 
-    async def list_pages(self, path: str, params: dict[str, Any] | None = None,
+    async def list_pages(self, path: str | Request, params: dict[str, Any] | None = None,
                          limit: int = PAGE_LIMIT) -> AsyncIterator[bytes]:
         """Yield each raw page of a list (limit + continue), for msgspec decoding."""
-        query = dict(params or {})
-        query["limit"] = str(limit)
+        request = _as_request(path, params)
+        token = ""
         while True:
-            page = await self.request("GET", path, params=query)
+            page = await self.send(rq.page(request, token, limit))
             yield page
-            token = msgspec.json.decode(page, type=_ListHead).metadata.continue_
+            token = list_head.decode(page).metadata.continue_
             if not token:
                 return
-            query["continue"] = token
 
-    async def list_items(self, path: str, params: dict[str, Any] | None,
+    async def list_items(self, path: str | Request, params: dict[str, Any] | None,
                          decode: Callable[[bytes], list[T]],
                          limit: int = PAGE_LIMIT) -> list[T]:
         """Every item of a paged list, each page decoded by `decode`. A continue token that
@@ -199,17 +218,24 @@ class KubeClient:
         starts the list over in one unpaged request, as client-go's pager does
         (kubernetes/kubernetes staging/src/k8s.io/client-go/tools/pager/pager.go,
         FullListIfExpired)."""
+        request = _as_request(path, params)
         out: list[T] = []
         paged = False
         try:
-            async for page in self.list_pages(path, params, limit):
+            async for page in self.list_pages(request, None, limit):
                 out += decode(page)
                 paged = True
-        except ApiError as e:
-            if e.status != 410 or not paged:
+        except Gone:
+            if not paged:
                 raise
-            return decode(await self.request("GET", path, params=dict(params or {})))
+            return decode(await self.send(request))
         return out
+
+
+def _as_request(path: str | Request, params: dict[str, Any] | None) -> Request:
+    if isinstance(path, Request):
+        return path
+    return Request("GET", path, tuple((k, str(v)) for k, v in (params or {}).items()))
 
 
 def _parse_retry_after(value: str | None) -> float | None:

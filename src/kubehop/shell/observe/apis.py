@@ -19,14 +19,14 @@ from collections.abc import AsyncIterator, Iterable
 import msgspec
 
 from kubehop.model.cluster import DeprecatedApiUse, ManifestObject
-from kubehop.shell.kube.client import PAGE_LIMIT, KubeClient
-from kubehop.shell.kube.errors import ApiError
+from kubehop.shell.kube import requests as rq
+from kubehop.shell.kube import wire
+from kubehop.shell.kube.errors import Forbidden, NotFound
+from kubehop.shell.kube.reader import Reader
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 HELM_SECRET_TYPE = "helm.sh/release.v1"
 METRIC = "apiserver_requested_deprecated_apis"
-POM_ACCEPT = ("application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,"
-              "application/json")
 
 # Resources whose objects are commonly applied from manifests: (group, versions to try, plural).
 # The first served version is read; the stored object is the same in every version.
@@ -56,84 +56,40 @@ APPLIED_RESOURCES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
-class _Meta(msgspec.Struct):
-    name: str = ""
-    namespace: str = ""
-    annotations: dict[str, str] = msgspec.field(default_factory=dict)
-    labels: dict[str, str] = msgspec.field(default_factory=dict)
-
-
-class _Item(msgspec.Struct):
-    metadata: _Meta = msgspec.field(default_factory=_Meta)
-
-
-class _MetaList(msgspec.Struct):
-    items: list[_Item] = msgspec.field(default_factory=list)
-
-
-class _Secret(msgspec.Struct):
-    metadata: _Meta = msgspec.field(default_factory=_Meta)
-    type: str = ""
-    data: dict[str, str] = msgspec.field(default_factory=dict)
-
-
-class _SecretList(msgspec.Struct):
-    items: list[_Secret] = msgspec.field(default_factory=list)
-
-
-class _ListMeta(msgspec.Struct):
-    continue_: str = msgspec.field(default="", name="continue")
-
-
-class _ListHead(msgspec.Struct):
-    metadata: _ListMeta = msgspec.field(default_factory=_ListMeta)
-
-
-class _Applied(msgspec.Struct):
-    apiVersion: str = ""
-    kind: str = ""
-
-
-_meta_list = msgspec.json.Decoder(_MetaList)
-_secret_list = msgspec.json.Decoder(_SecretList)
-_applied = msgspec.json.Decoder(_Applied)
-_head = msgspec.json.Decoder(_ListHead)
+_meta_list = msgspec.json.Decoder(wire.ItemList[wire.MetaOnly])
+_secret_list = msgspec.json.Decoder(wire.ItemList[wire.SecretWire])
+_applied = msgspec.json.Decoder(wire.AppliedWire)
 
 
 # --- last-applied annotations --------------------------------------------------------------
 
 
-def _path(group: str, version: str, plural: str) -> str:
-    return f"/api/{version}/{plural}" if not group else f"/apis/{group}/{version}/{plural}"
-
-
-async def metadata_pages(client: KubeClient, path: str) -> AsyncIterator[bytes]:
+async def metadata_pages(reader: Reader, group: str, version: str,
+                         plural: str) -> AsyncIterator[bytes]:
     """Raw pages of a PartialObjectMetadataList (metadata only: cheaper than whole objects)."""
-    query = {"limit": str(PAGE_LIMIT)}
+    request = rq.list_of(group, version, plural, accept=rq.METADATA_ACCEPT)
+    token = ""
     while True:
-        page = await client.request("GET", path, params=query, accept=POM_ACCEPT)
+        page = await reader.page(request, token)
         yield page
-        token = _head.decode(page).metadata.continue_
+        token = wire.list_head.decode(page).metadata.continue_
         if not token:
             return
-        query["continue"] = token
 
 
-async def _applied_of(client: KubeClient, group: str, versions: tuple[str, ...],
+async def _applied_of(reader: Reader, group: str, versions: tuple[str, ...],
                       plural: str) -> list[ManifestObject]:
     for version in versions:
         out: list[ManifestObject] = []
         try:
-            async for page in metadata_pages(client, _path(group, version, plural)):
+            async for page in metadata_pages(reader, group, version, plural):
                 for item in _meta_list.decode(page).items:
                     obj = applied_object(item.metadata.annotations.get(LAST_APPLIED),
                                          item.metadata.namespace, item.metadata.name)
                     if obj is not None:
                         out.append(obj)
-        except ApiError as e:
-            if e.status in (404, 403):  # not served here (or not ours to read): next version
-                continue
-            raise
+        except (NotFound, Forbidden):  # not served here (or not ours to read): next version
+            continue
         return out
     return []
 
@@ -151,9 +107,9 @@ def applied_object(text: str | None, namespace: str, name: str) -> ManifestObjec
     return ManifestObject(doc.apiVersion, doc.kind, namespace or None, name, "last-applied")
 
 
-async def last_applied(client: KubeClient) -> list[ManifestObject]:
+async def last_applied(reader: Reader) -> list[ManifestObject]:
     """Objects of the usual applied kinds, as their last-applied annotations declare them."""
-    results = await asyncio.gather(*(_applied_of(client, g, vs, p)
+    results = await asyncio.gather(*(_applied_of(reader, g, vs, p)
                                      for g, vs, p in APPLIED_RESOURCES))
     return [o for objs in results for o in objs]
 
@@ -221,10 +177,10 @@ def helm_objects(secrets: Iterable[tuple[str, dict[str, str], str]]) -> list[Man
     return out
 
 
-async def helm_releases(client: KubeClient) -> list[ManifestObject]:
+async def helm_releases(reader: Reader) -> list[ManifestObject]:
     """The objects of every deployed Helm 3 release, as its stored manifest declares them."""
-    found = await client.list_items(
-        "/api/v1/secrets", {"labelSelector": "owner=helm,status=deployed"},
+    found = await reader.items(
+        rq.list_secrets("owner=helm,status=deployed"),
         lambda page: [(s.metadata.namespace, s.metadata.labels, s.data["release"])
                       for s in _secret_list.decode(page).items
                       if s.type == HELM_SECRET_TYPE and "release" in s.data])

@@ -16,7 +16,6 @@ decoded with msgspec), PDBs and CloudNativePG clusters; `apis=True` the API vers
 from __future__ import annotations
 
 import asyncio
-import copy
 import dataclasses
 from collections import defaultdict
 from collections.abc import Awaitable
@@ -24,7 +23,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-from kubernetes_asyncio.client import ApiClient
 
 from kubehop.model.cluster import (
     Addons,
@@ -38,25 +36,21 @@ from kubehop.model.cluster import (
     PdbInfo,
     PodInfo,
 )
-from kubehop.shell.kube.client import KubeClient, RetryPolicy
+from kubehop.shell.kube import requests as rq
+from kubehop.shell.kube import wire
+from kubehop.shell.kube.client import KubeClient
 from kubehop.shell.kube.errors import ApiError
+from kubehop.shell.kube.reader import Reader, as_reader, optional
+from kubehop.shell.kube.wire import CnpgWire, WorkloadWire
 from kubehop.shell.observe import apis as observe_apis
 from kubehop.shell.observe.addons import (
-    KUBE_SYSTEM,
-    Cnpg,
-    CnpgList,
-    VersionInfo,
-    Workload,
-    WorkloadList,
     coredns_tag,
     first_tag,
     kubeadm_config,
     kubectl_client_version,
-    optional,
     pages,
     read_unreachable,
     recognise_cni,
-    service_endpoints,
 )
 from kubehop.shell.observe.decode import (
     PodDecoder,
@@ -74,17 +68,13 @@ ENDPOINT_TIMEOUT = 3.0  # seconds for each direct apiserver query: a dead one mu
 # --- apiservers -----------------------------------------------------------------------------
 
 
-async def _query_apiserver(client: KubeClient, endpoint: str, node: str | None,
+async def _query_apiserver(reader: Reader, endpoint: str, node: str | None,
                            metrics: bool) -> tuple[ApiServerInfo, list[DeprecatedApiUse] | None]:
     """/version (and /metrics) of one apiserver asked directly; errors recorded, not raised."""
-    scheme = urlsplit(client.server).scheme or "https"
-    cfg = copy.copy(client.configuration)  # shallow: shares credentials and their refresh
-    cfg.host = f"{scheme}://{endpoint}"
-    direct = KubeClient(ApiClient(configuration=cfg), retry=RetryPolicy(attempts=1))
-    try:
+    async with reader.for_endpoint(endpoint) as direct:
         try:
-            raw = await direct.request("GET", "/version", timeout=ENDPOINT_TIMEOUT)
-            doc = msgspec.json.decode(raw, type=VersionInfo)
+            raw = await direct.raw(rq.version(), timeout=ENDPOINT_TIMEOUT)
+            doc = msgspec.json.decode(raw, type=wire.VersionInfo)
             version = kube_version_or_none(doc.gitVersion)
             info = ApiServerInfo(endpoint, node, version,
                                  None if version else f"bad gitVersion {doc.gitVersion!r}")
@@ -93,15 +83,12 @@ async def _query_apiserver(client: KubeClient, endpoint: str, node: str | None,
         uses = None
         if metrics:
             try:
-                text = await direct.request("GET", "/metrics", accept="text/plain",
-                                            timeout=ENDPOINT_TIMEOUT * 3)
+                text = await direct.raw(rq.metrics(), timeout=ENDPOINT_TIMEOUT * 3)
                 uses = observe_apis.parse_deprecated_apis(text.decode("utf-8", "replace"),
                                                           endpoint)
             except ApiError:
                 uses = None
         return info, uses
-    finally:
-        await direct.close()
 
 
 def _apiserver_endpoints(listed: list[str], advertised: dict[str, str],
@@ -123,36 +110,36 @@ def _apiserver_endpoints(listed: list[str], advertised: dict[str, str],
 async def observe(client: KubeClient, *, workloads: bool, node_runner: NodeRunner | None = None,
                   apis: bool = False, kubectl: bool = True) -> ClusterState:
     """Everything kubehop needs to know about the cluster `client` talks to, at one moment."""
+    reader = as_reader(client)
     pods = PodDecoder()
-    ds_decoder = msgspec.json.Decoder(WorkloadList)
+    ds_decoder = msgspec.json.Decoder(wire.ItemList[WorkloadWire])
+    cnpg_decoder = msgspec.json.Decoder(wire.ItemList[CnpgWire])
     tasks: dict[str, asyncio.Task[Any]] = {}
     async with asyncio.TaskGroup() as tg:
         def start(name: str, coro: Awaitable[Any]) -> None:
             tasks[name] = tg.create_task(coro)  # type: ignore[arg-type]
 
-        start("nodes", pages(client, "/api/v1/nodes", None, decode_nodes))
+        start("nodes", pages(reader, rq.list_nodes(), decode_nodes))
         for name, selector in (("cp", "tier=control-plane"), ("proxy", "k8s-app=kube-proxy")):
-            start(name, pages(client, f"{KUBE_SYSTEM}/pods", {"labelSelector": selector},
+            start(name, pages(reader, rq.list_pods(rq.KUBE_SYSTEM, label_selector=selector),
                               pods.decode_images))
-        start("ds", optional(pages(client, "/apis/apps/v1/daemonsets", None,
+        start("ds", optional(pages(reader, rq.list_workloads("daemonsets"),
                                    lambda b: ds_decoder.decode(b).items), []))
-        start("dns", optional(pages(client, "/apis/apps/v1/namespaces/kube-system/deployments",
-                                    {"labelSelector": "k8s-app=kube-dns"},
+        start("dns", optional(pages(reader, rq.list_workloads("deployments", rq.KUBE_SYSTEM,
+                                                              "k8s-app=kube-dns"),
                                     lambda b: ds_decoder.decode(b).items), []))
-        start("kubeadm", kubeadm_config(client))
-        start("endpoints", service_endpoints(client))
+        start("kubeadm", kubeadm_config(reader))
+        start("endpoints", reader.apiserver_endpoints())
         if kubectl:
             start("kubectl", kubectl_client_version())
         if workloads:
-            start("pods", pages(client, "/api/v1/pods", None, pods.decode))
-            start("pdbs", pages(client, "/apis/policy/v1/poddisruptionbudgets", None,
-                                decode_pdbs))
-            start("cnpg", optional(pages(client, "/apis/postgresql.cnpg.io/v1/clusters", None,
-                                         lambda b: msgspec.json.decode(b, type=CnpgList).items),
-                                   []))
+            start("pods", pages(reader, rq.list_pods(), pods.decode))
+            start("pdbs", pages(reader, rq.list_pdbs(), decode_pdbs))
+            start("cnpg", optional(pages(reader, rq.list_cnpg_clusters(),
+                                         lambda b: cnpg_decoder.decode(b).items), []))
         if apis:
-            start("applied", observe_apis.last_applied(client))
-            start("helm", optional(observe_apis.helm_releases(client), []))
+            start("applied", observe_apis.last_applied(reader))
+            start("helm", optional(observe_apis.helm_releases(reader), []))
 
     nodes: list[NodeState] = tasks["nodes"].result()
     images: dict[str, dict[str, str]] = defaultdict(dict)
@@ -172,9 +159,9 @@ async def observe(client: KubeClient, *, workloads: bool, node_runner: NodeRunne
     endpoints = _apiserver_endpoints(tasks["endpoints"].result(), advertised, tuple(nodes))
     if not endpoints:
         endpoints = [(urlsplit(client.server).netloc, None)]
-    answers = await asyncio.gather(*(_query_apiserver(client, ep, node, apis)
+    answers = await asyncio.gather(*(_query_apiserver(reader, ep, node, apis)
                                      for ep, node in endpoints))
-    apiservers = await read_unreachable(client, tuple(info for info, _ in answers))
+    apiservers = await read_unreachable(reader, tuple(info for info, _ in answers))
     deprecated = tuple(u for _, uses in answers for u in uses or ())
     unreadable = tuple(info.endpoint for info, uses in answers if apis and uses is None)
 
@@ -187,7 +174,7 @@ async def observe(client: KubeClient, *, workloads: bool, node_runner: NodeRunne
         facts, errors = await gather_node_facts(node_runner, nodes)
         nodes = [_with_packages(n, facts.get(n.name)) for n in nodes]
 
-    daemonsets: list[Workload] = tasks["ds"].result()
+    daemonsets: list[WorkloadWire] = tasks["ds"].result()
     proxy_ds = next((d for d in daemonsets if d.metadata.namespace == "kube-system"
                      and d.metadata.name == "kube-proxy"), None)
     version, missing = tasks["kubeadm"].result()
@@ -232,7 +219,7 @@ def _with_packages(node: NodeState, packages: NodePackages | None) -> NodeState:
 
 
 def _with_workloads(state: ClusterState, pods: list[PodInfo], raw_pdbs: list[Any],
-                    clusters: list[Cnpg]) -> ClusterState:
+                    clusters: list[CnpgWire]) -> ClusterState:
     by_ns: dict[str, list[PodInfo]] = defaultdict(list)
     for p in pods:
         by_ns[p.namespace].append(p)

@@ -35,11 +35,15 @@ import msgspec
 from kubehop.model.cluster import ClusterState, NodePackages, NodeState, PodInfo, Resources
 from kubehop.model.errors import VersionError
 from kubehop.model.versions import KubeVersion, parse_kube_version
+from kubehop.shell.kube import requests as rq
+from kubehop.shell.kube import wire
 from kubehop.shell.kube.client import KubeClient
-from kubehop.shell.observe.addons import optional, pages
+from kubehop.shell.kube.reader import as_reader, optional
+from kubehop.shell.kube.requests import Request
+from kubehop.shell.observe.addons import pages
 from kubehop.shell.observe.apis import decode_helm_release, manifest_objects
 from kubehop.shell.observe.cluster import observe
-from kubehop.shell.observe.decode import LabelSelector, OwnerRef, controller_of, image_tag
+from kubehop.shell.observe.decode import controller_of, image_tag
 from kubehop.shell.observe.nodes import NodeRunner
 
 Doc = dict[str, Any]
@@ -63,79 +67,11 @@ HELM_SECRET_TYPE = "helm.sh/release.v1"
 # --- what is read beyond `observe` ---------------------------------------------------------
 
 
-class _Meta(msgspec.Struct):
-    name: str = ""
-    namespace: str = ""
-    labels: dict[str, str] = msgspec.field(default_factory=dict)
-    ownerReferences: list[OwnerRef] = msgspec.field(default_factory=list)
-
-
-class _Container(msgspec.Struct):
-    image: str = ""
-
-
-class _PodSpec(msgspec.Struct):
-    containers: list[_Container] = msgspec.field(default_factory=list)
-    nodeSelector: dict[str, str] = msgspec.field(default_factory=dict)
-    tolerations: list[dict[str, Any]] = msgspec.field(default_factory=list)
-
-
-class _Template(msgspec.Struct):
-    metadata: _Meta = msgspec.field(default_factory=_Meta)
-    spec: _PodSpec = msgspec.field(default_factory=_PodSpec)
-
-
-class _Spec(msgspec.Struct):
-    """One struct for the specs of every kind read (absent fields keep their defaults)."""
-
-    template: _Template = msgspec.field(default_factory=_Template)
-    # PDBs
-    minAvailable: int | str | None = None
-    maxUnavailable: int | str | None = None
-    selector: LabelSelector | None = None
-    # CloudNativePG clusters
-    instances: int = 1
-    enablePDB: bool = True
-    imageName: str = ""
-    # Nodes
-    taints: list[dict[str, Any]] = msgspec.field(default_factory=list)
-
-
-class _Status(msgspec.Struct):
-    currentPrimary: str | None = None
-
-
-class Obj(msgspec.Struct):
-    """The few fields of a Deployment, ReplicaSet, StatefulSet, DaemonSet, PDB, CNPG cluster or
-    Node a snapshot keeps."""
-
-    metadata: _Meta = msgspec.field(default_factory=_Meta)
-    spec: _Spec = msgspec.field(default_factory=_Spec)
-    status: _Status = msgspec.field(default_factory=_Status)
-
-
-class _ObjList(msgspec.Struct):
-    items: list[Obj] = msgspec.field(default_factory=list)
-
-
-class _SecretMeta(msgspec.Struct):
-    name: str = ""
-    namespace: str = ""
-    labels: dict[str, str] = msgspec.field(default_factory=dict)
-
-
-class _Secret(msgspec.Struct):
-    metadata: _SecretMeta = msgspec.field(default_factory=_SecretMeta)
-    type: str = ""
-    data: dict[str, str] = msgspec.field(default_factory=dict)
-
-
-class _SecretList(msgspec.Struct):
-    items: list[_Secret] = msgspec.field(default_factory=list)
-
-
-_objs = msgspec.json.Decoder(_ObjList)
-_secrets = msgspec.json.Decoder(_SecretList)
+# The few fields of a Deployment, ReplicaSet, StatefulSet, DaemonSet, PDB, CNPG cluster or
+# Node a snapshot keeps (one struct for every kind: absent fields keep their defaults).
+Obj = wire.AnyObject
+_objs = msgspec.json.Decoder(wire.ItemList[wire.AnyObject])
+_secrets = msgspec.json.Decoder(wire.ItemList[wire.SecretWire])
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,14 +94,14 @@ class ClusterFacts:
     helm: tuple[HelmRelease, ...] = ()
 
 
-RESOURCES = {
-    "nodes": "/api/v1/nodes",
-    "deployments": "/apis/apps/v1/deployments",
-    "replicasets": "/apis/apps/v1/replicasets",
-    "statefulsets": "/apis/apps/v1/statefulsets",
-    "daemonsets": "/apis/apps/v1/daemonsets",
-    "pdbs": "/apis/policy/v1/poddisruptionbudgets",
-    "cnpg": "/apis/postgresql.cnpg.io/v1/clusters",
+RESOURCES: dict[str, Request] = {
+    "nodes": rq.list_nodes(),
+    "deployments": rq.list_workloads("deployments"),
+    "replicasets": rq.list_workloads("replicasets"),
+    "statefulsets": rq.list_workloads("statefulsets"),
+    "daemonsets": rq.list_workloads("daemonsets"),
+    "pdbs": rq.list_pdbs(),
+    "cnpg": rq.list_cnpg_clusters(),
 }
 
 
@@ -192,10 +128,10 @@ async def read_cluster(client: KubeClient, node_runner: NodeRunner | None = None
                        ) -> ClusterFacts:
     """Observe the cluster (with workloads, applied API versions and, given `node_runner`,
     node facts) and list the workload objects, concurrently."""
-    listed = {name: optional(pages(client, path, None, _items), [])
-              for name, path in RESOURCES.items()}
-    helm = optional(pages(client, "/api/v1/secrets", {"labelSelector": "owner=helm,"
-                                                      "status=deployed"}, _helm), [])
+    reader = as_reader(client)
+    listed = {name: optional(pages(reader, request, _items), [])
+              for name, request in RESOURCES.items()}
+    helm = optional(pages(reader, rq.list_secrets("owner=helm,status=deployed"), _helm), [])
     state, helm_found, *lists = await asyncio.gather(
         observe(client, workloads=True, apis=True, node_runner=node_runner, kubectl=False),
         helm, *listed.values())

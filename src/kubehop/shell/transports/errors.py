@@ -17,12 +17,9 @@ remote output to a short tail.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from kubehop.model.errors import OperationError
-
-if TYPE_CHECKING:
-    from kubehop.shell.transports.base import CommandResult
 
 TAIL = 300  # characters of remote output kept in a message
 COMMAND_CHARS = 120  # characters of a command line kept in a message
@@ -82,9 +79,25 @@ class CommandTimeout(TransportError):
         self.stderr = stderr
 
 
+class CommandOutcome(Protocol):
+    """What `CommandFailed` keeps of a finished command (`transports.base.CommandResult` is
+    one): described here so that this module need not import `base`, which imports it."""
+
+    @property
+    def node(self) -> str: ...
+    @property
+    def command(self) -> str: ...
+    @property
+    def exit_code(self) -> int: ...
+    @property
+    def stdout(self) -> str: ...
+    @property
+    def stderr(self) -> str: ...
+
+
 class CommandFailed(OperationError):
     """A command exited non-zero; `.result` holds its full output."""
 
-    def __init__(self, message: str, *, result: CommandResult) -> None:
+    def __init__(self, message: str, *, result: CommandOutcome) -> None:
         super().__init__(message)
         self.result = result
