@@ -3,15 +3,17 @@
     .venv/bin/python bench/plan_bench.py [--nodes 5000] [--pods-per-node 30] [--append]
 
 Prints the time to build the ClusterState (the baseline, measured in the same process), the
-time of `plan_upgrade` (which runs the simulator on the plan it made), and their ratio. Target:
-planning 5,000 nodes / 150,000 pods with PDBs in under 1 s. `--append` adds a section to
-bench/RESULTS.md.
+median of 5 runs of `plan_upgrade` (which runs the simulator on the plan it made), their ratio,
+and the median of 5 runs with the planner's and simulator's memos off (`memo=False`) with the
+ratio memo-on / memo-off, both measured in this process. Target: planning 5,000 nodes / 150,000
+pods with PDBs in under 1 s (median of 5). `--append` adds a section to bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import statistics
 import time
 from datetime import date
 from pathlib import Path
@@ -78,7 +80,7 @@ def build_state(nodes: int, pods_per_node: int, control_planes: int = 3) -> Clus
     dbs = tuple(DatabaseInfo("db", f"pg{i}", 3, f"pg{i}-1", workers[i * 97 % len(workers)])
                 for i in range(20))
     return ClusterState(
-        apiservers=tuple(ApiServerInfo(f"10.0.0.{i + 1}:6443", f"cp{i + 1}", V)
+        apiservers=tuple(ApiServerInfo(f"127.77.0.{i + 1}:6443", f"cp{i + 1}", V)
                          for i in range(control_planes)),
         nodes=tuple(node_list), kubeadm_kubernetes_version=V, pods=tuple(pods),
         pdbs=tuple(pdbs), databases=dbs, workloads_observed=True)
@@ -91,27 +93,35 @@ def timed(fn, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
+def median_of(runs: int, fn, *args, **kwargs) -> float:
+    """Median wall time of `runs` calls (after one warm-up call: caches, imports)."""
+    fn(*args, **kwargs)
+    return statistics.median(timed(fn, *args, **kwargs)[1] for _ in range(runs))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--pods-per-node", type=int, default=30)
     parser.add_argument("--max-unavailable", default="1")
+    parser.add_argument("--runs", type=int, default=5, help="runs per median (default 5)")
     parser.add_argument("--append", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
     data = load_release_data()
     state, t_state = timed(build_state, args.nodes, args.pods_per_node)
     options = PlanOptions(max_unavailable=args.max_unavailable)
     small = build_state(args.nodes // 10, args.pods_per_node)
-    plan_upgrade(small, "1.30", data, options)
-    t_small = min(timed(plan_upgrade, small, "1.30", data, options)[1] for _ in range(3))
+    t_small = median_of(args.runs, plan_upgrade, small, "1.30", data, options)
     rows = []
     for target in ("1.29", "1.30"):
-        plan_upgrade(state, target, data, options)  # warm-up (caches, imports)
-        best = min(timed(plan_upgrade, state, target, data, options)[1] for _ in range(3))
+        t = median_of(args.runs, plan_upgrade, state, target, data, options)
         plan = plan_upgrade(state, target, data, options)
-        rows.append((target, len(plan.steps), len(plan.waves), best, plan.estimate_seconds))
+        rows.append((target, len(plan.steps), len(plan.waves), t, plan.estimate_seconds))
+    t_off = median_of(args.runs, plan_upgrade, state, "1.30", data, options, memo=False)
+    same = plan_upgrade(state, "1.30", data, options, memo=False) == plan
+    t_on = rows[-1][3]
     print(f"cluster: {args.nodes} nodes, {len(state.pods)} pods, {len(state.pdbs)} PDBs, "
-          f"max-unavailable {args.max_unavailable}")
+          f"max-unavailable {args.max_unavailable}; medians of {args.runs} runs")
     print(f"baseline: build the ClusterState: {t_state:.3f} s")
     print(f"scaling: plan --to 1.30 for {args.nodes // 10} nodes: {t_small:.3f} s "
           f"(x10 = {10 * t_small:.3f} s)")
@@ -120,10 +130,14 @@ def main() -> None:
               f"{est / 3600:.1f} h lab time); ratio to baseline {t / t_state:.2f}, to "
               f"{args.nodes // 10} nodes x10 {t / (10 * t_small):.2f}; "
               f"{'OK' if t < 1 else 'SLOW'} (target < 1 s)")
+    print(f"memo off: plan --to 1.30: {t_off:.3f} s; memo on / off {t_on / t_off:.2f} "
+          f"({t_off / t_on:.1f}x faster with memo); same plan: {same}")
     if args.append:
         lines = [
-            "", f"## Planning {args.nodes:,} nodes (issue: plan)", "",
-            f"Command: `.venv/bin/python bench/plan_bench.py --append` ({date.today()})", "",
+            "", f"## Planning {args.nodes:,} nodes, memo on and off (issue: one way through the "
+            f"code, #18.4) — {date.today()}", "",
+            f"Command: `.venv/bin/python bench/plan_bench.py --append` (medians of {args.runs} "
+            f"runs, one process)", "",
             "| what | result | target |", "|---|---|---|",
             f"| baseline: build the ClusterState ({args.nodes:,} nodes, {len(state.pods):,} "
             f"pods, {len(state.pdbs):,} PDBs) | {t_state:.3f} s | — |",
@@ -134,6 +148,9 @@ def main() -> None:
             lines.append(f"| `plan --to {target}` from v1.28.9 (plan + simulation; {steps:,} "
                          f"steps, {waves:,} waves) | {t:.3f} s ({t / t_state:.2f}× baseline, "
                          f"{t / (10 * t_small):.2f}× the small plan ×10) | < 1 s |")
+        lines.append(f"| `plan --to 1.30`, memo off (`plan_upgrade(..., memo=False)`; same "
+                     f"plan: {same}) | {t_off:.3f} s (memo on / off = {t_on / t_off:.2f}) "
+                     f"| — |")
         path = Path(__file__).with_name("RESULTS.md")
         path.write_text(path.read_text().rstrip("\n") + "\n" + "\n".join(lines) + "\n")
 

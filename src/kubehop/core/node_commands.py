@@ -48,7 +48,7 @@ _DPKG_KEEP_CONFIG = ("-o", "Dpkg::Options::=--force-confdef",
 # Error-Mode=any is `--error-on=any` (apt 2.1.16+, salsa.debian.org apt-team/apt commit
 # c7123bea): a source that cannot be fetched is an error (exit 100), not a warning with exit 0.
 # Older apt ignores the unknown option; the executor then reads the warnings
-# (`shell.executor_steps`).
+# (`kubehop.shell.steps.node_commands`).
 _APT_UPDATE_SCOPE = ("-o", "Dir::Etc::sourceparts=-", "-o", "APT::Get::List-Cleanup=0",
                      "-o", "APT::Update::Error-Mode=any")
 _PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]*")

@@ -34,6 +34,7 @@ from kubehop.core.planner.build import AHEAD_KINDS
 from kubehop.core.planner.make import plan_upgrade
 from kubehop.core.simulate.dag import Violation, check_concurrency, slot_ranges
 from kubehop.core.simulate.state import SimState
+from kubehop.core.steps import switchover
 from kubehop.core.workloads import WorkloadIndex
 from kubehop.model.cluster import ClusterState
 from kubehop.model.errors import UsageError, VersionError
@@ -42,7 +43,7 @@ from kubehop.model.releases import ReleaseData
 from kubehop.model.versions import KubeVersion, parse_kube_version
 
 _GATE_ID = re.compile(r"(?P<prefix>[^/]+)/(?:wave\d+/)?done")
-_SWITCHOVER_EXPECT = {"primaryNotOnNode": True}
+_SWITCHOVER_EXPECT = dict(switchover.EXPECT)
 # Drain params whose True deletes data or unmanaged pods: allowed only where such pods run.
 _DRAIN_FLAGS = ("deleteEmptydirData", "force")
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from kubehop.model.plan import Plan, Step, StepKind
+from kubehop.model.plan import ExpectKey, Plan, Step, StepKind
 
 BACKUP_DIR = "/etc/kubernetes/tmp"
 ROLLED_BACK = "kubeadm has tried to recover everything into the earlier state"
@@ -29,7 +29,7 @@ def _snapshot(plan: Plan, step: Step, done: Collection[str]) -> str | None:
     """`node:path` of the etcd snapshot taken for the failed step's hop, if it was."""
     for s in plan.steps:
         if s.kind is StepKind.ETCD_SNAPSHOT and s.hop == step.hop and s.id in done:
-            return f"{s.node}:{s.expect.get('etcdSnapshot')}"
+            return f"{s.node}:{s.expect.get(ExpectKey.ETCD_SNAPSHOT)}"
     return None
 
 
@@ -44,7 +44,7 @@ def rollback_guidance(plan: Plan, failed: Sequence[tuple[str, str]],
         if step is None or step.kind not in _CONTROL_PLANE_KINDS or step.node is None:
             continue
         if step.kind is StepKind.KUBEADM_NODE and not any(
-                k in step.expect for k in ("kube-apiserver", "kube-scheduler")):
+                k in step.expect for k in (ExpectKey.KUBE_APISERVER, ExpectKey.KUBE_SCHEDULER)):
             continue  # a worker's `upgrade node` changes no static pod
         node, hop = step.node, step.hop
         notes.append(f"kubeadm's backups on node {node}: {BACKUP_DIR}/kubeadm-backup-manifests-"

@@ -18,7 +18,8 @@ A plan is a DAG of steps (`after` lists the ids a step waits for). The executor 
 Steps with an empty `expect` have no observable after-state (gates, `kubeadm upgrade plan`,
 `kubeadm upgrade node` on a worker): they are idempotent and simply run again on resume.
 
-`expect` keys (values as Kubernetes or the package manager write them):
+`expect` keys (`ExpectKey`; a plan file with another key does not load), values as Kubernetes
+or the package manager write them:
 
 | key | meaning |
 |---|---|
@@ -91,6 +92,48 @@ _NODE_KINDS = frozenset({
 })
 
 
+class ExpectKey(StrEnum):
+    """A key of a step's `expect` (the table above); members equal their strings, so plan files
+    keep the same JSON."""
+
+    KUBELET = "kubelet"
+    READY = "ready"
+    SCHEDULABLE = "schedulable"
+    EVICTABLE_PODS = "evictablePods"
+    KUBE_APISERVER = "kube-apiserver"
+    KUBE_CONTROLLER_MANAGER = "kube-controller-manager"
+    KUBE_SCHEDULER = "kube-scheduler"
+    KUBERNETES_VERSION = "kubernetesVersion"
+    REPO_MINOR = "repoMinor"
+    KUBEADM = "kubeadm"
+    KUBELET_PACKAGE = "kubeletPackage"
+    KUBECTL = "kubectl"
+    APT_PINS = "aptPins"
+    PRIMARY_NOT_ON_NODE = "primaryNotOnNode"
+    ETCD_SNAPSHOT = "etcdSnapshot"
+
+    def __repr__(self) -> str:
+        """As its string (`'kubelet'`): messages that show an `expect` mapping stay as they were."""
+        return repr(self.value)
+
+
+_EXPECT_KEYS: Mapping[str, ExpectKey] = {str(k): k for k in ExpectKey}
+
+
+def expect_from_dict(step_id: object, data: Mapping[str, Any]) -> dict[ExpectKey, ExpectValue]:
+    """A plan file's `expect` mapping, its keys as `ExpectKey`; UsageError (one line naming the
+    step and the key) for a key kubehop does not know, so a bad plan fails when it is loaded,
+    not halfway through a run."""
+    out: dict[ExpectKey, ExpectValue] = {}
+    for key, value in data.items():
+        member = _EXPECT_KEYS.get(key) if isinstance(key, str) else None
+        if member is None:
+            raise UsageError(f"bad plan step {step_id!r}: unknown expect key {key!r} (known: "
+                             f"{', '.join(_EXPECT_KEYS)})")
+        out[member] = value
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     """One command for a node: argv (no shell), optional stdin, run as root unless `sudo` is off.
@@ -137,7 +180,7 @@ class Step:
     hop: str
     after: tuple[str, ...] = ()
     commands: tuple[Command, ...] = ()
-    expect: Mapping[str, ExpectValue] = field(default_factory=dict, hash=False)
+    expect: Mapping[ExpectKey, ExpectValue] = field(default_factory=dict, hash=False)
     params: Mapping[str, ParamValue] = field(default_factory=dict, hash=False)
     wave: int | None = None
     reason: str | None = None  # why (e.g. "kubelet changes minor: drain required")
@@ -151,7 +194,7 @@ class Step:
             "hop": self.hop,
             "after": list(self.after),
             "commands": [c.line for c in self.commands],
-            "expect": dict(self.expect),
+            "expect": {str(k): v for k, v in self.expect.items()},
             "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()},
             "wave": self.wave,
             "reason": self.reason,
@@ -174,57 +217,12 @@ class Step:
             hop=str(data.get("hop", "")),
             after=tuple(data.get("after") or ()),
             commands=tuple(Command.from_line(c) for c in data.get("commands") or ()),
-            expect=dict(data.get("expect") or {}),
+            expect=expect_from_dict(data.get("id"), data.get("expect") or {}),
             params=params,
             wave=data.get("wave"),
             reason=data.get("reason"),
             description=data.get("description") or "",
         )
-
-
-class _StepDraft:
-    """Step's slot layout without the frozen guard, for `make_step`."""
-
-    __slots__ = Step.__slots__
-
-
-def make_step(step_id: str, kind: StepKind, node: str | None, hop: str,
-              after: tuple[str, ...], commands: tuple[Command, ...],
-              expect: Mapping[str, ExpectValue], params: Mapping[str, ParamValue],
-              wave: int | None, reason: str | None, description: str) -> Step:
-    """`Step(...)` with every field given, four times faster (the planner makes 65,000): the
-    frozen dataclass's `__init__` sets each field through `object.__setattr__`; this fills a
-    draft with the same slots and then makes it a Step (same layout, so `__class__` may change).
-    The result is an ordinary Step, equal to `Step(step_id, kind, ...)`."""
-    d = _StepDraft()
-    d.id, d.kind, d.node, d.hop, d.after = step_id, kind, node, hop, after  # type: ignore[attr-defined]
-    d.commands, d.expect, d.params = commands, expect, params  # type: ignore[attr-defined]
-    d.wave, d.reason, d.description = wave, reason, description  # type: ignore[attr-defined]
-    d.__class__ = Step  # type: ignore[assignment]
-    return d  # type: ignore[return-value]
-
-
-StepRow = tuple[StepKind, tuple[Command, ...], Mapping[str, ExpectValue],
-                Mapping[str, ParamValue], str | None, str]
-
-
-def chain_steps(ids: Sequence[str], node: str | None, hop: str, after: tuple[str, ...],
-                rows: Sequence[StepRow], wave: int | None) -> list[Step]:
-    """Steps `ids` of `node`, each waiting for the one before it (the first for `after`),
-    from rows of (kind, commands, expect, params, reason, description): `make_step` in a loop,
-    without a call per step."""
-    out: list[Step] = []
-    append = out.append
-    for step_id, (kind, commands, expect, params, reason, description) in zip(
-            ids, rows, strict=True):
-        d = _StepDraft()
-        d.id, d.kind, d.node, d.hop, d.after = step_id, kind, node, hop, after  # type: ignore[attr-defined]
-        d.commands, d.expect, d.params = commands, expect, params  # type: ignore[attr-defined]
-        d.wave, d.reason, d.description = wave, reason, description  # type: ignore[attr-defined]
-        d.__class__ = Step  # type: ignore[assignment]
-        append(d)  # type: ignore[arg-type]
-        after = (step_id,)
-    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,7 +77,7 @@ def worker(name: str, kubelet: KubeVersion, kube_proxy: KubeVersion,
 def cluster(nodes: list[NodeState], version: KubeVersion, pods: tuple[PodInfo, ...] = (),
             pdbs: tuple[PdbInfo, ...] = (),
             databases: tuple[DatabaseInfo, ...] = ()) -> ClusterState:
-    apiservers = tuple(ApiServerInfo(f"10.0.0.{i + 1}:6443", n.name,
+    apiservers = tuple(ApiServerInfo(f"127.77.0.{i + 1}:6443", n.name,
                                      n.component_version("kube-apiserver"))
                        for i, n in enumerate(x for x in nodes if x.is_control_plane))
     return ClusterState(apiservers=apiservers, nodes=tuple(nodes),

@@ -17,7 +17,7 @@ from kubehop.model.cluster_codec import (
     state_to_dict,
 )
 from kubehop.model.errors import UsageError
-from kubehop.model.plan import Command, Plan, PlanOptions, Step, StepKind
+from kubehop.model.plan import Command, ExpectKey, Plan, PlanOptions, Step, StepKind
 from kubehop.model.versions import parse_kube_version
 from tests.unit.core.plan_strategies import clusters, oldversion_state, release_data
 
@@ -88,6 +88,28 @@ def test_reading_a_plan_of_another_format_or_kind_is_a_usage_error():
         Plan.from_dict({"version": 1})
     with pytest.raises(UsageError, match="mapping"):
         Plan.from_dict([])
+
+
+def test_expect_keys_are_an_enum_equal_to_their_strings():
+    plan = _oldversion_plan()
+    step = plan.step("1.30/oldversion3/uncordon")
+    assert set(step.expect) == {ExpectKey.KUBELET, ExpectKey.SCHEDULABLE}
+    assert step.expect["kubelet"] == "v1.30.14"  # members are their strings
+    assert all(type(k) is str for s in plan.to_dict()["steps"] for k in s["expect"])
+    again = Plan.from_dict(json.loads(json.dumps(plan.to_dict())))
+    assert all(type(k) is ExpectKey for s in again.steps for k in s.expect)
+
+
+def test_an_unknown_expect_key_fails_when_the_plan_is_loaded():
+    doc = _oldversion_plan().to_dict()
+    bad = next(s for s in doc["steps"] if s["id"] == "1.30/oldversion3/uncordon")
+    bad["expect"] = {**bad["expect"], "kubelett": "v1.30.14"}
+    with pytest.raises(UsageError) as e:
+        Plan.from_dict(doc)
+    message = str(e.value)
+    assert "\n" not in message
+    assert "'1.30/oldversion3/uncordon'" in message
+    assert "unknown expect key 'kubelett'" in message
 
 
 def test_steps_tell_where_they_run():

@@ -8,11 +8,12 @@ import time
 
 import pytest
 
-from kubehop.core.planner.nodes import etcd_snapshot_commands, etcd_snapshot_path
+from kubehop.core.steps.etcd_snapshot import commands as etcd_snapshot_commands
+from kubehop.core.steps.etcd_snapshot import etcd_snapshot_path
 from kubehop.lab.fixtures.cluster import oldversion_spec
 from kubehop.model.plan import Command, Step, StepKind
 from kubehop.model.versions import parse_kube_version
-from kubehop.shell.executor.etcd_snapshot import EtcdSnapshotter, SnapshotFailed
+from kubehop.shell.steps.etcd_snapshot import EtcdSnapshotter, SnapshotFailed
 from kubehop.shell.transports import CommandResult, Transport, render_command
 from tests.lab.node.conftest import make_lab
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from kubehop.model.plan import Command
-from kubehop.shell.executor.kubeadm_runner import SHOW, UNIT, KubeadmRunner
+from kubehop.shell.steps.kubeadm_runner import SHOW, UNIT, KubeadmRunner
 from kubehop.shell.transports import CommandTimeout, ConnectionLost, render_command
 from kubehop.shell.transports.fake import Answer, Call, FakeTransport
 

@@ -7,7 +7,7 @@ block before anything is drained: kubelet flags a newer minor removed (the relea
 `kubeletRemovedFlags`) and host requirements a newer kubelet has (`hostRequirements`: cgroup v2
 from 1.35). With `--to`, the target's minor is judged; without it, the next minor (a warning).
 The space rule of the etcd snapshot step lives here too (`etcd_snapshot_space`), so the check
-and the step (`shell.etcd_snapshot`) agree on it.
+and the step (`kubehop.shell.steps.etcd_snapshot`) agree on it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kubehop.core.checks.common import grouped, package_kube_version
-from kubehop.core.planner.nodes import ETCD_SNAPSHOT_DIR, stacked_etcd
+from kubehop.core.steps.etcd_snapshot import ETCD_SNAPSHOT_DIR, stacked_etcd
 from kubehop.model.cluster import ClusterState, NodeState
 from kubehop.model.findings import Finding, Severity
 from kubehop.model.releases import HostRequirement, KubeletFlagRemoval, ReleaseData

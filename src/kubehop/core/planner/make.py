@@ -23,7 +23,6 @@ Workers (`worker_strategy`):
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Sequence
 
 from kubehop.core.hops import newest_patch
@@ -38,6 +37,9 @@ from kubehop.core.planner.target import (
 )
 from kubehop.core.simulate.run import PlanInvariantError, StepCosts, check_plan
 from kubehop.core.skew import kubeadm_kubelet_lag, max_kubelet_lag
+from kubehop.core.steps import remediate_drift
+from kubehop.core.steps.base import VERSIONED_COMPONENTS
+from kubehop.core.steps.etcd_snapshot import stacked_etcd
 from kubehop.core.workloads import WorkloadIndex, build_waves
 from kubehop.model.cluster import ClusterState, NodeState
 from kubehop.model.cluster_codec import state_fingerprint
@@ -50,24 +52,11 @@ from kubehop.model.versions import KubeVersion, MinorVersion
 
 def plan_upgrade(state: ClusterState, target: str | Target, release_data: ReleaseData,
                  options: PlanOptions | None = None, findings: Sequence[Finding] = (),
-                 costs: StepCosts | None = None) -> Plan:
+                 costs: StepCosts | None = None, *, memo: bool = True) -> Plan:
     """Plan the upgrade of `state` to `target` (`1.30`, `v1.30.14`, `latest`, `next-minor`,
     `latest-patch`, or a `Target` resolved already for the checks). Raises UsageError (one
-    line) when it refuses."""
-    # Planning 5,000 nodes allocates ~10^5 objects that live on (steps) and makes no cycles; the
-    # cyclic collector would walk the whole heap (the observed state too) a few times meanwhile.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _plan(state, target, release_data, options, findings, costs)
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _plan(state: ClusterState, target: str | Target, release_data: ReleaseData,
-          options: PlanOptions | None, findings: Sequence[Finding],
-          costs: StepCosts | None) -> Plan:
+    line) when it refuses. `memo=False` turns off every memo of the planner and of the
+    simulator it runs (nodes in equal states share work): the same plan, slower."""
     options = options or PlanOptions()
     check_installed_by_kubeadm(state)
     refuse_blocking_findings(findings, options)
@@ -80,7 +69,7 @@ def _plan(state: ClusterState, target: str | Target, release_data: ReleaseData,
         raise UsageError("no control-plane node found (no node labelled "
                          "node-role.kubernetes.io/control-plane): kubehop upgrades kubeadm "
                          "clusters whose control plane runs on their nodes")
-    pool = pn.ValuePool()
+    pool = pn.ValuePool() if memo else None  # (pooling only makes comparisons cheaper)
     tracks = {n.name: pn.track_node(n, cluster, warnings, pool) for n in state.nodes}
     warnings += pn.package_warnings(state)
     index = WorkloadIndex(state)
@@ -89,8 +78,8 @@ def _plan(state: ClusterState, target: str | Target, release_data: ReleaseData,
     primaries = {name for name, load in index.loads.items() if load.primaries}
     workers = [n for n in names if n not in primaries] + [n for n in names if n in primaries]
     limit = options.max_unavailable_nodes(len(workers))
-    builder = PlanBuilder(tracks, index, options.drain_policy)
-    builder.etcd_snapshot = pn.stacked_etcd(control_planes)
+    builder = PlanBuilder(tracks, index, options.drain_policy, memo=memo)
+    builder.etcd_snapshot = stacked_etcd(control_planes)
     if not builder.etcd_snapshot and hops:
         warnings.append("etcd: no control-plane node runs an etcd static pod (external etcd): "
                         "no etcd snapshot is taken before `kubeadm upgrade apply`; back up "
@@ -107,12 +96,12 @@ def _plan(state: ClusterState, target: str | Target, release_data: ReleaseData,
         _control_plane(builder, tracks, [n.name for n in control_planes], version,
                        apply=i > 0, nxt=nxt)
         _workers(builder, tracks, workers, version, nxt, options, limit, index, forced, known,
-                 apply=i > 0)
+                 apply=i > 0, memo=memo)
         builder.close_hop()
     if not builder.steps:
         raise UsageError(f"the cluster already runs {final}: nothing to upgrade")
 
-    violations, estimate = check_plan(state, builder.steps, limit, costs, index)
+    violations, estimate = check_plan(state, builder.steps, limit, costs, index, memo=memo)
     if violations:
         raise PlanInvariantError(f"internal error: the plan would break an invariant at "
                                  f"{violations[0]}")
@@ -166,7 +155,7 @@ def _control_plane(b: PlanBuilder, tracks: dict[str, pn.NodeTrack], names: list[
 def _workers(b: PlanBuilder, tracks: dict[str, pn.NodeTrack], workers: list[str],
              version: KubeVersion, nxt: KubeVersion | None, options: PlanOptions, limit: int,
              index: WorkloadIndex, forced: dict[str, str], known: list[KubeVersion], *,
-             apply: bool) -> None:
+             apply: bool, memo: bool) -> None:
     """Upgrade the workers whose kubelet moves at this hop, in waves: each gets this hop's
     kubeadm and `kubeadm upgrade node` right before its drain, whatever kubeadm last managed it
     (kubeadm's code checks no skew against the node's old kubeadm or kubelet: a worker's
@@ -180,15 +169,16 @@ def _workers(b: PlanBuilder, tracks: dict[str, pn.NodeTrack], workers: list[str]
     limits: dict[MinorVersion, int] = {}
     upgrade: list[str] = []
     via: dict[str, KubeVersion] = {}
-    # Workers whose tracks hold the same objects (pooled: a few groups) decide alike.
-    decisions: dict[tuple[int, int, int, int], tuple[bool, bool, bool]] = {}
+    # Workers in equal states (a few groups) decide alike.
+    decisions: dict[pn.TrackState, tuple[bool, bool, bool]] = {}
     for name in workers:
         t = tracks[name]
-        key = (id(t.kubelet), id(t.kubeadm), id(t.kubelet_pkg), id(t.family))
-        decision = decisions.get(key)
+        decision = decisions.get(t.state) if memo else None
         if decision is None:
-            decision = decisions[key] = _decide(t, version, nxt, every and apply, lag_here,
-                                                limits)
+            decision = _decide(t, version, nxt, every and apply, lag_here,
+                               limits if memo else {})
+            if memo:
+                decisions[t.state] = decision
         chosen, early, stuck = decision
         if chosen:
             upgrade.append(name)
@@ -199,13 +189,9 @@ def _workers(b: PlanBuilder, tracks: dict[str, pn.NodeTrack], workers: list[str]
     chosen_set = set(upgrade)
     if options.strict_kubeadm_skew:
         # The letter of kubeadm's documented skew: a worker's kubeadm follows every hop.
-        behind_of: dict[int, tuple[KubeVersion | None, bool]] = {}  # (the kubeadm: pinned)
         for name in workers:
             t = tracks[name]
-            seen = behind_of.get(id(t.kubeadm))
-            if seen is None:
-                seen = behind_of[id(t.kubeadm)] = (t.kubeadm, _minor_lt(t.kubeadm, version))
-            behind = seen[1]
+            behind = _minor_lt(t.kubeadm, version)
             if name in chosen_set or behind:
                 _require_manageable(t, minor)
             if name in via:
@@ -292,7 +278,7 @@ def _remediate_drift(b: PlanBuilder, state: ClusterState, control_planes: list[N
     drifted: list[tuple[NodeState, list[tuple[str, str, KubeVersion]]]] = []
     for node in control_planes:
         comps = []
-        for c in pn.VERSIONED_COMPONENTS:
+        for c in VERSIONED_COMPONENTS:
             v, image = node.component_version(c), node.image(c)
             if v is not None and image and v > cluster:
                 if v.minor_version.minus(cluster.minor_version) > 1:
@@ -317,15 +303,15 @@ def _remediate_drift(b: PlanBuilder, state: ClusterState, control_planes: list[N
     b.start_hop("prepare", cluster)
     for node, comps in drifted:
         b.open_wave("drift", [node.name])
+        names = [c for c, _, _ in comps]
         b.add(node.name, StepKind.REMEDIATE_DRIFT,
-              f"restore {', '.join(c for c, _, _ in comps)} to {cluster} (the manifests were "
-              f"edited by hand; kubeadm reads the version from /version)",
-              commands=tuple(pn.restore_image_command(c, image, str(cluster))
+              remediate_drift.description(names, cluster),
+              commands=tuple(remediate_drift.restore_image_command(c, image, str(cluster))
                              for c, image, _ in comps),
-              expect=dict.fromkeys((c for c, _, _ in comps), str(cluster)),
-              params={"components": tuple(c for c, _, _ in comps), "version": str(cluster)})
+              expect=remediate_drift.expect(names, cluster),
+              params=remediate_drift.params(names, cluster))
         b.close_wave()
-        tracks[node.name].images = cluster
+        tracks[node.name].update(images=cluster)
         warnings.append(f"drift: {', '.join(f'{c} {v}' for c, _, v in comps)} on node "
                         f"{node.name} differ from kubeadm's kubernetesVersion {cluster}: the plan "
                         f"restores the manifests first")

@@ -119,10 +119,11 @@ def step_costs(steps: Sequence[Step], index: WorkloadIndex, costs: StepCosts,
 
 
 def simulate(state: ClusterState, steps: Sequence[Step] | Plan, max_unavailable: int,
-             costs: StepCosts | None = None,
-             index: WorkloadIndex | None = None) -> SimulationResult:
-    """Replay `steps` (or a plan's) from `state`; every violation found, in plan order."""
-    violations, estimate, most, sim = _run(state, steps, max_unavailable, costs, index)
+             costs: StepCosts | None = None, index: WorkloadIndex | None = None, *,
+             memo: bool = True) -> SimulationResult:
+    """Replay `steps` (or a plan's) from `state`; every violation found, in plan order.
+    `memo=False`: without sharing work between workers in equal states (the same result)."""
+    violations, estimate, most, sim = _run(state, steps, max_unavailable, costs, index, memo)
     return SimulationResult(
         violations=violations,
         estimate_seconds=estimate,
@@ -135,21 +136,22 @@ def simulate(state: ClusterState, steps: Sequence[Step] | Plan, max_unavailable:
 
 def check_plan(state: ClusterState, steps: Sequence[Step], max_unavailable: int,
                costs: StepCosts | None = None,
-               index: WorkloadIndex | None = None) -> tuple[tuple[Violation, ...], float]:
+               index: WorkloadIndex | None = None, *, memo: bool = True
+               ) -> tuple[tuple[Violation, ...], float]:
     """`simulate`'s violations and estimate, without gathering the end state."""
-    violations, estimate, _, _ = _run(state, steps, max_unavailable, costs, index)
+    violations, estimate, _, _ = _run(state, steps, max_unavailable, costs, index, memo)
     return violations, estimate
 
 
 def _run(state: ClusterState, steps: Sequence[Step] | Plan, max_unavailable: int,
-         costs: StepCosts | None, index: WorkloadIndex | None
+         costs: StepCosts | None, index: WorkloadIndex | None, memo: bool
          ) -> tuple[tuple[Violation, ...], float, int, SimState]:
     if isinstance(steps, Plan):
         steps = steps.steps
     costs = costs or StepCosts()
     index = index or WorkloadIndex(state)
     violations: list[Violation] = []
-    sim = SimState(state)
+    sim = SimState(state, memo=memo)
     control_plane = {n.name for n in state.control_plane_nodes}
     slots = slot_ranges(steps, violations, control_plane,
                         step_costs(steps, index, costs, control_plane))

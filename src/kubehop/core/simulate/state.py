@@ -8,50 +8,36 @@ workers with equal versions share one evaluation (grouped by their version signa
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from functools import cache
-from itertools import compress, groupby, repeat
+from itertools import groupby, repeat
 
 from kubehop.core import node_commands as nc
 from kubehop.core.kubeadm_policy import enforce_version_policies
 from kubehop.core.node_commands import package_glob
-from kubehop.core.planner.nodes import (
-    VERSIONED_COMPONENTS,
-    ValuePool,
-    family_name,
-    minor_of,
-    packaging,
-    shared_minor,
-)
+from kubehop.core.planner.nodes import ValuePool, family_name, packaging
 from kubehop.core.simulate.dag import Violation
 from kubehop.core.skew import evaluate_skew
+from kubehop.core.steps import REGISTRY
+from kubehop.core.steps.base import (
+    KUBEADM,
+    SKEW,
+    VERSIONED_COMPONENTS,
+    Problem,
+    SimNode,
+    minor_of,
+    shared_minor,
+)
 from kubehop.core.workloads import WorkloadIndex
 from kubehop.model.cluster import ClusterState, NodePackages, OsFamily
 from kubehop.model.components import ApiServer, ClusterComponents, NodeComponents
 from kubehop.model.errors import VersionError
-from kubehop.model.plan import Step, StepKind
-from kubehop.model.versions import KubeVersion, MinorVersion, parse_deb_version, parse_kube_version
+from kubehop.model.plan import ExpectKey, Step, StepKind
+from kubehop.model.versions import KubeVersion, parse_deb_version, parse_kube_version
 
-Problem = tuple[str, str]  # (invariant, message)
+__all__ = ["Problem", "SimNode", "SimState"]
 _GATE = StepKind.GATE
-_SKEW = "version skew"
-_KUBEADM = "kubeadm rules"
-
-
-@dataclass(slots=True)
-class SimNode:
-    name: str
-    control_plane: bool
-    family: str
-    kubelet: KubeVersion | None
-    kube_proxy: KubeVersion | None
-    kubeadm: KubeVersion | None
-    managed: MinorVersion | None
-    repo: MinorVersion | None
-    packages: dict[str, str | None]
-    images: dict[str, KubeVersion | None] = field(default_factory=dict)
-    schedulable: bool = True
-    ready: bool = True
+_SKEW = SKEW
+_KUBEADM = KUBEADM
 
 
 @cache
@@ -85,7 +71,8 @@ def _mk(version: KubeVersion | None) -> tuple[int, int] | None:
 class SimState:
     """A cluster as a plan changes it."""
 
-    def __init__(self, state: ClusterState) -> None:
+    def __init__(self, state: ClusterState, *, memo: bool = True) -> None:
+        self.memo = memo  # replay runs of equal workers, cache skew by version signature
         self.cluster_version = state.kubeadm_kubernetes_version
         self.load_balanced = state.load_balanced
         by_node = {a.node: a.version for a in state.apiservers if a.node and a.version}
@@ -93,7 +80,8 @@ class SimState:
         # Package facts of nodes pinning with apt preferences (`pin_file`).
         self._pins: dict[str, NodePackages] = {
             n.name: n.packages for n in state.nodes if n.packages and n.packages.pins}
-        share_all = ValuePool().share_all  # equal values, one object (see `replay`)
+        # Equal values, one object: comparing keys of `replay` then takes identity shortcuts.
+        share_all = ValuePool().share_all if memo else tuple
         for n in state.nodes:
             pk = n.packages
             kubeadm = (pk.kubeadm_binary or _pkg_version(pk.kubeadm)) if pk else None
@@ -119,12 +107,11 @@ class SimState:
             self.nodes[n.name] = node
         self.control_plane = [n for n in self.nodes.values() if n.control_plane]
         self._workers = [n for n in self.nodes.values() if not n.control_plane]
-        self._worker_names = [n.name for n in self._workers]
         self.cordoned: set[str] = set()
         self.drained: set[str] = set()
         self.precordoned = {n.name for n in state.nodes if not n.schedulable}
         self.primaries = {f"{d.namespace}/{d.name}": d.primary_node for d in state.databases}
-        self._node_cache: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self._node_cache: dict[tuple[object, ...], tuple[str, ...]] = {}  # (memo)
         self._api: tuple[ApiServer, ...] = ()
         self._epoch = 0  # changes with the cluster version and the apiservers (see `replay`)
         self._refresh_apiservers()
@@ -133,8 +120,8 @@ class SimState:
         for fid, name in self.allowed:
             self._allowed_by_node[name] = self._allowed_by_node.get(name, frozenset()) | {fid}
         # Local runs (see `replay`): their end states by start, and whether a shape is local.
-        self._runs: dict[tuple[object, ...], tuple[tuple[object, ...], tuple[object, ...]]] = {}
-        self._local_shapes: dict[tuple[object, ...], bool] = {}
+        self._runs: dict[tuple[object, ...], tuple[object, ...]] = {}
+        self._local_shapes: dict[tuple[int, ...], bool] = {}
 
     # --- skew --------------------------------------------------------------------------------
 
@@ -170,35 +157,25 @@ class SimState:
         return out
 
     def _worker_groups(self) -> dict[tuple[object, ...], list[str]]:
-        """Worker names by `_sig`, in node order (groups in order of their first node)."""
-        workers = self._workers
-        # Versions are pooled: group by the objects' ids first (in C), then by `_sig`.
-        ids = [(id(n.kubelet), id(n.kube_proxy), id(n.kubeadm)) for n in workers]
-        distinct = list(dict.fromkeys(ids))
-        if len(distinct) <= 16:
-            positions = [list(compress(range(len(ids)), map(key.__eq__, ids)))
-                         for key in distinct]
-        else:
-            by_ids: dict[tuple[int, int, int], list[int]] = {}
-            for i, key in enumerate(ids):
-                by_ids.setdefault(key, []).append(i)
-            positions = list(by_ids.values())
-        by_sig: dict[tuple[object, ...], list[int]] = {}
-        for members in positions:  # (by first member)
-            n = workers[members[0]]
-            sig = (_mk(n.kubelet), _mk(n.kube_proxy), _mk(n.kubeadm))
-            if sig in by_sig:
-                by_sig[sig] = sorted(by_sig[sig] + members)
+        """Worker names by `_sig` (the minors skew rules read), in node order."""
+        by_sig: dict[tuple[object, ...], list[str]] = {}
+        for n in self._workers:  # (`_sig` inlined: this runs for every worker)
+            a, b, c = n.kubelet, n.kube_proxy, n.kubeadm
+            sig = ((a.major, a.minor) if a is not None else None,
+                   (b.major, b.minor) if b is not None else None,
+                   (c.major, c.minor) if c is not None else None)
+            members = by_sig.get(sig)
+            if members is None:
+                by_sig[sig] = [n.name]
             else:
-                by_sig[sig] = members
-        names = self._worker_names
-        return {sig: list(map(names.__getitem__, members)) for sig, members in by_sig.items()}
+                members.append(n.name)
+        return by_sig
 
     def _sig(self, name: str) -> tuple[object, ...]:
         n = self.nodes[name]
         return (_mk(n.kubelet), _mk(n.kube_proxy), _mk(n.kubeadm))
 
-    def _check_global(self) -> list[Problem]:
+    def check_global(self) -> list[Problem]:
         self._refresh_apiservers()
         new = [f for f in self._all_findings() if f not in self.allowed]
         if not new:
@@ -206,17 +183,18 @@ class SimState:
         return [(_SKEW, f"{fid} on {key}" + (f" (and {len(new) - 1} more)" if len(new) > 1
                                              else "")) for fid, key in new[:1]]
 
-    def _check_node(self, n: SimNode) -> list[Problem]:
+    def check_node(self, n: SimNode) -> list[Problem]:
         if n.control_plane:
             found = tuple(f[0] for f in self._evaluate([self._components(n)])
                           if f[1] == f"node/{n.name}")
         else:
             key = (self._api_key, _mk(n.kubelet), _mk(n.kube_proxy), _mk(n.kubeadm))
-            found = self._node_cache.get(key)  # type: ignore[assignment]
+            found = self._node_cache.get(key) if self.memo else None  # type: ignore[assignment]
             if found is None:
                 found = tuple(f[0] for f in self._evaluate([self._components(n)])
                               if f[1].startswith("node/"))
-                self._node_cache[key] = found
+                if self.memo:
+                    self._node_cache[key] = found
         return [(_SKEW, f"{fid} on node {n.name}") for fid in found
                 if (fid, n.name) not in self.allowed]
 
@@ -226,21 +204,31 @@ class SimState:
         """`apply` each step in order, its problems added to `out` as violations; stops after
         the step that takes `out` past 50.
 
-        A run of consecutive steps on one worker that only change that worker (`_LOCAL_KINDS`,
-        `_LOCAL_EXPECT`) is applied once per distinct start: when an earlier run of the same
-        steps (kind, hop, params and expect objects) found no problem from the same node state
-        (the same objects: `SimState` pools them) in the same cluster (`_epoch`: the cluster
-        version and the apiservers, all such a run reads beyond its node), its end state is
-        copied. 5,000 identical workers make a few distinct runs."""
+        With `memo`, a run of consecutive steps on one worker whose kinds change only that
+        worker (`LOCAL` in `core.steps`) and whose expectations read the node alone
+        (`_LOCAL_EXPECT`) is applied once per distinct start: when an earlier run of equal
+        steps (kind, hop, params and expect as values) found no problem from an equal node
+        state in the same cluster (`_epoch`: the cluster version and the apiservers, all such a
+        run reads beyond its node), its end state is copied. 5,000 identical workers make a few
+        distinct runs."""
+        if not self.memo:
+            for step in steps:
+                if step.kind is not _GATE:
+                    for problem in self.apply(step, index):
+                        out.append(Violation(step.id, problem[0], problem[1]))
+                if len(out) > 50:
+                    return
+            return
         nodes, runs, shapes = self.nodes, self._runs, self._local_shapes
         cordoned, drained, precordoned = self.cordoned, self.drained, self.precordoned
         allowed, load = self._allowed_by_node, index.load
         names = [s.node for s in steps]
-        # What `apply` reads of each step but its node (the dicts by identity; steps live on),
-        # as small ints: runs' keys hash and compare quickly.
+        # What `apply` reads of each step but its node, as values numbered in order of first
+        # appearance: runs' keys then hash and compare quickly.
         shape_ids: dict[tuple[object, ...], int] = {}
-        step_shapes = [shape_ids.setdefault((s.kind, s.hop, id(s.params), id(s.expect)),
-                                            len(shape_ids)) for s in steps]
+        step_shapes = [shape_ids.setdefault(
+            (s.kind, s.hop, tuple(s.params.items()), tuple(s.expect.items())), len(shape_ids))
+            for s in steps]
         j = 0
         for name, run in groupby(names):
             i, j = j, j + len(list(run))
@@ -249,19 +237,17 @@ class SimState:
             if node is not None and not node.control_plane and len(out) <= 50:
                 shape = tuple(step_shapes[i:j])
                 pk = node.packages
-                start = (node.kubelet, node.kube_proxy, node.kubeadm, node.managed, node.repo,
-                         pk.get("kubeadm"), pk.get("kubelet"), pk.get("kubectl"))
-                key = (self._epoch, shape, id(start[0]), id(start[1]), id(start[2]),
-                       id(start[3]), id(start[4]), id(start[5]), id(start[6]), id(start[7]),
-                       node.family, node.schedulable, node.ready, name in cordoned,
-                       name in drained, name in precordoned,
+                key = (self._epoch, shape, node.kubelet, node.kube_proxy, node.kubeadm,
+                       node.managed, node.repo, pk.get("kubeadm"), pk.get("kubelet"),
+                       pk.get("kubectl"), node.family, node.schedulable, node.ready,
+                       name in cordoned, name in drained, name in precordoned,
                        allowed.get(name), load(name).evictable,  # type: ignore[arg-type]
                        tuple(node.images.items()) if node.images else ())
                 done = runs.get(key)
                 if done is not None:
                     (node.kubelet, node.kube_proxy, node.kubeadm, node.managed, node.repo,
                      pk["kubeadm"], pk["kubelet"], pk["kubectl"], node.schedulable, node.ready,
-                     is_cordoned, is_drained) = done[0]
+                     is_cordoned, is_drained) = done  # type: ignore[assignment]
                     if is_cordoned:
                         cordoned.add(node.name)
                     else:
@@ -274,7 +260,7 @@ class SimState:
                 local = shapes.get(shape)
                 if local is None:
                     local = shapes[shape] = all(
-                        s.kind in _LOCAL_KINDS and _LOCAL_EXPECT.issuperset(s.expect)
+                        REGISTRY[s.kind].LOCAL and _LOCAL_EXPECT.issuperset(s.expect)
                         for s in steps[i:j])
                 if not local:
                     key = None
@@ -288,13 +274,14 @@ class SimState:
                     return
             if key is not None and len(out) == before and node is not None:
                 pk = node.packages
-                runs[key] = ((node.kubelet, node.kube_proxy, node.kubeadm, node.managed,
-                              node.repo, pk.get("kubeadm"), pk.get("kubelet"), pk.get("kubectl"),
-                              node.schedulable, node.ready, node.name in cordoned,
-                              node.name in drained), start)
+                runs[key] = (node.kubelet, node.kube_proxy, node.kubeadm, node.managed,
+                             node.repo, pk.get("kubeadm"), pk.get("kubelet"), pk.get("kubectl"),
+                             node.schedulable, node.ready, node.name in cordoned,
+                             node.name in drained)
 
     def apply(self, step: Step, index: WorkloadIndex) -> list[Problem]:
-        """Apply `step`; the invariants it breaks (empty when none)."""
+        """Apply `step` (its kind's `simulate`, `core.steps`); the invariants it breaks (empty
+        when none)."""
         kind = step.kind
         if kind is StepKind.GATE:
             return []
@@ -306,11 +293,10 @@ class SimState:
         hop = _hop(str(text))
         if hop is None:
             return [("plan", f"bad version {text!r}")]
-        handler = _HANDLERS.get(kind)
-        problems = handler(self, step, n, hop) if handler else []
+        problems = REGISTRY[kind].simulate(self, step, n, hop)
         if step.expect:
             for key, want in step.expect.items():
-                observe = _OBSERVE.get(key)
+                observe = _OBSERVE.get(key)  # type: ignore[call-overload]
                 got = observe(self, n, step, index) if observe else f"<unknown {key}>"
                 if got != want:
                     problems.append(("expectation", f"after it {key} would be {got!r}, the "
@@ -327,69 +313,7 @@ class SimState:
         versions = {k: v for k, v in n.packages.items() if v}
         return nc.pins_expect(family, versions) if family.pins else None
 
-    def _repo(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
-        n.repo = _minor(hop)
-        return []
-
-    def _kubeadm_install(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
-        # kubectl rides along when the step says so (plans since kubernetes/website#57275).
-        names = ("kubeadm", "kubectl") if "kubectl" in (step.expect or {}) else ("kubeadm",)
-        problems = self._install(n, hop, names)
-        n.kubeadm = hop
-        return problems + self._check_node(n)
-
-    def _kubelet_install(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
-        names = ("kubelet", "kubectl") if "kubectl" in (step.expect or {}) else ("kubelet",)
-        return self._install(n, hop, names)
-
-    def _kubeadm_plan(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
-        return self._kubeadm_policy(n, hop)
-
-    def _kubeadm_apply(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
-        problems = self._kubeadm_policy(n, hop)
-        if problems:
-            return problems
-        self.cluster_version = hop
-        self._epoch += 1
-        return self._upgrade_control_plane(n, hop)
-
-    def _kubeadm_node_step(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
-        return self._kubeadm_node(n)
-
-    def _drift(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
-        for c in step.params.get("components", ()):  # type: ignore[union-attr]
-            n.images[str(c)] = hop
-        return self._check_global()
-
-    def _cordon(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
-        self.cordoned.add(n.name)
-        return []
-
-    def _switchover(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
-        if n.name not in self.cordoned and n.name not in self.precordoned:
-            return [("switchover", f"node {n.name} is not cordoned: CloudNativePG only "
-                                   f"switches over from a cordoned node")]
-        for db in step.params.get("databases", ()):  # type: ignore[union-attr]
-            if self.primaries.get(str(db)) == n.name:
-                self.primaries[str(db)] = None
-        return []
-
-    def _drain(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
-        if n.name not in self.cordoned and n.name not in self.precordoned:
-            return [("drain", f"node {n.name} is drained without being cordoned")]
-        self.drained.add(n.name)
-        return []
-
-    def _kubelet_restart(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
-        return self._restart(n, hop)
-
-    def _uncordon(self, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
-        self.cordoned.discard(n.name)
-        self.drained.discard(n.name)
-        n.schedulable = True
-        return []
-
-    def _install(self, n: SimNode, hop: KubeVersion, names: tuple[str, ...]) -> list[Problem]:
+    def install(self, n: SimNode, hop: KubeVersion, names: tuple[str, ...]) -> list[Problem]:
         # pkgs.k8s.io serves one minor per repository (kubernetes.io blog, 2023-08-15).
         problems = []
         if n.repo != _minor(hop):
@@ -399,7 +323,7 @@ class SimState:
             n.packages[name] = _package_version(hop.plain, n.family)
         return problems
 
-    def _restart(self, n: SimNode, hop: KubeVersion) -> list[Problem]:
+    def restart_kubelet(self, n: SimNode, hop: KubeVersion) -> list[Problem]:
         new = _pkg_version(n.packages.get("kubelet")) or hop
         problems: list[Problem] = []
         # Skew policy: in-place minor kubelet upgrades are not supported: drain first.
@@ -410,15 +334,13 @@ class SimState:
                              f"node that is not drained"))
         n.kubelet = new
         n.ready = True
-        return problems + self._check_node(n)
+        return problems + self.check_node(n)
 
-    def _kubeadm_policy(self, n: SimNode, hop: KubeVersion) -> list[Problem]:
+    def kubeadm_policy(self, n: SimNode, hop: KubeVersion) -> list[Problem]:
         if n.kubeadm is None:
             return [(_KUBEADM, f"kubeadm on node {n.name} is not installed")]
         seen = n.images.get("kube-apiserver") or self.cluster_version or hop
-        # (distinct objects first: versions are pooled, and hashing one runs Python code)
-        kubelets = set({id(k): k for m in self.nodes.values()
-                        if (k := m.kubelet) is not None}.values())
+        kubelets = {k for m in self.nodes.values() if (k := m.kubelet) is not None}
         errors = enforce_version_policies(hop, seen, n.kubeadm, sorted(kubelets))
         problems = [(_KUBEADM, e) for e in (*errors.mandatory, *errors.skippable)]
         return problems + self._managed(n)
@@ -436,7 +358,7 @@ class SimState:
         return [(_KUBEADM, f"kubeadm {n.kubeadm} on node {n.name} cannot upgrade a node last "
                            f"managed by kubeadm {n.managed}")]
 
-    def _kubeadm_node(self, n: SimNode) -> list[Problem]:
+    def kubeadm_node(self, n: SimNode) -> list[Problem]:
         cluster = self.cluster_version
         if n.kubeadm is None or cluster is None:
             return [(_KUBEADM, f"kubeadm on node {n.name} is not installed")]
@@ -453,6 +375,12 @@ class SimState:
             return problems
         return self._upgrade_control_plane(n, cluster)
 
+    def apply_cluster_version(self, n: SimNode, hop: KubeVersion) -> list[Problem]:
+        """`kubeadm upgrade apply`: kubeadm-config's kubernetesVersion, then `n`'s static pods."""
+        self.cluster_version = hop
+        self._epoch += 1
+        return self._upgrade_control_plane(n, hop)
+
     def _upgrade_control_plane(self, n: SimNode, version: KubeVersion) -> list[Problem]:
         for c in VERSIONED_COMPONENTS:
             n.images[c] = version
@@ -464,29 +392,13 @@ class SimState:
             for m in self.nodes.values():
                 if m.kube_proxy is not None:
                     m.kube_proxy = version
-        return self._check_global()
+        return self.check_global()
 
     # --- expectations --------------------------------------------------------------------
 
     def components(self) -> ClusterComponents:
         return ClusterComponents(self._api, tuple(self._components(n) for n in
                                                   self.nodes.values()), None, self.load_balanced)
-
-
-_HANDLERS: dict[StepKind, Callable[[SimState, Step, SimNode, KubeVersion], list[Problem]]] = {
-    StepKind.REPO_SWITCH: SimState._repo,
-    StepKind.KUBEADM_INSTALL: SimState._kubeadm_install,
-    StepKind.KUBELET_INSTALL: SimState._kubelet_install,
-    StepKind.KUBEADM_PLAN: SimState._kubeadm_plan,
-    StepKind.KUBEADM_APPLY: SimState._kubeadm_apply,
-    StepKind.KUBEADM_NODE: SimState._kubeadm_node_step,
-    StepKind.REMEDIATE_DRIFT: SimState._drift,
-    StepKind.CORDON: SimState._cordon,
-    StepKind.SWITCHOVER: SimState._switchover,
-    StepKind.DRAIN: SimState._drain,
-    StepKind.KUBELET_RESTART: SimState._kubelet_restart,
-    StepKind.UNCORDON: SimState._uncordon,
-}
 
 
 def _image(component: str) -> Callable[[SimState, SimNode, Step, WorkloadIndex], object]:
@@ -502,32 +414,29 @@ def _primary_away(sim: SimState, n: SimNode, step: Step, index: WorkloadIndex) -
 
 
 # How the simulator reads each `expect` key (see `model.plan`) off its state.
-_OBSERVE: dict[str, Callable[[SimState, SimNode, Step, WorkloadIndex], object]] = {
-    "kubelet": lambda sim, n, step, ix: str(n.kubelet) if n.kubelet else None,
-    "ready": lambda sim, n, step, ix: n.ready,
-    "schedulable": lambda sim, n, step, ix: (n.schedulable and n.name not in sim.cordoned
-                                             and n.name not in sim.precordoned),
-    "evictablePods": lambda sim, n, step, ix: (0 if n.name in sim.drained
-                                               else ix.load(n.name).evictable),
-    "kubernetesVersion": lambda sim, n, step, ix: (str(sim.cluster_version)
-                                                   if sim.cluster_version else None),
-    "repoMinor": lambda sim, n, step, ix: str(n.repo) if n.repo else None,
-    "kubeadm": lambda sim, n, step, ix: n.packages.get("kubeadm"),
-    "kubectl": lambda sim, n, step, ix: n.packages.get("kubectl"),
-    "kubeletPackage": lambda sim, n, step, ix: n.packages.get("kubelet"),
-    "aptPins": lambda sim, n, step, ix: sim.pin_file(n),
-    "primaryNotOnNode": _primary_away,
+OBSERVE: dict[ExpectKey, Callable[[SimState, SimNode, Step, WorkloadIndex], object]] = {
+    ExpectKey.KUBELET: lambda sim, n, step, ix: str(n.kubelet) if n.kubelet else None,
+    ExpectKey.READY: lambda sim, n, step, ix: n.ready,
+    ExpectKey.SCHEDULABLE: lambda sim, n, step, ix: (
+        n.schedulable and n.name not in sim.cordoned and n.name not in sim.precordoned),
+    ExpectKey.EVICTABLE_PODS: lambda sim, n, step, ix: (
+        0 if n.name in sim.drained else ix.load(n.name).evictable),
+    ExpectKey.KUBERNETES_VERSION: lambda sim, n, step, ix: (
+        str(sim.cluster_version) if sim.cluster_version else None),
+    ExpectKey.REPO_MINOR: lambda sim, n, step, ix: str(n.repo) if n.repo else None,
+    ExpectKey.KUBEADM: lambda sim, n, step, ix: n.packages.get("kubeadm"),
+    ExpectKey.KUBECTL: lambda sim, n, step, ix: n.packages.get("kubectl"),
+    ExpectKey.KUBELET_PACKAGE: lambda sim, n, step, ix: n.packages.get("kubelet"),
+    ExpectKey.APT_PINS: lambda sim, n, step, ix: sim.pin_file(n),
+    ExpectKey.PRIMARY_NOT_ON_NODE: _primary_away,
     # Only an etcd-snapshot step leaves a snapshot file on its node.
-    "etcdSnapshot": lambda sim, n, step, ix: (step.expect.get("etcdSnapshot")
-                                              if step.kind is StepKind.ETCD_SNAPSHOT else None),
-    **{c: _image(c) for c in VERSIONED_COMPONENTS},
+    ExpectKey.ETCD_SNAPSHOT: lambda sim, n, step, ix: (
+        step.expect.get(ExpectKey.ETCD_SNAPSHOT) if step.kind is StepKind.ETCD_SNAPSHOT
+        else None),
+    **{ExpectKey(c): _image(c) for c in VERSIONED_COMPONENTS},
 }
+_OBSERVE = OBSERVE
 
-# Steps that change only their own node (on a worker) and expectations read off the node alone
-# (and the cluster version): runs of them are replayed (`SimState.replay`).
-_LOCAL_KINDS = frozenset({
-    StepKind.REPO_SWITCH, StepKind.KUBEADM_INSTALL, StepKind.KUBELET_INSTALL,
-    StepKind.KUBEADM_NODE, StepKind.CORDON, StepKind.DRAIN, StepKind.KUBELET_RESTART,
-    StepKind.WAIT_READY, StepKind.UNCORDON,
-})
-_LOCAL_EXPECT = frozenset(_OBSERVE) - {"primaryNotOnNode", "aptPins"}
+# Expectations read off the node alone (and the cluster version): runs of `LOCAL` step kinds
+# with only these are replayed (`SimState.replay`).
+_LOCAL_EXPECT = frozenset(OBSERVE) - {ExpectKey.PRIMARY_NOT_ON_NODE, ExpectKey.APT_PINS}

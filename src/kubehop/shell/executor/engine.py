@@ -10,8 +10,9 @@ nodes) run in parallel, at most `options.parallel` at once, earliest in the plan
 2. interrupted earlier (`started` with no outcome) → recorded `needs-verification`;
 3. its `expect` already holds → recorded `skipped-already-done` (done before a crash, or by
    hand); gates are recorded as succeeded;
-4. recorded `started`, performed (`executor_steps`), its `expect` and health gate waited for,
-   recorded `succeeded` — or `failed` with the tail of its output.
+4. recorded `started`, performed (`shell.executor.steps`: the step kind's module in
+   `shell.steps`), its `expect` and health gate waited for, recorded `succeeded` — or
+   `failed` with the tail of its output.
 
 Before a step changes anything (after its `expect` check, before `started`), the run confirms
 with the apiserver that it still holds the upgrade lock (`Ownership.confirm`): the renewal loop

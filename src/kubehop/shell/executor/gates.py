@@ -22,9 +22,9 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from kubehop.core.steps.base import STATIC_POD_KEYS
 from kubehop.model.plan import Step, StepKind
 from kubehop.shell.executor.cluster import Cluster, SystemPod
-from kubehop.shell.executor.expect import STATIC_POD_KEYS
 from kubehop.shell.kube.errors import ApiError
 
 _SHOWN = 5

@@ -21,8 +21,7 @@ from typing import Protocol
 from kubehop.core.hooks import END, START, Hook, HookCall, halted_calls, place_hooks
 from kubehop.model.journal import StepStatus
 from kubehop.model.plan import Plan
-
-OUTPUT_TAIL = 2000
+from kubehop.shell.executor.journal import tail
 
 
 class HookFailed(Exception):
@@ -127,14 +126,13 @@ class HookRunner:
                 os.killpg(proc.pid, signal.SIGKILL)
             raise
         text = out.decode(errors="replace").strip()
-        tail = text if len(text) <= OUTPUT_TAIL else "…" + text[-(OUTPUT_TAIL - 1):]
         if proc.returncode != 0:
             last = text.splitlines()[-1] if text else "no output"
             self._told(call, f"failed: exit {proc.returncode}")
             raise HookFailed(f"hook {call.event}{where} `{call.command}` exited with "
-                             f"{proc.returncode}: {last}", tail)
+                             f"{proc.returncode}: {last}", tail(text))
         self._told(call, "succeeded")
-        return tail
+        return tail(text)
 
     def _told(self, call: HookCall, what: str) -> None:
         if self.on_run is not None:

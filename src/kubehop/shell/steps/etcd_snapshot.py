@@ -1,12 +1,15 @@
-"""The etcd snapshot step: a restore point on the first control plane before each
+"""etcd-snapshot: a restore point on the first control plane before each
 `kubeadm upgrade apply` (stacked etcd).
 
-The plan's commands (`core.planner_nodes.etcd_snapshot_commands`) save the snapshot with
+The plan's commands (`core.planner.nodes.etcd_snapshot_commands`) save the snapshot with
 etcdctl, verify it with etcdutl and move it to its documented place. Before them this module
 checks the free space beside etcd's data directory against etcd's database size, and finds
 where the etcd tools are: on the host (`command -v`), else in the running etcd static pod's
 container (`crictl exec`, as the kubeadm documentation's backup section suggests for stacked
 etcd). With `--etcd-snapshot-dir` the snapshot is copied to the operator's machine.
+
+`expect`: `etcdSnapshot`, the snapshot's path, holds when the file is there and not empty
+(`test -s`, as root).
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ from pathlib import Path
 from kubehop.core.checks.host import ETCD_DATA_DIR as DATA_DIR
 from kubehop.core.checks.host import etcd_snapshot_space
 from kubehop.core.checks.host import format_bytes as _size
-from kubehop.core.planner.nodes import ETCDCTL_TLS
-from kubehop.model.plan import Command, Step
+from kubehop.core.steps.etcd_snapshot import ETCDCTL_TLS
+from kubehop.model.plan import Command, ExpectKey, ExpectValue, Step, StepKind
+from kubehop.shell.executor.journal import tail
+from kubehop.shell.steps.base import ExpectReader, Live, StepContext, StepFailed
 from kubehop.shell.transports import CommandResult, Transport, TransportError
 
+KIND = StepKind.ETCD_SNAPSHOT
 ETCD_TOOLS = ("etcdctl", "etcdutl")
 
 
@@ -168,3 +174,34 @@ class EtcdSnapshotter:
         tmp.chmod(0o600)  # etcd holds every Secret of the cluster
         tmp.replace(local)
         return local
+
+
+async def execute(run: StepContext, step: Step) -> str:
+    """Free space, then the snapshot commands; its journal note."""
+    outputs: list[str] = []
+
+    async def command(node: str, c: Command) -> CommandResult:
+        return await run.commands.run(step, node, c, outputs)
+
+    snapshotter = EtcdSnapshotter(run.transport, command, copy_to=run.options.etcd_snapshot_dir,
+                                  timeout=run.options.command_timeout)
+    try:
+        return await snapshotter.take(step)
+    except SnapshotFailed as e:
+        raise StepFailed(e.message, tail("\n".join(outputs))) from None
+
+
+async def _snapshot_file(live: Live, want: ExpectValue) -> object:
+    """`want` when that file on the node is not empty, else None."""
+    name = live.step.node
+    if name is None or not isinstance(want, str):
+        return None
+    try:
+        result = await live.facts.transport.run(name, ("test", "-s", want), sudo=True,
+                                                timeout=live.facts.timeout)
+    except TransportError as e:
+        return f"unreadable ({e})"
+    return want if result.ok else None
+
+
+READS = (ExpectReader(ExpectKey.ETCD_SNAPSHOT, "file", _snapshot_file),)
