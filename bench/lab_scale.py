@@ -16,7 +16,8 @@ import msgspec
 
 import netguard  # noqa: F401  (nothing leaves loopback)
 from kubehop.lab.api.store import Store
-from kubehop.lab.fixtures.cluster import ClusterSpec, NodeSpec, WorkloadSpec, populate
+from kubehop.lab.fixtures.cluster import populate
+from kubehop.lab.fixtures.specs import ClusterSpec, LabNodeSpec, LabWorkloadSpec
 
 
 def rss_mb() -> float:
@@ -32,13 +33,13 @@ def spec(nodes: int, pods: int) -> ClusterSpec:
     # minus the kube-system pods (kube-proxy + CNI per node) counted separately.
     per = max(1, pods // 150)
     workloads = tuple(
-        WorkloadSpec("Deployment", f"team-{i % 30}", f"app-{i}", replicas=per,
+        LabWorkloadSpec("Deployment", f"team-{i % 30}", f"app-{i}", replicas=per,
                      requests={"cpu": "50m", "memory": "64Mi"})
         for i in range(150)
     )
     return ClusterSpec(
-        nodes=(NodeSpec("cp", roles=("control-plane",), count=3),
-               NodeSpec("worker", count=nodes - 3, pods="250")),
+        nodes=(LabNodeSpec("cp", roles=("control-plane",), count=3),
+               LabNodeSpec("worker", count=nodes - 3, pods="250")),
         workloads=workloads,
     )
 

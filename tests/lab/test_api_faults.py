@@ -15,7 +15,7 @@ import pytest
 
 from kubehop.lab.api.faults import ApiFaults
 from kubehop.lab.api.server import LabServer
-from kubehop.lab.clock import LabClock
+from kubehop.lab.clock import VirtualClock
 from kubehop.lab.fixtures.cluster import oldversion_spec
 from kubehop.lab.lab import Lab
 from kubehop.lab.scenarios import parse_text
@@ -24,14 +24,13 @@ from kubehop.model.errors import UsageError
 from kubehop.shell.drain.watch import PodInformer
 from kubehop.shell.kube.client import KubeClient, RetryPolicy
 
-SCALE = 0.001  # real seconds per lab second: a 20 s fault lasts 20 ms
-
 
 class Served:
     """One lab endpoint (`cp`) with its faults, and an HTTP session to it."""
 
-    def __init__(self, server: LabServer, faults: ApiFaults, http: aiohttp.ClientSession) -> None:
-        self.server, self.faults, self.http = server, faults, http
+    def __init__(self, server: LabServer, faults: ApiFaults, http: aiohttp.ClientSession,
+                 clock: VirtualClock) -> None:
+        self.server, self.faults, self.http, self.clock = server, faults, http, clock
 
     @property
     def url(self) -> str:
@@ -53,12 +52,12 @@ class Served:
 @pytest.fixture
 async def served() -> AsyncIterator[Served]:
     async with LabServer(oldversion_spec(), tls=False) as server:
-        faults = ApiFaults(LabClock(SCALE), resource_version=lambda: server.store.resource_version,
-                           seed=7)
+        clock = VirtualClock()  # lab time moves when a test advances it
+        faults = ApiFaults(clock, resource_version=lambda: server.store.resource_version, seed=7)
         server.api.faults, server.api.fault_name = faults, "cp"
         faults.register("cp", pause=server.pause, resume=server.resume)
         async with aiohttp.ClientSession() as http:
-            yield Served(server, faults, http)
+            yield Served(server, faults, http, clock)
         await faults.stop()
 
 
@@ -134,21 +133,22 @@ async def test_errors_at_a_rate_answer_a_status(served: Served) -> None:
 
 
 async def test_slow_answers_come_late_and_end_after_their_seconds(served: Served) -> None:
-    served.add("api-slow", delay=200.0, seconds=1000.0, resource="nodes")  # 0.2 s, for 1 s
+    served.add("api-slow", delay=200.0, seconds=1000.0, resource="nodes")
     await settle()
-    start = time.monotonic()
-    async with served.http.get(f"{served.url}/api/v1/nodes") as r:
-        assert r.status == 200
-    assert time.monotonic() - start >= 0.2
-    start = time.monotonic()
-    async with served.http.get(f"{served.url}/api/v1/pods") as r:
-        assert r.status == 200
-    assert time.monotonic() - start < 0.2  # another resource
-    await asyncio.sleep(1.0)
-    start = time.monotonic()
-    async with served.http.get(f"{served.url}/api/v1/nodes") as r:
-        assert r.status == 200
-    assert time.monotonic() - start < 0.2
+
+    async def status(resource: str) -> int:
+        async with served.http.get(f"{served.url}/api/v1/{resource}") as r:
+            return r.status
+
+    slow = asyncio.create_task(status("nodes"))
+    await settle()
+    await served.clock.advance(199)
+    assert not slow.done()  # still waiting out its 200 lab seconds
+    await served.clock.advance(1)
+    assert await asyncio.wait_for(slow, 5) == 200
+    assert await asyncio.wait_for(status("pods"), 5) == 200  # another resource: at once
+    await served.clock.advance(800)  # the fault's 1000 s are over
+    assert await asyncio.wait_for(status("nodes"), 5) == 200  # at once again
     assert served.faults.status()[0]["state"] == "done"
 
 
@@ -159,14 +159,15 @@ async def test_refuse_closes_the_port_and_resets_open_connections(served: Served
     watch = asyncio.create_task(first_line(served.http, f"{served.url}/api/v1/pods",
                                            resourceVersion=rv))
     await settle(0.05)
-    served.add("api-refuse", seconds=300.0)  # 0.3 s
+    served.add("api-refuse", seconds=300.0)
     await settle(0.05)
     with pytest.raises(aiohttp.ClientPayloadError):
         await watch  # the open watch lost its connection
     with pytest.raises(aiohttp.ClientConnectorError) as refused:
         await served.http.get(f"{served.url}/version")
     assert isinstance(refused.value.os_error, ConnectionRefusedError)
-    await asyncio.sleep(0.4)
+    await served.clock.advance(300)
+    await settle(0.05)
     async with served.http.get(f"{served.url}/version") as r:
         assert r.status == 200  # listening again, on the same port
 
@@ -215,12 +216,13 @@ async def test_gone_expires_watches_and_continued_lists_from_before(served: Serv
 
 async def test_restart_refuses_then_expires_watches_from_before_it(served: Served) -> None:
     rv = await served.rv()
-    served.add("api-restart", seconds=100.0)  # 0.1 s
+    served.add("api-restart", seconds=100.0)
     await settle()
     with pytest.raises(aiohttp.ClientConnectorError):
         await served.http.get(f"{served.url}/version")
     served.touch()  # the cluster moves on while this apiserver is down
-    await asyncio.sleep(0.2)
+    await served.clock.advance(100)
+    await settle(0.05)
     event = await first_line(served.http, f"{served.url}/api/v1/pods", resourceVersion=rv)
     assert (event["type"], event["object"]["code"]) == ("ERROR", 410)
 
@@ -328,7 +330,8 @@ SED = ("sudo sed -i 's#kube-apiserver:v1.28.9#kube-apiserver:v1.28.15#' "
 
 
 async def test_a_static_pod_restart_refuses_closes_watches_and_expires_old_versions(tmp_path):
-    async with Lab(parse_text(HA, "ha-small.yaml"), time_scale=0.01, ssh=False, tls=False,
+    clock = VirtualClock()  # the restart takes lab time only when the test advances it
+    async with Lab(parse_text(HA, "ha-small.yaml"), clock=clock, ssh=False, tls=False,
                    state_dir=tmp_path / "lab") as lab, aiohttp.ClientSession() as http:
         cp1 = lab.endpoints["cp-1"]
         async with http.get(f"{cp1}/api/v1/pods") as r:
@@ -350,6 +353,7 @@ async def test_a_static_pod_restart_refuses_closes_watches_and_expires_old_versi
         for _ in range(4):  # the load balancer sends everything to cp-2 meanwhile
             async with http.get(f"{lab.url}/version") as r:
                 assert r.status == 200
+        await clock.advance(lab.spec.timing.get("staticPodRestart", 20))
         await lab.agents.idle()
         await settle(0.05)
         async with http.get(f"{cp1}/version") as r:
@@ -365,8 +369,8 @@ async def test_a_static_pod_restart_refuses_closes_watches_and_expires_old_versi
 
 
 async def test_kubehops_pod_informer_relists_across_a_restart(tmp_path):
-    async with Lab(parse_text(HA, "ha-small.yaml"), time_scale=0.01, ssh=False, tls=False,
-                   state_dir=tmp_path / "lab") as lab:
+    async with Lab(parse_text(HA, "ha-small.yaml"), clock=VirtualClock(auto=True), ssh=False,
+                   tls=False, state_dir=tmp_path / "lab") as lab:
         kubeconfig = tmp_path / "cp-1.kubeconfig"
         LabServer.write_kubeconfig(lab.servers["cp-1"], kubeconfig)
         client = await KubeClient.connect(str(kubeconfig),
@@ -390,8 +394,8 @@ async def test_kubehops_pod_informer_relists_across_a_restart(tmp_path):
 
 
 async def test_the_load_balancer_applies_the_faults_of_the_apiserver_it_chose(tmp_path):
-    async with Lab(parse_text(HA, "ha-small.yaml"), time_scale=0.01, ssh=False, tls=False,
-                   state_dir=tmp_path / "lab") as lab, aiohttp.ClientSession() as http:
+    async with Lab(parse_text(HA, "ha-small.yaml"), clock=VirtualClock(auto=True), ssh=False,
+                   tls=False, state_dir=tmp_path / "lab") as lab, aiohttp.ClientSession() as http:
         lab.faults.add(ApiFault("api-errors", "cp-1", {"code": 502}))
         await settle()
         through = []

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from kubehop.lab.api.app import ApiServer, parse_path
+from kubehop.lab.api.app import LabApi
 from kubehop.lab.api.store import Store
+from kubehop.lab.api.target import parse_path
 from kubehop.lab.fixtures.cluster import oldversion_spec, populate
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;" \
@@ -21,10 +22,10 @@ PROTOBUF_FIRST = "application/vnd.kubernetes.protobuf,application/json"
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[tuple[TestClient, ApiServer]]:
+async def http() -> AsyncIterator[tuple[TestClient, LabApi]]:
     store = Store()
     populate(oldversion_spec(), store)
-    api = ApiServer(store, version="v1.28.9")
+    api = LabApi(store, version="v1.28.9")
     async with TestClient(TestServer(api.app())) as client:
         yield client, api
 
@@ -33,7 +34,7 @@ async def body(resp: Any) -> Any:
     return json.loads(await resp.read())
 
 
-async def test_version_and_health(http: tuple[TestClient, ApiServer]) -> None:
+async def test_version_and_health(http: tuple[TestClient, LabApi]) -> None:
     c, api = http
     v = await body(await c.get("/version"))
     assert set(v) == {"major", "minor", "gitVersion", "gitCommit", "gitTreeState", "buildDate",
@@ -46,7 +47,7 @@ async def test_version_and_health(http: tuple[TestClient, ApiServer]) -> None:
         assert (r.status, await r.text()) == (200, "ok")
 
 
-async def test_not_found_status_shape(http: tuple[TestClient, ApiServer]) -> None:
+async def test_not_found_status_shape(http: tuple[TestClient, LabApi]) -> None:
     c, _ = http
     r = await c.get("/api/v1/namespaces/web/pods/nope")
     assert r.status == 404
@@ -61,14 +62,14 @@ async def test_not_found_status_shape(http: tuple[TestClient, ApiServer]) -> Non
     assert (await c.get("/api/v1/namespaces/web/pods/p/nosuchsub")).status == 404
 
 
-async def test_method_not_allowed(http: tuple[TestClient, ApiServer]) -> None:
+async def test_method_not_allowed(http: tuple[TestClient, LabApi]) -> None:
     c, _ = http
     r = await c.post("/api/v1/nodes/oldversion1", json={})
     assert r.status == 405
     assert (await body(r))["reason"] == "MethodNotAllowed"
 
 
-async def test_discovery_legacy_and_aggregated(http: tuple[TestClient, ApiServer]) -> None:
+async def test_discovery_legacy_and_aggregated(http: tuple[TestClient, LabApi]) -> None:
     c, _ = http
     legacy = await body(await c.get("/api", headers={"Accept": "application/json"}))
     assert legacy["kind"] == "APIVersions"
@@ -97,7 +98,7 @@ async def test_discovery_legacy_and_aggregated(http: tuple[TestClient, ApiServer
             pods["subresources"]
 
 
-async def test_paging_over_http(http: tuple[TestClient, ApiServer]) -> None:
+async def test_paging_over_http(http: tuple[TestClient, LabApi]) -> None:
     c, api = http
     names, token, pages = [], "", 0
     while True:
@@ -119,7 +120,7 @@ async def test_paging_over_http(http: tuple[TestClient, ApiServer]) -> None:
     assert {p["spec"]["nodeName"] for p in on_node["items"]} == {"oldversion3"}
 
 
-async def test_tables_and_protobuf_accept(http: tuple[TestClient, ApiServer]) -> None:
+async def test_tables_and_protobuf_accept(http: tuple[TestClient, LabApi]) -> None:
     c, _ = http
     t = await body(await c.get("/api/v1/nodes", headers={"Accept": TABLE}))
     assert t["kind"] == "Table"
@@ -131,7 +132,7 @@ async def test_tables_and_protobuf_accept(http: tuple[TestClient, ApiServer]) ->
     assert (await body(r))["kind"] == "Node"
 
 
-async def test_create_update_conflict_and_validation(http: tuple[TestClient, ApiServer]) -> None:
+async def test_create_update_conflict_and_validation(http: tuple[TestClient, LabApi]) -> None:
     c, _ = http
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}
     created = await c.post("/api/v1/namespaces/web/configmaps", json=cm)
@@ -156,7 +157,7 @@ async def test_create_update_conflict_and_validation(http: tuple[TestClient, Api
     assert wrong.status == 400
 
 
-async def test_patch_flavours(http: tuple[TestClient, ApiServer]) -> None:
+async def test_patch_flavours(http: tuple[TestClient, LabApi]) -> None:
     c, api = http
     url = "/api/v1/nodes/oldversion2"
     cordon = await c.patch(url, data=b'{"spec":{"unschedulable":true}}',
@@ -193,7 +194,7 @@ async def test_patch_flavours(http: tuple[TestClient, ApiServer]) -> None:
     assert api.store.get("configmaps", "web", "applied")["data"] == {"k": "v"}
 
 
-async def test_delete_tolerates_unparsable_bodies(http: tuple[TestClient, ApiServer]) -> None:
+async def test_delete_tolerates_unparsable_bodies(http: tuple[TestClient, LabApi]) -> None:
     c, api = http
     r = await c.delete("/api/v1/namespaces/default/pods/scratch", data=b"k8s\x00\x0a\x0f garbage",
                        headers={"Content-Type": "application/vnd.kubernetes.protobuf"})
@@ -208,7 +209,7 @@ async def test_delete_tolerates_unparsable_bodies(http: tuple[TestClient, ApiSer
 
 
 async def test_pod_delete_hook_owns_graceful_termination(
-        http: tuple[TestClient, ApiServer]) -> None:
+        http: tuple[TestClient, LabApi]) -> None:
     c, api = http
     calls: list[tuple[str, int, str]] = []
     api.on_pod_delete = lambda pod, grace, by: calls.append((pod["metadata"]["name"], grace, by))
@@ -222,7 +223,7 @@ async def test_pod_delete_hook_owns_graceful_termination(
     assert api.store.peek("pods", "db", "pg-1") is None
 
 
-async def test_eviction_endpoint(http: tuple[TestClient, ApiServer]) -> None:
+async def test_eviction_endpoint(http: tuple[TestClient, LabApi]) -> None:
     c, api = http
     def eviction(name: str) -> dict:
         return {"apiVersion": "policy/v1", "kind": "Eviction",
@@ -242,7 +243,7 @@ async def test_eviction_endpoint(http: tuple[TestClient, ApiServer]) -> None:
     assert missing.status == 404
 
 
-async def test_watch_stream_from_resource_version(http: tuple[TestClient, ApiServer]) -> None:
+async def test_watch_stream_from_resource_version(http: tuple[TestClient, LabApi]) -> None:
     c, api = http
     rv = api.store.resource_version
     r = await c.get("/api/v1/namespaces/web/pods",
@@ -262,7 +263,7 @@ async def test_watch_stream_from_resource_version(http: tuple[TestClient, ApiSer
 
 
 async def test_a_node_watch_streams_a_burst_of_changes_in_order(
-    http: tuple[TestClient, ApiServer]
+    http: tuple[TestClient, LabApi]
 ) -> None:
     c, api = http
     rv = api.store.resource_version

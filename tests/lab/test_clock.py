@@ -1,8 +1,12 @@
-"""Lab time: scaled monotonic lab seconds, wall seconds for object timestamps, RFC3339."""
+"""Lab time: scaled monotonic lab seconds, wall seconds for object timestamps, RFC3339, and the
+virtual clock tests drive."""
+
+import asyncio
+import time
 
 import pytest
 
-from kubehop.lab.clock import LabClock, parse_rfc3339, rfc3339, rfc3339_micro
+from kubehop.lab.clock import LabClock, VirtualClock, parse_rfc3339, rfc3339, rfc3339_micro
 
 EPOCH = 1714564800.0  # 2024-05-01T12:00:00Z
 
@@ -91,3 +95,85 @@ def test_parse_rfc3339_round_trips_and_rejects_naive_times():
     assert parse_rfc3339(rfc3339(EPOCH + 7)) == EPOCH + 7
     with pytest.raises(ValueError, match="without a time zone"):
         parse_rfc3339("2024-05-01T12:00:00")
+
+
+# --- waits through the clock -------------------------------------------------------------------
+
+async def test_a_real_clock_sleeps_and_waits_scaled_real_time():
+    clock = LabClock(0.001)
+    start = time.monotonic()
+    await clock.sleep(20)  # 20 ms
+    assert time.monotonic() - start >= 0.019
+    event = asyncio.Event()
+    assert await clock.wait(event, 5) is False
+    event.set()
+    assert await clock.wait(event, 5) is True
+
+
+async def test_virtual_sleepers_wake_in_order_of_their_lab_time_only_when_advanced():
+    clock = VirtualClock(start=100.0, epoch=EPOCH)
+    woke: list[tuple[str, float]] = []
+
+    async def sleeper(name: str, seconds: float) -> None:
+        await clock.sleep(seconds)
+        woke.append((name, clock.now()))
+
+    tasks = [asyncio.create_task(sleeper(n, s)) for n, s in
+             (("c", 30), ("a", 10), ("b", 20), ("b2", 20))]
+    await clock.run_until_idle()
+    assert clock.pending() == [110.0, 120.0, 120.0, 130.0]
+    assert woke == []  # nothing moves by itself
+    await clock.advance(20)
+    assert woke == [("a", 110.0), ("b", 120.0), ("b2", 120.0)]  # equal times: as they began
+    assert clock.now() == 120.0
+    assert clock.timestamp() == "2024-05-01T12:02:00Z"
+    await clock.advance(100)
+    assert woke[-1] == ("c", 130.0)
+    assert clock.now() == 220.0
+    await asyncio.gather(*tasks)
+
+
+async def test_a_woken_task_that_sleeps_again_within_the_advance_wakes_again():
+    clock = VirtualClock()
+    ticks: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            await clock.sleep(10)
+            ticks.append(clock.now())
+
+    task = asyncio.create_task(ticker())
+    await clock.advance(35)
+    assert ticks == [10.0, 20.0, 30.0]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await clock.advance(100)  # a cancelled sleeper is skipped
+    assert ticks == [10.0, 20.0, 30.0]
+
+
+async def test_virtual_wait_ends_with_the_event_or_at_its_lab_timeout():
+    clock = VirtualClock()
+    event = asyncio.Event()
+    waiting = asyncio.create_task(clock.wait(event, 60))
+    await clock.advance(59)
+    assert not waiting.done()
+    await clock.advance(1)
+    assert await waiting is False
+    waiting = asyncio.create_task(clock.wait(event, 60))
+    await clock.run_until_idle()
+    event.set()
+    assert await waiting is True
+    assert await clock.wait(event, None) is True
+    assert clock.pending() == []  # the timer of the wait that the event ended is gone
+
+
+async def test_an_auto_clock_jumps_to_the_next_sleeper_when_nothing_else_runs():
+    clock = VirtualClock(auto=True)
+    start = time.monotonic()
+    await clock.sleep(3600)  # an hour of lab time
+    await clock.advance(600)  # with auto: waits until the clock has moved on its own
+    assert clock.now() == 4200.0
+    assert time.monotonic() - start < 1
+    assert clock.real_seconds(3600) == 0.0
+    clock.close()

@@ -4,11 +4,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kubehop.lab.api.selectors import InvalidSelectorError
 from kubehop.lab.clock import rfc3339
 from kubehop.lab.controllers.disruption_arithmetic import (
     DELETION_TIMEOUT,
     PodTally,
-    SelectorError,
     compile_selector,
     compute_pdb_status,
     labels_match,
@@ -369,7 +369,7 @@ def test_labels_match(selector, labels, matches):
     ],
 )
 def test_invalid_selectors_raise(expr, message):
-    with pytest.raises(SelectorError, match=message):
+    with pytest.raises(InvalidSelectorError, match=message):
         labels_match({"matchExpressions": [expr]}, {"a": "x"})
 
 

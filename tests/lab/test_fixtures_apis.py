@@ -10,7 +10,7 @@ import textwrap
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from kubehop.lab.api.app import ApiServer
+from kubehop.lab.api.app import LabApi
 from kubehop.lab.api.store import Store
 from kubehop.lab.fixtures.apis import LAST_APPLIED
 from kubehop.lab.fixtures.cluster import populate
@@ -85,7 +85,7 @@ def test_bad_api_fields_are_one_line_errors(workload, problem):
 
 
 async def test_metrics_serve_the_deprecated_apis_gauge():
-    api = ApiServer(Store())
+    api = LabApi(Store())
     api.deprecated_apis.append({"group": "flowcontrol.apiserver.k8s.io", "version": "v1beta2",
                                 "resource": "flowschemas", "removed_release": "1.29"})
     async with TestClient(TestServer(api.app())) as client:

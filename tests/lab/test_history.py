@@ -2,7 +2,7 @@
 
 import pytest
 
-from kubehop.lab.history import History, Violation, check_history
+from kubehop.lab.history import History, HistoryViolation, check_history
 
 OLD, NEW = "v1.28.9", "v1.29.4"
 
@@ -324,7 +324,7 @@ def test_violations_carry_time_and_sequence():
     w.cluster(workers=("w1",))
     w.comp("w1", "kubelet", NEW)
     (v,) = w.check()
-    assert v == Violation(1, w.t, w.h.last_seq, v.message)
+    assert v == HistoryViolation(1, w.t, w.h.last_seq, v.message)
 
 
 # --- invariant 2: PodDisruptionBudgets -------------------------------------------------------

@@ -115,15 +115,16 @@ def test_oldversion_cnpg_primary_on_oldversion2():
 
 
 async def test_oldversion_is_at_steady_state_under_the_controllers():
-    from kubehop.lab.clock import LabClock
-    from kubehop.lab.controllers import Controllers, Timing
+    from kubehop.lab.clock import VirtualClock
+    from kubehop.lab.controllers.manager import Controllers
+    from kubehop.lab.controllers.runtime import Timing
     from kubehop.lab.history import History
 
     sc = load_scenario("oldversion")
     store = Store()
     populate(to_cluster_spec(sc), store)
     before = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in store.iter("pods")}
-    controllers = Controllers.install(store, LabClock(0.001), History(),
+    controllers = Controllers.install(store, VirtualClock(), History(),
                                       Timing(**sc.timing.to_dict()))
     try:
         await controllers.settle(20)

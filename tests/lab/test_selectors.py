@@ -6,8 +6,8 @@ import pytest
 
 from kubehop.lab.api.selectors import (
     FieldSelector,
-    LabelSelector,
-    SelectorError,
+    InvalidSelectorError,
+    LabelQuery,
     field_getter,
     field_value,
 )
@@ -41,13 +41,13 @@ LABELS = {"app": "web", "tier": "frontend", "replicas": "3"}
     ],
 )
 def test_label_selector(selector: str, matches: bool) -> None:
-    assert LabelSelector.parse(selector).matches(LABELS) is matches
+    assert LabelQuery.parse(selector).matches(LABELS) is matches
 
 
 @pytest.mark.parametrize("bad", ["app in (web", "=web", "app=we b", "a b c", "x>y", ",", "-a=b"])
 def test_label_selector_errors(bad: str) -> None:
-    with pytest.raises(SelectorError):
-        LabelSelector.parse(bad)
+    with pytest.raises(InvalidSelectorError):
+        LabelQuery.parse(bad)
 
 
 POD = {"metadata": {"name": "p", "namespace": "ns"},
@@ -72,7 +72,7 @@ def test_field_selector(selector: str, matches: bool) -> None:
 
 
 def test_field_selector_rejects_fields_the_resource_does_not_support() -> None:
-    with pytest.raises(SelectorError, match=r"field label not supported: spec\.nodeName"):
+    with pytest.raises(InvalidSelectorError, match=r"field label not supported: spec\.nodeName"):
         FieldSelector.parse("spec.nodeName=n1", "deployments.apps")
     assert FieldSelector.parse("spec.unschedulable=true", "nodes").matches(
         {"metadata": {"name": "n"}, "spec": {"unschedulable": True}})

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubehop.lab.api.status import AlreadyExists, BadRequest, Conflict, Gone, NotFound
+from kubehop.lab.api.status import (
+    AlreadyExists,
+    BadRequest,
+    ConflictStatus,
+    GoneStatus,
+    NotFoundStatus,
+)
 from kubehop.lab.api.store import Change, Store
 
 
@@ -50,14 +56,14 @@ def test_get_returns_a_private_copy() -> None:
 
 def test_errors_carry_kubernetes_status() -> None:
     s = Store()
-    with pytest.raises(NotFound) as nf:
+    with pytest.raises(NotFoundStatus) as nf:
         s.get("pods", "ns", "x")
     assert nf.value.status() == {
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": 'pods "x" not found', "reason": "NotFound",
         "details": {"name": "x", "kind": "pods"}, "code": 404,
     }
-    with pytest.raises(NotFound) as grouped:
+    with pytest.raises(NotFoundStatus) as grouped:
         s.get("deployments.apps", "ns", "d")
     assert grouped.value.status()["details"] == {"name": "d", "group": "apps",
                                                  "kind": "deployments"}
@@ -73,7 +79,7 @@ def test_update_with_stale_resource_version_conflicts() -> None:
     first = s.create("pods", pod("ns", "a"))
     second = s.update("pods", dict(first, spec={"nodeName": "n1", "containers": []}))
     assert int(second["metadata"]["resourceVersion"]) > int(first["metadata"]["resourceVersion"])
-    with pytest.raises(Conflict) as c:
+    with pytest.raises(ConflictStatus) as c:
         s.update("pods", first)
     assert c.value.code == 409
     assert c.value.message == ('Operation cannot be fulfilled on pods "a": the object has been '
@@ -109,11 +115,11 @@ def test_mutate_is_read_modify_write_and_skips_no_ops() -> None:
 def test_delete_preconditions_and_not_found() -> None:
     s = Store()
     a = s.create("pods", pod("ns", "a"))
-    with pytest.raises(Conflict):
+    with pytest.raises(ConflictStatus):
         s.delete("pods", "ns", "a", uid="other")
     last = s.delete("pods", "ns", "a", uid=a["metadata"]["uid"])
     assert int(last["metadata"]["resourceVersion"]) > int(a["metadata"]["resourceVersion"])
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundStatus):
         s.delete("pods", "ns", "a")
 
 
@@ -234,7 +240,7 @@ def test_watch_from_a_compacted_version_is_gone() -> None:
     s = Store(history_limit=5)
     for i in range(20):
         s.create("pods", pod("a", f"p{i}"))
-    with pytest.raises(Gone) as e:
+    with pytest.raises(GoneStatus) as e:
         s.watch("pods", resource_version=3)
     assert (e.value.code, e.value.reason) == (410, "Expired")
     assert e.value.message.startswith("too old resource version: 3")

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubehop.lab.api.selectors import FieldSelector, LabelSelector
-from kubehop.lab.api.status import Gone
+from kubehop.lab.api.selectors import FieldSelector, LabelQuery
+from kubehop.lab.api.status import GoneStatus
 from kubehop.lab.api.store import Change, Store
 from kubehop.lab.api.watches import Watch
 from tests.lab.test_store import pod
@@ -160,9 +160,9 @@ def test_compaction_trims_every_resources_replay() -> None:
         ("ADDED", f"a/p{i}", "") for i in range(4)]
     assert _queued(s.watch("nodes", resource_version=1)) == []
     s.create("nodes", {"metadata": {"name": "n2"}})  # rv 6: rv 2 is compacted
-    with pytest.raises(Gone):
+    with pytest.raises(GoneStatus):
         s.watch("pods", resource_version=1)
-    with pytest.raises(Gone):
+    with pytest.raises(GoneStatus):
         s.watch("nodes", resource_version=1)
     assert drain(s.watch("pods", resource_version=2)) == [
         ("ADDED", f"a/p{i}", "") for i in range(1, 4)]
@@ -205,7 +205,7 @@ def test_indexed_watches_see_exactly_what_unindexed_ones_see(script, replay_from
     for resource, ns, labels, fields in SELECTORS:
         indexed.append(s.watch(resource, ns, label_selector=labels, field_selector=fields,
                                resource_version=s.resource_version))
-        reference.append(Watch(lambda w: None, resource, ns, LabelSelector.parse(labels),
+        reference.append(Watch(lambda w: None, resource, ns, LabelQuery.parse(labels),
                                FieldSelector.parse(fields, resource)))
 
     def offer_all(change: Change) -> None:

@@ -125,7 +125,7 @@ def with_timing(scenario: Scenario, timing: dict[str, float]) -> Scenario:
     from kubehop.lab.scenarios import schema
 
     values = {schema.TIMING_KEYS[k]: v for k, v in timing.items()}
-    return dataclasses.replace(scenario, timing=schema.Timing(**values))
+    return dataclasses.replace(scenario, timing=schema.ScenarioTiming(**values))
 
 
 def twin_scenario(snapshot_file: str | None

@@ -86,7 +86,7 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
-class Violation:
+class HistoryViolation:
     """A safety invariant (DESIGN numbering) broken at lab time `t`, by the event `seq`."""
 
     invariant: int
@@ -244,10 +244,10 @@ def _on_component(world: _World, event: Mapping[str, Any]) -> set[int]:
 
 def _report_new(
     world: _World, number: int, problems: dict[Any, str], event: Mapping[str, Any]
-) -> list[Violation]:
+) -> list[HistoryViolation]:
     """Violations for problems that were not already active (one report per breach)."""
     new = [
-        Violation(number, event["t"], event["seq"], msg)
+        HistoryViolation(number, event["t"], event["seq"], msg)
         for key, msg in problems.items()
         if key not in world.active[number]
     ]
@@ -259,7 +259,8 @@ def _pdb_key(event: Mapping[str, Any]) -> str:
     return f"{event['namespace']}/{event['name']}"
 
 
-def _on_pod(world: _World, event: Mapping[str, Any], plain_delete_allowed: bool) -> list[Violation]:
+def _on_pod(world: _World, event: Mapping[str, Any],
+            plain_delete_allowed: bool) -> list[HistoryViolation]:
     key = (event["namespace"], event["name"])
     if "pdb" in event:
         world.pod_pdb[key] = event["pdb"]
@@ -271,7 +272,7 @@ def _on_pod(world: _World, event: Mapping[str, Any], plain_delete_allowed: bool)
         world.deletions.append((event["namespace"], pdb, pod))
     if event["by"] == "delete" and pdb and not plain_delete_allowed:
         return [
-            Violation(
+            HistoryViolation(
                 2,
                 event["t"],
                 event["seq"],
@@ -282,7 +283,7 @@ def _on_pod(world: _World, event: Mapping[str, Any], plain_delete_allowed: bool)
     return []
 
 
-def _on_pdb(world: _World, event: Mapping[str, Any]) -> list[Violation]:
+def _on_pdb(world: _World, event: Mapping[str, Any]) -> list[HistoryViolation]:
     key = _pdb_key(event)
     current, desired = event["current_healthy"], event["desired_healthy"]
     before = world.pdb_healthy.get(key)
@@ -298,7 +299,7 @@ def _on_pdb(world: _World, event: Mapping[str, Any]) -> list[Violation]:
     if before is None or current >= desired or before[0] < before[1] or not culprits:
         return []
     return [
-        Violation(
+        HistoryViolation(
             2,
             event["t"],
             event["seq"],
@@ -330,7 +331,7 @@ def _too_many_cordoned(world: _World, max_unavailable: int | None) -> dict[Any, 
     }
 
 
-def _on_kubelet_restart(event: Mapping[str, Any]) -> list[Violation]:
+def _on_kubelet_restart(event: Mapping[str, Any]) -> list[HistoryViolation]:
     """Invariant 4: a kubelet that changes minor must find no evictable pod on its node."""
     old, new = _version(event["from"]), _version(event["to"])
     if old is not None and new is not None:
@@ -339,7 +340,7 @@ def _on_kubelet_restart(event: Mapping[str, Any]) -> list[Violation]:
         changed = event["from"] != event["to"]
     if not (changed and event["evictable_pods"]):
         return []
-    return [Violation(
+    return [HistoryViolation(
         4, event["t"], event["seq"],
         f"kubelet on {event['node']} went from {event['from']} to {event['to']} "
         f"while it still ran {', '.join(event['evictable_pods'])} (drain first)",
@@ -351,14 +352,14 @@ def check_history(
     *,
     max_unavailable: int | None = None,
     plain_delete_allowed: bool = False,
-) -> list[Violation]:
+) -> list[HistoryViolation]:
     """Replay `events` from an empty world; return every breach of invariants 1-5, in order.
 
     `max_unavailable` enables invariant 5; `plain_delete_allowed` is the user's explicit choice
     to remove pods without the Eviction API (invariant 2's exception).
     """
     world = _World()
-    found: list[Violation] = []
+    found: list[HistoryViolation] = []
     ordered = sorted(events, key=lambda e: e["seq"])
     # Invariants 1, 3 and 5 are judged on the state at each instant: after the last event of
     # every lab time, not after each event (the initial state alone is 100,000s of events).

@@ -7,9 +7,9 @@
 One store (populated from the scenario), the controllers, the node agents (one SSH server per
 node) and one HTTP(S) API endpoint per control-plane node on loopback, whose `/version` follows
 that node's kube-apiserver static pod and which refuses connections while that pod restarts
-(`api_faults`). With `loadBalancer: true` one more endpoint spreads requests round-robin over
-the control-plane endpoints that listen; it is the kubeconfig's server (else the first
-control-plane node's endpoint is). API faults (the scenario's and those added at
+(`kubehop.lab.api.faults`). With `loadBalancer: true` one more endpoint spreads requests
+round-robin over the control-plane endpoints that listen; it is the kubeconfig's server (else
+the first control-plane node's endpoint is). API faults (the scenario's and those added at
 `/lab/v1/faults`) act on the endpoints through `lab.faults`. Every endpoint shares the
 store, a CA and serving certificate (`<state-dir>/pki/`), the controllers' pod deletion and
 eviction, and serves the history at `/lab/v1/history`. The `default/kubernetes` Service and
@@ -30,6 +30,8 @@ lab faster than life (`time_scale` < 1) gains on real time, its epoch is set bac
 gains in `WALL_HORIZON` real seconds (a day): timestamps never run ahead of real time (clients
 computing ages against their own clock would show `<invalid>`) unless a fast lab runs longer
 than that. kubectl's AGE column is computed by the lab itself, in lab time, and is unaffected.
+Tests may hand in `clock=VirtualClock(...)` (`kubehop.lab.clock`): then lab time moves only
+when the test advances it (or, with `auto=True`, whenever nothing else runs).
 """
 
 from __future__ import annotations
@@ -48,14 +50,16 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from kubehop.lab.api import tls as labtls
-from kubehop.lab.api.app import ApiServer
+from kubehop.lab.api.app import LabApi
 from kubehop.lab.api.faults import LOAD_BALANCER, ROUTED, ApiFaults
 from kubehop.lab.api.server import LabServer
 from kubehop.lab.api.store import Change, Store
 from kubehop.lab.clock import LabClock
-from kubehop.lab.controllers import Controllers, Timing
+from kubehop.lab.controllers.manager import Controllers
+from kubehop.lab.controllers.runtime import Timing
 from kubehop.lab.fixtures import objects as o
-from kubehop.lab.fixtures.cluster import ClusterSpec, populate
+from kubehop.lab.fixtures.cluster import populate
+from kubehop.lab.fixtures.specs import ClusterSpec
 from kubehop.lab.history import History
 from kubehop.lab.node import NodeAgents, NodeSetup, package_faults
 from kubehop.lab.node.package_faults import PACKAGE_FAULTS
@@ -85,7 +89,7 @@ class Lab:
 
     def __init__(self, scenario: str | Scenario, *, state_dir: Path | None = None,
                  time_scale: float = 1.0, tls: bool = True, ssh: bool = True,
-                 reset: bool = False) -> None:
+                 reset: bool = False, clock: LabClock | None = None) -> None:
         self.scenario = load_scenario(scenario) if isinstance(scenario, str) else scenario
         self.spec: ClusterSpec = to_cluster_spec(self.scenario)
         self._own_dir = state_dir is None
@@ -95,6 +99,7 @@ class Lab:
         self.ssh = ssh
         self.reset = reset  # drop node state an earlier lab left in `state_dir`
         self.reused_nodes = False  # whether the nodes continue from an earlier lab's state
+        self._given_clock = clock  # e.g. a `VirtualClock` in tests: lab time moves when told
         self.clock = self._new_clock()
         self.store = Store(clock=self._wall_now)
         self.history = History()
@@ -110,6 +115,8 @@ class Lab:
         self._advertised: dict[str, str] = {}  # mirror pod name → wanted annotation
 
     def _new_clock(self) -> LabClock:
+        if self._given_clock is not None:
+            return self._given_clock
         return LabClock(self.time_scale, epoch=wall_epoch(self.time_scale, time.time()))
 
     def _wall_now(self) -> datetime:
@@ -254,6 +261,7 @@ class Lab:
             await self.controllers.stop()
             self.controllers.uninstall()
             self.controllers = None
+        self.clock.close()
         self._release_lock()
         if self._own_dir and self.state_dir is not None:
             shutil.rmtree(self.state_dir, ignore_errors=True)
@@ -298,7 +306,7 @@ class Lab:
         assert controllers is not None
         server = LabServer(store=self.store, tls=self.tls, host=HOST, state_dir=self.state_dir,
                            version=self.spec.apiserver_version(), tls_files=self.tls_files)
-        api: ApiServer = server.api
+        api: LabApi = server.api
         api.version_source = version
         api.faults, api.fault_name = self.faults, name
         api.on_pod_delete = controllers.deleter.on_pod_delete

@@ -18,8 +18,15 @@ import pytest
 from kubehop.lab.api.server import LabServer
 from kubehop.lab.api.store import Store
 from kubehop.lab.clock import LabClock
-from kubehop.lab.controllers import Controllers, Timing
-from kubehop.lab.fixtures.cluster import ClusterSpec, NodeSpec, PdbSpec, WorkloadSpec, populate
+from kubehop.lab.controllers.manager import Controllers
+from kubehop.lab.controllers.runtime import Timing
+from kubehop.lab.fixtures.cluster import (
+    ClusterSpec,
+    LabNodeSpec,
+    LabPdbSpec,
+    LabWorkloadSpec,
+    populate,
+)
 from kubehop.lab.history import History, check_history
 
 TIME_SCALE = 0.005
@@ -62,13 +69,13 @@ class Running:
 
 def cluster(workers: int, replicas: int) -> ClusterSpec:
     return ClusterSpec(
-        nodes=(NodeSpec("cp", roles=("control-plane",)), NodeSpec("w", count=workers)),
+        nodes=(LabNodeSpec("cp", roles=("control-plane",)), LabNodeSpec("w", count=workers)),
         workloads=(
-            WorkloadSpec("Deployment", "web", "frontend", replicas=replicas,
+            LabWorkloadSpec("Deployment", "web", "frontend", replicas=replicas,
                          requests={"cpu": "100m", "memory": "64Mi"},
-                         pdb=PdbSpec(max_unavailable=1)),
-            WorkloadSpec("StatefulSet", "db", "pg", replicas=2, pdb=PdbSpec(min_available=1)),
-            WorkloadSpec("DaemonSet", "monitoring", "node-exporter"),
+                         pdb=LabPdbSpec(max_unavailable=1)),
+            LabWorkloadSpec("StatefulSet", "db", "pg", replicas=2, pdb=LabPdbSpec(min_available=1)),
+            LabWorkloadSpec("DaemonSet", "monitoring", "node-exporter"),
         ),
     )
 

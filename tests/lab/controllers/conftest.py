@@ -1,4 +1,6 @@
-"""A lab cluster with controllers on a fast clock (1 lab second = 1 ms)."""
+"""A lab cluster with controllers on a virtual clock: lab time moves only when a test
+advances it (`await lab.clock.advance(s)`) or settles the controllers, so no test waits real
+time and timers fire in the same order every run."""
 
 from __future__ import annotations
 
@@ -10,19 +12,24 @@ from typing import Any
 import pytest
 
 from kubehop.lab.api.store import Change, Store
-from kubehop.lab.clock import LabClock
-from kubehop.lab.controllers import Controllers, Timing
+from kubehop.lab.clock import VirtualClock
+from kubehop.lab.controllers.manager import Controllers
+from kubehop.lab.controllers.runtime import Timing
 from kubehop.lab.fixtures import objects as o
-from kubehop.lab.fixtures.cluster import ClusterSpec, NodeSpec, PdbSpec, WorkloadSpec, populate
+from kubehop.lab.fixtures.cluster import (
+    ClusterSpec,
+    LabNodeSpec,
+    LabPdbSpec,
+    LabWorkloadSpec,
+    populate,
+)
 from kubehop.lab.history import History
-
-TIME_SCALE = 0.001
 
 
 @dataclass
 class Lab:
     store: Store
-    clock: LabClock
+    clock: VirtualClock
     history: History
     ctl: Controllers
     removed: dict[str, float] = field(default_factory=dict)  # pod name → lab time it went
@@ -67,12 +74,13 @@ Factory = Callable[..., Awaitable[Lab]]
 def small_spec(**kw: Any) -> ClusterSpec:
     """One control plane, two workers, a 3-replica web Deployment with a PDB, a DaemonSet."""
     defaults: dict[str, Any] = {
-        "nodes": (NodeSpec("cp", roles=("control-plane",)), NodeSpec("w1"), NodeSpec("w2")),
+        "nodes": (LabNodeSpec("cp", roles=("control-plane",)), LabNodeSpec("w1"),
+                  LabNodeSpec("w2")),
         "workloads": (
-            WorkloadSpec("Deployment", "web", "frontend", replicas=3,
+            LabWorkloadSpec("Deployment", "web", "frontend", replicas=3,
                          requests={"cpu": "100m", "memory": "128Mi"},
-                         pdb=PdbSpec(max_unavailable=1)),
-            WorkloadSpec("DaemonSet", "monitoring", "node-exporter"),
+                         pdb=LabPdbSpec(max_unavailable=1)),
+            LabWorkloadSpec("DaemonSet", "monitoring", "node-exporter"),
         ),
     }
     defaults.update(kw)
@@ -85,7 +93,7 @@ async def make_lab() -> AsyncIterator[Factory]:
 
     async def make(spec: ClusterSpec | None = None, *, timing: Timing | None = None,
                    setup: Callable[[Store], None] | None = None) -> Lab:
-        clock = LabClock(TIME_SCALE)
+        clock = VirtualClock()
         store = Store(clock=lambda: datetime.fromtimestamp(clock.wall(), UTC))
         populate(spec or small_spec(), store)
         if setup is not None:

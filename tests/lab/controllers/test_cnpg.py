@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from kubehop.lab.api.store import Store
-from kubehop.lab.fixtures.cluster import NodeSpec
+from kubehop.lab.fixtures.cluster import LabNodeSpec
 from tests.lab.controllers.conftest import Factory, small_spec
 from tests.lab.controllers.test_evictions import body
 
 CLUSTERS = "clusters.postgresql.cnpg.io"
-NODES = (NodeSpec("cp", roles=("control-plane",)), NodeSpec("w", count=3))
+NODES = (LabNodeSpec("cp", roles=("control-plane",)), LabNodeSpec("w", count=3))
 
 
 def cluster(instances: int) -> dict:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from kubehop.lab.clock import rfc3339
 from kubehop.lab.controllers.disruption import PDB, Disruption
 from kubehop.lab.controllers.disruption_arithmetic import (
@@ -12,8 +10,8 @@ from kubehop.lab.controllers.disruption_arithmetic import (
     pods_for_pdb,
     sync_pdb,
 )
-from kubehop.lab.fixtures.cluster import PdbSpec, WorkloadSpec
-from tests.lab.controllers.conftest import TIME_SCALE, Factory, small_spec
+from kubehop.lab.fixtures.cluster import LabPdbSpec, LabWorkloadSpec
+from tests.lab.controllers.conftest import Factory, small_spec
 
 
 def counts(lab, name: str = "frontend") -> tuple[int, int, int, int]:
@@ -68,8 +66,8 @@ async def test_scaling_the_deployment_changes_expected_pods(make_lab: Factory):
 
 
 async def test_integer_min_available_counts_matching_pods(make_lab: Factory):
-    spec = small_spec(workloads=(WorkloadSpec("StatefulSet", "web", "db", replicas=2,
-                                              pdb=PdbSpec(min_available=2)),))
+    spec = small_spec(workloads=(LabWorkloadSpec("StatefulSet", "web", "db", replicas=2,
+                                              pdb=LabPdbSpec(min_available=2)),))
     lab = await make_lab(spec)
     await lab.settle()
     assert counts(lab, "db") == (2, 2, 2, 0)
@@ -88,7 +86,7 @@ async def test_disrupted_pods_entry_expires_after_two_minutes(make_lab: Factory)
     lab.store.mutate("poddisruptionbudgets.policy", "web", "frontend", disrupt)
     await lab.settle()
     assert counts(lab) == (3, 2, 2, 0)
-    await asyncio.sleep(121 * TIME_SCALE)
+    await lab.clock.advance(121)
     await lab.settle(horizon=None)
     assert counts(lab) == (3, 2, 3, 1)
     assert "disruptedPods" not in lab.pdb_status("web", "frontend")
@@ -115,9 +113,9 @@ def assert_tallies_match_the_store(lab) -> None:
 
 async def test_tallies_follow_every_kind_of_pod_change(make_lab: Factory):
     spec = small_spec(workloads=(
-        WorkloadSpec("Deployment", "web", "frontend", replicas=4,
-                     pdb=PdbSpec(max_unavailable=1)),
-        WorkloadSpec("StatefulSet", "web", "db", replicas=2, pdb=PdbSpec(min_available=1)),
+        LabWorkloadSpec("Deployment", "web", "frontend", replicas=4,
+                     pdb=LabPdbSpec(max_unavailable=1)),
+        LabWorkloadSpec("StatefulSet", "web", "db", replicas=2, pdb=LabPdbSpec(min_available=1)),
     ))
     lab = await make_lab(spec)
     await lab.settle()

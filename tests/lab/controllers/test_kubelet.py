@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from kubehop.lab.controllers import Timing
+from kubehop.lab.controllers.runtime import Timing
 from kubehop.lab.fixtures import objects as o
-from kubehop.lab.fixtures.cluster import WorkloadSpec
-from tests.lab.controllers.conftest import TIME_SCALE, Factory, small_spec
+from kubehop.lab.fixtures.cluster import LabWorkloadSpec
+from tests.lab.controllers.conftest import Factory, small_spec
 
-SCRATCH = WorkloadSpec("Pod", "default", "scratch", node="w1")
+SCRATCH = LabWorkloadSpec("Pod", "default", "scratch", node="w1")
 
 
 def ready(pod: dict) -> str:
@@ -96,7 +94,7 @@ async def test_a_bound_pod_waits_for_its_node_to_be_ready(make_lab: Factory):
     pod = o.pod("default", "pinned")
     pod["spec"]["nodeName"] = "w1"  # bound by hand, as a static pod's mirror would be
     lab.store.create("pods", pod)
-    await asyncio.sleep(20 * TIME_SCALE)
+    await lab.clock.advance(20)
     await lab.settle()
     assert lab.pod("default", "pinned")["status"]["phase"] == "Pending"
     lab.set_node_ready("w1", True)
@@ -133,7 +131,7 @@ async def test_pods_leave_a_node_not_ready_for_longer_than_they_tolerate(make_la
     assert web_on_w1
     assert ds_on_w1
     lab.set_node_ready("w1", False)
-    await asyncio.sleep(310 * TIME_SCALE)  # past the 300 s default tolerationSeconds
+    await lab.clock.advance(310)  # past the 300 s default tolerationSeconds
     await lab.settle()
     deleted = {e["name"]: e["by"] for e in lab.events("pod", event="deleted")}
     assert all(deleted.get(n) is None for n in ds_on_w1)  # DaemonSet pods tolerate it

@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from kubehop.lab.api.store import Store
 from kubehop.lab.clock import LabClock
-from kubehop.lab.controllers import Timing
 from kubehop.lab.controllers import scheduler as pure
 from kubehop.lab.controllers.placement import (
     anti_affinity_penalty,
@@ -19,7 +18,7 @@ from kubehop.lab.controllers.placement import (
     pinned_node,
 )
 from kubehop.lab.controllers.placement import requests as requests_of
-from kubehop.lab.controllers.runtime import Runtime
+from kubehop.lab.controllers.runtime import Runtime, Timing
 from kubehop.lab.controllers.scheduling import Scheduler
 from kubehop.lab.fixtures import objects as o
 

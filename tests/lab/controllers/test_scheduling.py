@@ -5,10 +5,10 @@ from __future__ import annotations
 from kubehop.lab.controllers import scheduler as pure
 from kubehop.lab.controllers.placement import feasible_nodes_to_find
 from kubehop.lab.fixtures import objects as o
-from kubehop.lab.fixtures.cluster import WorkloadSpec
+from kubehop.lab.fixtures.cluster import LabWorkloadSpec
 from tests.lab.controllers.conftest import Factory, small_spec
 
-BIG = WorkloadSpec("Deployment", "batch", "big", replicas=2, requests={"cpu": "3"})
+BIG = LabWorkloadSpec("Deployment", "batch", "big", replicas=2, requests={"cpu": "3"})
 
 
 def pending(lab) -> list[dict]:

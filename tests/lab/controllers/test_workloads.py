@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 
-from kubehop.lab.controllers import Timing
 from kubehop.lab.controllers.disruption_arithmetic import is_pod_ready
 from kubehop.lab.controllers.pods import is_active
+from kubehop.lab.controllers.runtime import Timing
 from kubehop.lab.controllers.workloads import ReplicaSets
 from kubehop.lab.fixtures import objects as o
-from kubehop.lab.fixtures.cluster import WorkloadSpec
+from kubehop.lab.fixtures.cluster import LabWorkloadSpec
 from tests.lab.controllers.conftest import Factory, small_spec
 
 
@@ -110,7 +110,7 @@ async def test_scale_down_removes_pods_by_controller(make_lab: Factory):
 
 
 async def test_statefulset_pod_comes_back_with_its_name(make_lab: Factory):
-    spec = small_spec(workloads=(WorkloadSpec("StatefulSet", "db", "pg", replicas=2),))
+    spec = small_spec(workloads=(LabWorkloadSpec("StatefulSet", "db", "pg", replicas=2),))
     lab = await make_lab(spec)
     await lab.settle()
     old_uid = lab.pod("db", "pg-1")["metadata"]["uid"]
@@ -127,7 +127,7 @@ async def test_statefulset_pod_comes_back_with_its_name(make_lab: Factory):
 
 
 async def test_statefulset_scales_up_in_order(make_lab: Factory):
-    spec = small_spec(workloads=(WorkloadSpec("StatefulSet", "db", "pg", replicas=1),))
+    spec = small_spec(workloads=(LabWorkloadSpec("StatefulSet", "db", "pg", replicas=1),))
     lab = await make_lab(spec)
     await lab.settle()
     lab.store.mutate("statefulsets.apps", "db", "pg", lambda s: s["spec"].update(replicas=3))
@@ -172,7 +172,7 @@ async def test_daemonset_pods_stay_on_cordoned_nodes_and_start_on_new_ones(make_
 
 
 async def test_bare_pods_are_not_recreated(make_lab: Factory):
-    spec = small_spec(workloads=(WorkloadSpec("Pod", "default", "scratch", node="w1"),))
+    spec = small_spec(workloads=(LabWorkloadSpec("Pod", "default", "scratch", node="w1"),))
     lab = await make_lab(spec)
     await lab.settle()
     lab.ctl.delete_pod("default", "scratch")
@@ -215,7 +215,7 @@ async def test_daemonset_rolls_one_node_at_a_time(make_lab: Factory):
 
 
 async def test_statefulset_rolls_from_the_highest_ordinal(make_lab: Factory):
-    spec = small_spec(workloads=(WorkloadSpec("StatefulSet", "db", "pg", replicas=3),))
+    spec = small_spec(workloads=(LabWorkloadSpec("StatefulSet", "db", "pg", replicas=3),))
     lab = await make_lab(spec)
     await lab.settle()
     lab.store.mutate("statefulsets.apps", "db", "pg", lambda s: s["spec"]["template"]["spec"][
@@ -251,7 +251,7 @@ def assert_replicaset_counts_match_the_store(lab) -> None:
 
 async def test_replicaset_counts_follow_every_kind_of_pod_change(make_lab: Factory):
     lab = await make_lab(small_spec(workloads=(
-        WorkloadSpec("Deployment", "web", "frontend", replicas=4),)))
+        LabWorkloadSpec("Deployment", "web", "frontend", replicas=4),)))
     await lab.settle()
     assert_replicaset_counts_match_the_store(lab)
     a, b, c, d = sorted(p["metadata"]["name"] for p in lab.pods("web"))

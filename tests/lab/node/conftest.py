@@ -1,4 +1,5 @@
-"""A lab cluster with node agents (no SSH) for the node unit tests."""
+"""A lab cluster with node agents (no SSH) for the node unit tests, on a virtual clock that
+jumps to the next lab timer whenever every task waits (no test sleeps real time)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from dataclasses import dataclass
 import pytest
 
 from kubehop.lab.api.store import Store
-from kubehop.lab.clock import LabClock
-from kubehop.lab.fixtures.cluster import ClusterSpec, NodeSpec, oldversion_spec, populate
+from kubehop.lab.clock import VirtualClock
+from kubehop.lab.fixtures.cluster import ClusterSpec, LabNodeSpec, oldversion_spec, populate
 from kubehop.lab.history import History
 from kubehop.lab.node import NodeAgents, NodeSetup, Result
 
@@ -20,6 +21,11 @@ class Lab:
     agents: NodeAgents
     store: Store
     history: History
+    clock: VirtualClock
+
+    async def stop(self) -> None:
+        await self.agents.stop()
+        self.clock.close()
 
     async def sh(self, node: str, line: str, *, stdin: str = "", root: bool = False) -> Result:
         return await self.agents.run(node, line, stdin=stdin, root=root)
@@ -44,30 +50,31 @@ async def make_lab(tmp_path, spec: ClusterSpec, nodes: tuple[NodeSetup, ...] = (
     store = Store()
     populate(spec, store)
     history = History()
-    agents = NodeAgents(store, history, LabClock(0.001), TIMING, tmp_path / "lab", nodes=nodes)
-    return Lab(agents, store, history)
+    clock = VirtualClock(auto=True)
+    agents = NodeAgents(store, history, clock, TIMING, tmp_path / "lab", nodes=nodes)
+    return Lab(agents, store, history, clock)
 
 
 @pytest.fixture
 async def lab(tmp_path):
     lab = await make_lab(tmp_path, oldversion_spec())
     yield lab
-    await lab.agents.stop()
+    await lab.stop()
 
 
 @pytest.fixture
 async def ha_lab(tmp_path):
-    spec = ClusterSpec(nodes=(NodeSpec("cp1", roles=("control-plane",)),
-                              NodeSpec("cp2", roles=("control-plane",)), NodeSpec("w1")))
+    spec = ClusterSpec(nodes=(LabNodeSpec("cp1", roles=("control-plane",)),
+                              LabNodeSpec("cp2", roles=("control-plane",)), LabNodeSpec("w1")))
     lab = await make_lab(tmp_path, spec)
     yield lab
-    await lab.agents.stop()
+    await lab.stop()
 
 
 @pytest.fixture
 async def rpm_lab(tmp_path):
-    spec = ClusterSpec(nodes=(NodeSpec("cp1", roles=("control-plane",),
+    spec = ClusterSpec(nodes=(LabNodeSpec("cp1", roles=("control-plane",),
                                        os_image="Rocky Linux 9.3 (Blue Onyx)"),))
     lab = await make_lab(tmp_path, spec)
     yield lab
-    await lab.agents.stop()
+    await lab.stop()

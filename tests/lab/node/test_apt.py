@@ -107,3 +107,21 @@ async def test_non_root_and_dpkg_views(lab):
     assert (r.exit_code, r.stderr) == (1, "dpkg-query: no packages found matching helm\n")
     assert "hi  kubeadm" in await lab.ok(N, "dpkg -l kubeadm")
     assert (await lab.sh(N, "dpkg --compare-versions 1.29.3-1.1 gt 1.29.10-1.1")).exit_code == 1
+
+
+async def test_kubeadm_130_takes_cri_tools_along_unless_it_is_held(lab):
+    """pkgs.k8s.io's kubeadm 1.30 requires cri-tools >= 1.30.0 (kubernetes/release
+    cmd/krel/templates/latest/metadata.yaml): apt installs it as an additional package, and a
+    held cri-tools is an unmet dependency."""
+    await lab.ok(N, f"sudo sed -i 's/v1.28/v1.30/' {LIST} && sudo apt-get update")
+    await lab.ok(N, "sudo apt-mark unhold kubeadm && sudo apt-mark hold cri-tools")
+    r = await lab.sh(N, "sudo apt-get install -y 'kubeadm=1.30.14-*'")
+    assert r.exit_code == 100
+    assert r.stdout.endswith("The following packages have unmet dependencies:\n kubeadm : "
+                             "Depends: cri-tools (>= 1.30.0) but 1.28.0-1.1 is to be installed\n")
+    assert r.stderr == "E: Unable to correct problems, you have held broken packages.\n"
+    await lab.ok(N, "sudo apt-mark unhold cri-tools")
+    out = await lab.ok(N, "sudo apt-get install -y 'kubeadm=1.30.14-*'")
+    assert "The following additional packages will be installed:\n  cri-tools\n" in out
+    assert "2 upgraded, 0 newly installed, 0 to remove" in out
+    assert await lab.ok(N, "dpkg-query -W -f='${Version}' cri-tools") == "1.30.0-1.1"

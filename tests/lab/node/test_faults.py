@@ -2,9 +2,8 @@
 install nothing) and `static-pod-never-ready` (the component's new pod keeps crashing, kubeadm
 times out and rolls its manifests back)."""
 
-import asyncio
 
-from kubehop.lab.fixtures.cluster import ClusterSpec, NodeSpec
+from kubehop.lab.fixtures.cluster import ClusterSpec, LabNodeSpec
 
 from .conftest import make_lab
 
@@ -102,7 +101,7 @@ async def test_a_crashing_static_pod_shows_in_its_mirror_pod(lab):
     path = f"{MANIFESTS}/kube-scheduler.yaml"
     await lab.ok(CP, f"sudo sed -i 's/kube-scheduler:v1.28.9/kube-scheduler:v1.28.15/' {path}")
     await lab.agents.idle()  # the restart is done; the crash loop does not keep idle() waiting
-    await asyncio.sleep(0.2)  # 200 lab seconds: back-offs of 10, 20, 40 and 80 s
+    await lab.clock.advance(200)  # back-offs of 10, 20, 40 and 80 s
     pod = mirror(lab, "kube-scheduler", CP)
     status = pod["status"]["containerStatuses"][0]
     assert pod["spec"]["containers"][0]["image"] == "registry.k8s.io/kube-scheduler:v1.28.15"
@@ -153,8 +152,8 @@ async def test_kubeadm_apply_times_out_on_a_crashing_apiserver_and_rolls_back(la
 
 
 async def test_a_failed_component_takes_the_ones_upgraded_before_it_back(tmp_path):
-    spec = ClusterSpec(nodes=(NodeSpec("cp1", roles=("control-plane",)),
-                              NodeSpec("cp2", roles=("control-plane",)), NodeSpec("w1")))
+    spec = ClusterSpec(nodes=(LabNodeSpec("cp1", roles=("control-plane",)),
+                              LabNodeSpec("cp2", roles=("control-plane",)), LabNodeSpec("w1")))
     lab = await make_lab(tmp_path, spec)
     try:
         lab.agents.cluster.inject("static-pod-never-ready", "cp1",
@@ -180,7 +179,7 @@ async def test_a_failed_component_takes_the_ones_upgraded_before_it_back(tmp_pat
         assert "SUCCESS! Your cluster was upgraded to \"v1.29.15\"" in out
         assert lab.agents.apiserver_version("cp2") == "v1.29.15"
     finally:
-        await lab.agents.stop()
+        await lab.stop()
 
 
 async def test_a_crashing_etcd_is_rolled_back_with_kubeadms_etcd_messages(lab):
@@ -198,8 +197,8 @@ async def test_a_crashing_etcd_is_rolled_back_with_kubeadms_etcd_messages(lab):
 
 
 async def test_kubeadm_upgrade_node_wraps_the_error_like_kubeadm(tmp_path):
-    spec = ClusterSpec(nodes=(NodeSpec("cp1", roles=("control-plane",)),
-                              NodeSpec("cp2", roles=("control-plane",))))
+    spec = ClusterSpec(nodes=(LabNodeSpec("cp1", roles=("control-plane",)),
+                              LabNodeSpec("cp2", roles=("control-plane",))))
     lab = await make_lab(tmp_path, spec)
     try:
         lab.agents.cluster.inject("static-pod-never-ready", "cp2", {"component": "kube-scheduler"})
@@ -214,4 +213,4 @@ async def test_kubeadm_upgrade_node_wraps_the_error_like_kubeadm(tmp_path):
         manifest = await lab.ok("cp2", f"sudo cat {MANIFESTS}/kube-scheduler.yaml")
         assert "kube-scheduler:v1.28.9" in manifest
     finally:
-        await lab.agents.stop()
+        await lab.stop()

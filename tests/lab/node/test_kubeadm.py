@@ -2,7 +2,7 @@
 
 import json
 
-from kubehop.lab.fixtures.cluster import ClusterSpec, NodeSpec
+from kubehop.lab.fixtures.cluster import ClusterSpec, LabNodeSpec
 from kubehop.lab.node.kubeadm_view import tabwrite
 
 from .conftest import make_lab
@@ -46,7 +46,7 @@ async def test_plan_before_1_30_counts_kubelets_per_version(lab):
 
 
 async def test_plan_from_1_30_lists_nodes(tmp_path):
-    spec = ClusterSpec(nodes=(NodeSpec("cp1", roles=("control-plane",)), NodeSpec("w1")),
+    spec = ClusterSpec(nodes=(LabNodeSpec("cp1", roles=("control-plane",)), LabNodeSpec("w1")),
                        kubernetes_version="v1.29.15", etcd_version="3.5.16-0")
     lab = await make_lab(tmp_path, spec)
     try:
@@ -60,7 +60,7 @@ async def test_plan_from_1_30_lists_nodes(tmp_path):
         note = "Note: Before you can perform this upgrade, you have to update kubeadm to v1.30."
         assert note in plan
     finally:
-        await lab.agents.stop()
+        await lab.stop()
 
 
 async def test_apply_asks_first_and_needs_root(lab):

@@ -17,7 +17,7 @@ import pytest
 from kubehop.lab.node.kubeadm_policy import (
     PLACEHOLDER_VERSION,
     SemverError,
-    VersionSkewPolicyErrors,
+    SkewPolicyErrors,
     enforce_version_policies,
     format_forced_warning,
     format_policy_errors,
@@ -155,7 +155,7 @@ def test_patch_newer_than_kubeadm_is_skippable_and_force_passes_with_a_warning()
     errors = enforce_version_policies("v1.29.15", "v1.28.15", "v1.29.3", ["v1.28.15"])
     line = ('Specified version to upgrade to "v1.29.15" is higher than the kubeadm version '
             '"v1.29.3". Upgrade kubeadm first using the tool you used to install kubeadm')
-    assert errors == VersionSkewPolicyErrors((), (line,))
+    assert errors == SkewPolicyErrors((), (line,))
     assert format_policy_errors(errors, force=False, phased=True) == (
         f"the version argument is invalid due to these errors:\n\n\t- {line}\n\n"
         "Can be bypassed if you pass the --force flag"
@@ -187,7 +187,7 @@ def test_a_vendor_suffix_is_a_go_pre_release():
 
 def test_unreadable_inputs_are_reported_as_kubeadm_reports_them():
     bad_cluster = enforce_version_policies("v1.29.3", "v1.28", "v1.29.3", [])
-    assert bad_cluster == VersionSkewPolicyErrors((
+    assert bad_cluster == SkewPolicyErrors((
         'Unable to fetch cluster version: Couldn\'t parse cluster version: illegal version '
         'string "v1.28"',
     ))

@@ -91,7 +91,7 @@ async def test_a_restarted_lab_finds_its_nodes_as_it_left_them(tmp_path, lab):
     await install_kubelet_129(lab, W)
     await lab.ok(W, "sudo systemctl restart kubelet")
     await lab.agents.idle()
-    await lab.agents.stop()
+    await lab.stop()
     lab.agents.state_dir.rename(tmp_path / "kept")
     (tmp_path / "lab").mkdir()
     (tmp_path / "kept").rename(tmp_path / "lab" / "lab")
@@ -101,4 +101,4 @@ async def test_a_restarted_lab_finds_its_nodes_as_it_left_them(tmp_path, lab):
         assert "/v1.29/deb/" in await again.ok(W, f"cat {LIST}")
         assert await again.ok(W, "dpkg-query -W -f='${Version}' kubelet") == "1.29.15-1.1"
     finally:
-        await again.agents.stop()
+        await again.stop()

@@ -49,3 +49,20 @@ async def test_the_retired_yum_repository_fails_metadata(rpm_lab):
     r = await rpm_lab.sh(N, "sudo yum install -y kubeadm --disableexcludes=kubernetes")
     assert r.exit_code == 1
     assert "Status code: 404 for https://packages.cloud.google.com" in r.stderr
+
+
+async def test_kubeadm_130_upgrades_cri_tools_unless_it_is_locked(rpm_lab):
+    """kubeadm 1.30 requires cri-tools >= 1.30.0: dnf upgrades it past `exclude=` with the
+    same `--disableexcludes`, and a versionlocked cri-tools leaves nothing to provide it."""
+    await rpm_lab.ok("cp1", "sudo sed -i 's/v1.28/v1.30/g' /etc/yum.repos.d/kubernetes.repo")
+    await rpm_lab.ok("cp1", "sudo dnf versionlock add cri-tools")
+    r = await rpm_lab.sh("cp1", "sudo dnf install -y 'kubeadm-1.30.14-*' "
+                                "--disableexcludes=kubernetes")
+    assert r.exit_code == 1
+    assert ("  - nothing provides cri-tools >= 1.30.0 needed by "
+            "kubeadm-1.30.14-150500.1.1.x86_64 from kubernetes\n") in r.stderr
+    await rpm_lab.ok("cp1", "sudo dnf versionlock delete cri-tools")
+    out = await rpm_lab.ok("cp1", "sudo dnf install -y 'kubeadm-1.30.14-*' "
+                                  "--disableexcludes=kubernetes")
+    assert "Upgrade  2 Packages" in out
+    assert await rpm_lab.ok("cp1", "rpm -q cri-tools") == "cri-tools-1.30.0-150500.1.1.x86_64\n"

@@ -16,7 +16,7 @@ import pytest
 
 from kubehop.core.drain.explain import PdbInfo, pdbs_for
 from kubehop.core.selectors import SelectorError, selector_from_api, selects
-from kubehop.lab.controllers.disruption_arithmetic import SelectorError as LabSelectorError
+from kubehop.lab.api.selectors import InvalidSelectorError as LabSelectorError
 from kubehop.lab.controllers.disruption_arithmetic import compile_selector, labels_match
 from kubehop.model.cluster import PodInfo
 from kubehop.shell.observe.decode import PodDecoder, decode_pdbs, pdb_info

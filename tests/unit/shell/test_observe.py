@@ -10,7 +10,7 @@ import pytest
 from kubehop.lab.api.app import metrics_text
 from kubehop.lab.fixtures import objects as o
 from kubehop.lab.fixtures.apis import annotate_applied, helm_release_secret
-from kubehop.lab.fixtures.cluster import WorkloadSpec
+from kubehop.lab.fixtures.cluster import LabWorkloadSpec
 from kubehop.model.cluster import OsFamily, Resources
 from kubehop.model.versions import MinorVersion, parse_kube_version
 from kubehop.shell.observe import apis as observe_apis
@@ -199,7 +199,7 @@ def test_one_command_line_per_node_by_os_family():
 
 
 def test_helm_release_secrets_decode_to_their_manifest_objects():
-    w = WorkloadSpec("HelmRelease", "monitoring", "flow", chart="flow-0.3.1", objects=(
+    w = LabWorkloadSpec("HelmRelease", "monitoring", "flow", chart="flow-0.3.1", objects=(
         ("flowcontrol.apiserver.k8s.io/v1beta2", "FlowSchema", "scrapes"),
         ("v1", "ConfigMap", "flow")))
     secret = helm_release_secret(w, "2026-01-01T00:00:00Z")
@@ -212,9 +212,9 @@ def test_helm_release_secrets_decode_to_their_manifest_objects():
 
 
 def test_only_the_newest_deployed_helm_revision_counts():
-    old = WorkloadSpec("HelmRelease", "ns", "r", objects=(("policy/v1beta1", "PodSecurityPolicy",
+    old = LabWorkloadSpec("HelmRelease", "ns", "r", objects=(("policy/v1beta1", "PodSecurityPolicy",
                                                            "p"),))
-    new = WorkloadSpec("HelmRelease", "ns", "r", objects=(("policy/v1", "PodDisruptionBudget",
+    new = LabWorkloadSpec("HelmRelease", "ns", "r", objects=(("policy/v1", "PodDisruptionBudget",
                                                            "p"),))
     secrets = [helm_release_secret(w, "t", revision=i) for i, w in ((1, old), (2, new))]
     objs = observe_apis.helm_objects([("ns", s["metadata"]["labels"], s["data"]["release"])

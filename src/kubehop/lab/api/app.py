@@ -4,10 +4,10 @@ Serves `/version`, health endpoints, legacy and aggregated discovery, and the re
 `discovery.RESOURCES` (get, list with paging and selectors, watch, create, update, patch, delete,
 pods/eviction), answering JSON (clients asking protobuf first get JSON, as a real server would
 for types without protobuf), server-side Tables and metav1.Status errors. Any bearer token is
-accepted and never logged. Pod removal is delegated to `ApiServer.on_pod_delete` when set (the
+accepted and never logged. Pod removal is delegated to `LabApi.on_pod_delete` when set (the
 controllers own graceful termination); without it pods are removed at once. With `faults` set
-(`api_faults.ApiFaults`) every request but `/lab/` ones goes through the endpoint's API faults,
-which `/lab/v1/faults` lists, adds and removes.
+(`kubehop.lab.api.faults.ApiFaults`) every request but `/lab/` ones goes through the
+endpoint's API faults, which `/lab/v1/faults` lists, adds and removes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,16 +27,12 @@ from kubehop.lab.api import faults as api_faults
 from kubehop.lab.api.patch import PatchError
 from kubehop.lab.api.status import StatusError
 from kubehop.lab.api.store import Store
+from kubehop.lab.api.target import EvictHook, PodDeleteHook, parse_path
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 _encode = msgspec.json.Encoder().encode
 
-# The hook the controllers own: (pod, grace seconds, by "delete"|"eviction") → None. The server
-# has already marked the pod terminating (deletionTimestamp); the hook removes it in its time.
-PodDeleteHook = Callable[[Obj, int, str], None]
-# The controllers' eviction: (namespace, name, body, dryRun values) → (status, body, headers).
-EvictHook = Callable[[str, str, Obj, list[str]], tuple[int, Obj, dict[str, str]]]
 
 
 def version_info(git_version: str) -> Obj:
@@ -87,49 +82,7 @@ def status_response(err: StatusError) -> web.Response:
     return json_response(err.status(), err.code, headers=headers)
 
 
-@dataclass(slots=True)
-class Target:
-    """What a resource URL names."""
-
-    rt: discovery.ResourceType
-    namespace: str | None
-    name: str | None
-    subresource: str | None
-    legacy_watch: bool = False
-
-
-def parse_path(path: str) -> Target | None:
-    """Map `/api/v1/...` or `/apis/G/V/...` to a Target; None if it names no served resource."""
-    parts = [p for p in path.split("/") if p]
-    if len(parts) >= 3 and parts[0] == "api" and parts[1] == "v1":
-        group, version, rest = "", "v1", parts[2:]
-    elif len(parts) >= 4 and parts[0] == "apis":
-        group, version, rest = parts[1], parts[2], parts[3:]
-    else:
-        return None
-    legacy_watch = bool(rest) and rest[0] == "watch"
-    if legacy_watch:
-        rest = rest[1:]
-    if len(rest) >= 3 and rest[0] == "namespaces" and (group, version, rest[2]) in \
-            discovery.BY_PATH:
-        rt = discovery.BY_PATH[(group, version, rest[2])]
-        ns: str | None = rest[1]
-        rest = rest[2:]
-    else:
-        rt = discovery.BY_PATH.get((group, version, rest[0])) if rest else None
-        ns = None
-    if rt is None or len(rest) > 3 or (ns is not None and not rt.namespaced):
-        return None
-    name = rest[1] if len(rest) > 1 else None
-    sub = rest[2] if len(rest) > 2 else None
-    if rt.namespaced and ns is None and name is not None:
-        return None
-    if sub is not None and sub not in {s.name for s in rt.subresources}:
-        return None
-    return Target(rt, ns, name, sub, legacy_watch)
-
-
-class ApiServer:
+class LabApi:
     """The API of one lab cluster (several servers may share a store, e.g. HA apiservers)."""
 
     def __init__(self, store: Store, *, version: str = "v1.28.9",

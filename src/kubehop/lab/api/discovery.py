@@ -52,10 +52,6 @@ class ResourceType:
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
-    @property
-    def group_version(self) -> str:
-        return self.api_version
-
     def has_status(self) -> bool:
         return any(s.name == "status" for s in self.subresources)
 
@@ -104,7 +100,6 @@ RESOURCES: tuple[ResourceType, ...] = (
                  categories=(), subresources=(_scale(), _status("Cluster"))),
 )
 
-BY_ID: dict[str, ResourceType] = {r.id: r for r in RESOURCES}
 BY_PATH: dict[tuple[str, str, str], ResourceType] = {
     (r.group, r.version, r.plural): r for r in RESOURCES
 }

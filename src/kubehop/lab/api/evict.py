@@ -1,39 +1,32 @@
 """POST pods/NAME/eviction: `kubehop.lab.api.eviction.decide_eviction` decides (PDBs, upstream
-order and messages), this endpoint makes the writes the decision names. Without that module it
-validates the body and deletes the pod."""
+order and messages), this endpoint makes the writes the decision names."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from aiohttp import web
 
-from kubehop.lab.api.status import BadRequest, NotFound, StatusError, success
+from kubehop.lab.api.eviction import EvictionDecision, decide_eviction
+from kubehop.lab.api.status import StatusError
 from kubehop.lab.api.store import Obj
+from kubehop.lab.api.target import ApiContext, ResourceTarget
 from kubehop.lab.api.verbs import (
     check_preconditions,
-    is_dry_run,
     json_reply,
     read_body,
     remove_pod,
 )
 
-if TYPE_CHECKING:
-    from kubehop.lab.api.app import ApiServer, Target
 
-
-def _decide(api: ApiServer, request: web.Request, t: Target, pod: Obj | None, body: Obj) -> Any:
-    """The eviction decision of `kubehop.lab.api.eviction` (None when that module is absent)."""
-    try:
-        from kubehop.lab.api.eviction import decide_eviction
-    except ImportError:
-        return None
+def _decide(api: ApiContext, request: web.Request, t: ResourceTarget, pod: Obj | None,
+            body: Obj) -> EvictionDecision:
+    """The eviction decision (PDBs, upstream order and messages) for `pod`."""
     pdbs = list(api.store.iter("poddisruptionbudgets.policy", t.namespace)) if pod else []
     return decide_eviction(pod, pdbs, body, t.name or "", api.now().timestamp(),
                            dry_run=request.query.getall("dryRun", []))
 
 
-def _apply_decision(api: ApiServer, t: Target, pod: Obj, decision: Any) -> web.Response:
+def _apply_decision(api: ApiContext, t: ResourceTarget, pod: Obj,
+                    decision: EvictionDecision) -> web.Response:
     """Make the writes a granted decision names: PDB status, pod condition, pod deletion."""
     if decision.pdb_status is not None and decision.pdb:
         ns, name = decision.pdb.split("/", 1)
@@ -59,23 +52,12 @@ def _apply_decision(api: ApiServer, t: Target, pod: Obj, decision: Any) -> web.R
     return json_reply(decision.body, decision.code)
 
 
-async def evict(api: ApiServer, request: web.Request, t: Target) -> web.Response:
+async def evict(api: ApiContext, request: web.Request, t: ResourceTarget) -> web.Response:
     """POST pods/NAME/eviction: `kubehop.lab.api.eviction` decides, this endpoint writes."""
     body = await read_body(request)
     pod = api.store.peek("pods", t.namespace or "", t.name or "")
     decision = _decide(api, request, t, pod, body)
-    if decision is not None:
-        if not decision.allowed:
-            headers = {"Retry-After": str(decision.retry_after)} if decision.retry_after else None
-            return json_reply(decision.body, decision.code, headers)
-        return _apply_decision(api, t, pod or {}, decision)
-    # Without the policy module: validate, then delete (no PDB check).
-    if (body.get("metadata") or {}).get("name") != t.name:
-        raise BadRequest("name in URL does not match name in Eviction object")
-    if pod is None:
-        raise NotFound("pods", t.name or "")
-    if not is_dry_run(request):
-        opts = body.get("deleteOptions") or {}
-        check_preconditions(t, pod, opts)
-        remove_pod(api, pod, opts.get("gracePeriodSeconds"), "eviction")
-    return json_reply(success(code=201), 201)
+    if not decision.allowed:
+        headers = {"Retry-After": str(decision.retry_after)} if decision.retry_after else None
+        return json_reply(decision.body, decision.code, headers)
+    return _apply_decision(api, t, pod or {}, decision)

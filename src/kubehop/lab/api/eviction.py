@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kubehop.lab.api.selectors import InvalidSelectorError
 from kubehop.lab.clock import rfc3339
 from kubehop.lab.controllers.disruption_arithmetic import (
-    SelectorError,
     is_deleting,
     is_pod_ready,
     labels_match,
@@ -189,7 +189,7 @@ def matching_pdbs(pod: Mapping[str, Any], pdbs: Sequence[Mapping[str, Any]]) -> 
         try:
             if labels_match((pdb.get("spec") or {}).get("selector"), meta.get("labels")):
                 result.append(dict(pdb))
-        except SelectorError:
+        except InvalidSelectorError:
             continue
     return result
 

@@ -36,20 +36,18 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from aiohttp import web
 
 from kubehop.lab.api.paging import decode_continue
 from kubehop.lab.api.status import StatusError
+from kubehop.lab.api.target import ResourceTarget
 from kubehop.lab.clock import LabClock
 from kubehop.lab.scenarios import schema
 from kubehop.lab.scenarios.schema import ApiFault
 from kubehop.lab.scenarios.validate import api_fault_option, api_fault_target
-
-if TYPE_CHECKING:
-    from kubehop.lab.api.app import Target
 
 __all__ = ["ROUTED", "ApiFault", "ApiFaults"]
 
@@ -92,7 +90,7 @@ class _Active:
     def option(self, key: str) -> Any:
         return self.fault.options.get(key, schema.API_FAULT_KINDS[self.fault.kind][key])
 
-    def matches(self, method: str, target: Target | None) -> bool:
+    def matches(self, method: str, target: ResourceTarget | None) -> bool:
         want = self.option("method")
         if want and want.upper() != method:
             return False
@@ -283,7 +281,7 @@ class ApiFaults:
 
     async def _run(self, active: _Active) -> None:
         """Wait `after`, act, and for lasting kinds wait `seconds` (0: until removed)."""
-        await asyncio.sleep(self.clock.real_seconds(active.option("after")))
+        await self.clock.sleep(active.option("after"))
         kind = active.fault.kind
         endpoints = [self._endpoints[n] for n in active.endpoints]
         active.state = "active"
@@ -305,7 +303,7 @@ class ApiFaults:
             return
         seconds = active.option("seconds")
         if seconds > 0:
-            await asyncio.sleep(self.clock.real_seconds(seconds))
+            await self.clock.sleep(seconds)
             self._end(active)
 
     def _end(self, active: _Active) -> None:
@@ -330,7 +328,7 @@ class ApiFaults:
                 return name
         return None
 
-    async def serve(self, name: str, request: web.Request, target: Target | None,
+    async def serve(self, name: str, request: web.Request, target: ResourceTarget | None,
                     handler: Handler) -> web.StreamResponse:
         """Serve `request` on endpoint `name` through the faults that act on it."""
         ep = self._endpoints[name]
@@ -349,7 +347,7 @@ class ApiFaults:
                 if rule.matches(method, target) and await _body_has(request, rule) and \
                         self._hit(rule, e, request):
                     if rule.fault.kind == "api-slow":
-                        await asyncio.sleep(self.clock.real_seconds(rule.option("delay")))
+                        await self.clock.sleep(rule.option("delay"))
                     else:
                         return _error(int(rule.option("code")))
         watch = target is not None and target.name is None and method == "GET" and (

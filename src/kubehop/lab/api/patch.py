@@ -23,7 +23,6 @@ STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 APPLY = "application/apply-patch+yaml"
-APPLY_CBOR = "application/apply-patch+cbor"
 PATCH_TYPES = (JSON_PATCH, MERGE, STRATEGIC, APPLY)
 
 # List fields that merge element-wise (k8s.io/api `patchMergeKey` tags), by field name.

@@ -18,25 +18,27 @@ _NAME_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _PREFIX_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
-class SelectorError(ValueError):
-    """A selector that does not parse; the API server answers 400 BadRequest with its message."""
+class InvalidSelectorError(ValueError):
+    """A selector the API would not accept: a `?labelSelector=` that does not parse (the API
+    server answers 400 BadRequest with its message), or a metav1.LabelSelector with a bad
+    operator or values (the disruption controller and eviction treat it as an error)."""
 
 
 def _check_key(key: str) -> None:
     prefix, _, name = key.rpartition("/")
     if not name or len(name) > 63 or not _NAME_RE.match(name):
-        raise SelectorError(f"unable to parse requirement: invalid label key {key!r}")
+        raise InvalidSelectorError(f"unable to parse requirement: invalid label key {key!r}")
     if prefix and (len(prefix) > 253 or not _PREFIX_RE.match(prefix)):
-        raise SelectorError(f"unable to parse requirement: invalid label key {key!r}")
+        raise InvalidSelectorError(f"unable to parse requirement: invalid label key {key!r}")
 
 
 def _check_value(value: str) -> None:
     if len(value) > 63 or not _NAME_RE.match(value):
-        raise SelectorError(f"unable to parse requirement: invalid label value: {value!r}")
+        raise InvalidSelectorError(f"unable to parse requirement: invalid label value: {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
-class Requirement:
+class LabelRequirement:
     """One label requirement: `op` is one of =, !=, in, notin, exists, !, gt, lt."""
 
     key: str
@@ -64,13 +66,13 @@ class Requirement:
 
 
 @dataclass(frozen=True, slots=True)
-class LabelSelector:
+class LabelQuery:
     """A conjunction of requirements; the empty selector matches everything."""
 
-    requirements: tuple[Requirement, ...] = ()
+    requirements: tuple[LabelRequirement, ...] = ()
 
     @classmethod
-    def parse(cls, text: str | None) -> LabelSelector:
+    def parse(cls, text: str | None) -> LabelQuery:
         """Parse a `labelSelector` query parameter."""
         if not text or not text.strip():
             return cls()
@@ -111,34 +113,34 @@ _SET_RE = re.compile(r"^(?P<key>\S+)\s+(?P<op>in|notin)\s*\((?P<vals>[^()]*)\)$"
 _CMP_RE = re.compile(r"^(?P<key>[^=!<>\s]+)\s*(?P<op>==|=|!=|>|<)\s*(?P<val>\S*)$")
 
 
-def _parse_requirement(part: str) -> Requirement:
+def _parse_requirement(part: str) -> LabelRequirement:
     if not part:
-        raise SelectorError("unable to parse requirement: found '', expected: identifier")
+        raise InvalidSelectorError("unable to parse requirement: found '', expected: identifier")
     if m := _SET_RE.match(part):
         key = m["key"]
         _check_key(key)
         values = tuple(v.strip() for v in m["vals"].split(",") if v.strip())
         for v in values:
             _check_value(v)
-        return Requirement(key, m["op"], tuple(sorted(set(values))))
+        return LabelRequirement(key, m["op"], tuple(sorted(set(values))))
     if m := _CMP_RE.match(part):
         key, op, val = m["key"], m["op"], m["val"]
         _check_key(key)
         if op in (">", "<"):
             if not val.lstrip("-").isdigit():
-                raise SelectorError(
+                raise InvalidSelectorError(
                     f"unable to parse requirement: for 'Gt', 'Lt' operators, the value must be "
                     f"an integer: {val!r}"
                 )
-            return Requirement(key, "gt" if op == ">" else "lt", (val,))
+            return LabelRequirement(key, "gt" if op == ">" else "lt", (val,))
         _check_value(val)
-        return Requirement(key, "!=" if op == "!=" else "=", (val,))
+        return LabelRequirement(key, "!=" if op == "!=" else "=", (val,))
     if part.startswith("!"):
         key = part[1:].strip()
         _check_key(key)
-        return Requirement(key, "!")
+        return LabelRequirement(key, "!")
     _check_key(part)
-    return Requirement(part, "exists")
+    return LabelRequirement(part, "exists")
 
 
 # --- field selectors ---------------------------------------------------------------------
@@ -243,12 +245,12 @@ class FieldSelector:
         for part in _split_top(text):
             m = re.match(r"^(?P<f>[^=!\s]+)\s*(?P<op>==|=|!=)\s*(?P<v>.*)$", part)
             if not m:
-                raise SelectorError(f"invalid selector: '{text}'; can't understand '{part}'")
+                raise InvalidSelectorError(f"invalid selector: '{text}'; can't understand '{part}'")
             field = m["f"]
             if resource is not None:
                 allowed = _COMMON_FIELDS | SELECTABLE_FIELDS.get(resource, frozenset())
                 if field not in allowed:
-                    raise SelectorError(f'field label not supported: {field}')
+                    raise InvalidSelectorError(f'field label not supported: {field}')
             reqs.append(FieldRequirement(field, m["v"].strip(), m["op"] == "!="))
         return cls(tuple(reqs))
 

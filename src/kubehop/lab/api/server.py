@@ -27,9 +27,10 @@ import yaml
 from aiohttp import web
 
 from kubehop.lab.api import tls as labtls
-from kubehop.lab.api.app import ApiServer
+from kubehop.lab.api.app import LabApi
 from kubehop.lab.api.store import Store
-from kubehop.lab.fixtures.cluster import ClusterSpec, populate
+from kubehop.lab.fixtures.cluster import populate
+from kubehop.lab.fixtures.specs import ClusterSpec
 
 
 class LabServer:
@@ -54,7 +55,7 @@ class LabServer:
         self.port = port
         self._own_dir = state_dir is None
         self.state_dir = state_dir
-        self.api = ApiServer(
+        self.api = LabApi(
             self.store,
             version=version or (spec.apiserver_version() if spec else "v1.28.9"),
         )

@@ -72,7 +72,7 @@ def _details(resource: str, name: str) -> dict[str, Any]:
     return details
 
 
-class NotFound(StatusError):
+class NotFoundStatus(StatusError):
     """404: the object does not exist."""
 
     def __init__(self, resource: str, name: str) -> None:
@@ -88,7 +88,7 @@ class AlreadyExists(StatusError):
                          _details(resource, name))
 
 
-class Conflict(StatusError):
+class ConflictStatus(StatusError):
     """409: update with a stale resourceVersion (or a failed precondition)."""
 
     def __init__(self, resource: str, name: str, why: str | None = None) -> None:
@@ -116,7 +116,7 @@ class Invalid(StatusError):
         super().__init__(422, "Invalid", f'{label} "{name}" is invalid: {text}', details)
 
 
-class Gone(StatusError):
+class GoneStatus(StatusError):
     """410 Expired: a resourceVersion older than the retained history."""
 
     def __init__(self, message: str) -> None:

@@ -26,11 +26,18 @@ import msgspec
 
 from kubehop.lab.api.buckets import DEFAULT_INDEXES, Bucket
 from kubehop.lab.api.paging import ListResult, bisect_after, decode_continue, encode_continue
-from kubehop.lab.api.selectors import FieldSelector, LabelSelector
-from kubehop.lab.api.status import AlreadyExists, BadRequest, Conflict, Gone, Invalid, NotFound
-from kubehop.lab.api.watches import Change, Watch, Watches, WatchEvent
+from kubehop.lab.api.selectors import FieldSelector, LabelQuery
+from kubehop.lab.api.status import (
+    AlreadyExists,
+    BadRequest,
+    ConflictStatus,
+    GoneStatus,
+    Invalid,
+    NotFoundStatus,
+)
+from kubehop.lab.api.watches import Change, StoreWatchEvent, Watch, Watches
 
-__all__ = ["Change", "ListResult", "Store", "Watch", "WatchEvent", "clone", "format_time"]
+__all__ = ["Change", "ListResult", "Store", "StoreWatchEvent", "Watch", "clone", "format_time"]
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
@@ -163,7 +170,7 @@ class Store:
         """A private deep copy of one object; NotFound if absent."""
         obj = self._bucket(resource).objects.get((namespace or "", name))
         if obj is None:
-            raise NotFound(resource, name)
+            raise NotFoundStatus(resource, name)
         return clone(obj)
 
     def peek(self, resource: str, namespace: str, name: str) -> Obj | None:
@@ -175,7 +182,7 @@ class Store:
         self,
         resource: str,
         namespace: str | None = None,
-        label_selector: LabelSelector | str | None = None,
+        label_selector: LabelQuery | str | None = None,
         field_selector: FieldSelector | str | None = None,
         *,
         limit: int | None = None,
@@ -270,15 +277,15 @@ class Store:
         b = self._bucket(resource)
         old = b.objects.get(key)
         if old is None:
-            raise NotFound(resource, key[1])
+            raise NotFoundStatus(resource, key[1])
         meta = obj.setdefault("metadata", {})
         old_meta = old["metadata"]
         wanted = meta.get("resourceVersion")
         if wanted and wanted != old_meta["resourceVersion"]:
-            raise Conflict(resource, key[1])
+            raise ConflictStatus(resource, key[1])
         if meta.get("uid") and meta["uid"] != old_meta["uid"]:
-            raise Conflict(resource, key[1], "Precondition failed: UID in precondition: "
-                           f"{meta['uid']}, UID in object meta: {old_meta['uid']}")
+            raise ConflictStatus(resource, key[1], "Precondition failed: UID in precondition: "
+                                 f"{meta['uid']}, UID in object meta: {old_meta['uid']}")
         for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
             if k in old_meta and k not in meta:
                 meta[k] = old_meta[k]
@@ -301,7 +308,7 @@ class Store:
         object); the result is stored unless it equals the current object (no new rv then)."""
         stored = self._bucket(resource).objects.get((namespace or "", name))
         if stored is None:
-            raise NotFound(resource, name)
+            raise NotFoundStatus(resource, name)
         current = clone(stored)
         result = fn(current)
         new = current if result is None else result
@@ -332,13 +339,13 @@ class Store:
         b = self._bucket(resource)
         old = b.objects.get(key)
         if old is None:
-            raise NotFound(resource, name)
+            raise NotFoundStatus(resource, name)
         meta = old["metadata"]
         if uid and uid != meta.get("uid"):
-            raise Conflict(resource, name, "Precondition failed: UID in precondition: "
-                           f"{uid}, UID in object meta: {meta.get('uid')}")
+            raise ConflictStatus(resource, name, "Precondition failed: UID in precondition: "
+                                 f"{uid}, UID in object meta: {meta.get('uid')}")
         if resource_version and resource_version != meta.get("resourceVersion"):
-            raise Conflict(resource, name)
+            raise ConflictStatus(resource, name)
         b.remove(key, old)
         last = dict(old)
         last["metadata"] = dict(meta, resourceVersion=str(self._next_rv()))
@@ -367,7 +374,7 @@ class Store:
         namespace: str | None = None,
         *,
         resource_version: str | int | None = None,
-        label_selector: LabelSelector | str | None = None,
+        label_selector: LabelQuery | str | None = None,
         field_selector: FieldSelector | str | None = None,
     ) -> Watch:
         """Start a watch; iterate it with `async for type, obj in watch`.
@@ -382,10 +389,10 @@ class Store:
         rv = int(resource_version) if resource_version not in (None, "", "0", 0) else None
         if rv is None:
             for obj in self.list(resource, namespace, labels, fields).items:
-                w.queue.put_nowait(WatchEvent("ADDED", obj))
+                w.queue.put_nowait(StoreWatchEvent("ADDED", obj))
         else:
             if rv < self._compacted:
-                raise Gone(f"too old resource version: {rv} ({self._compacted + 1})")
+                raise GoneStatus(f"too old resource version: {rv} ({self._compacted + 1})")
             # The resource's history is in rv order: replay only its tail after rv (walked
             # from the right: watches resume near the head).
             history = self._history_of.get(resource)
@@ -401,11 +408,11 @@ class Store:
             w.close()
 
 
-def _as_labels(sel: LabelSelector | str | None) -> LabelSelector:
-    if isinstance(sel, LabelSelector):
+def _as_labels(sel: LabelQuery | str | None) -> LabelQuery:
+    if isinstance(sel, LabelQuery):
         return sel
     try:
-        return LabelSelector.parse(sel)
+        return LabelQuery.parse(sel)
     except ValueError as e:
         raise BadRequest(str(e)) from e
 

@@ -1,6 +1,6 @@
 """The resource verbs of the lab API server: get, list, watch, create, update, patch, delete
-and deletecollection (pods/eviction lives in `evict_endpoint`). Each takes the server, the
-request and its parsed Target.
+and deletecollection (pods/eviction lives in `kubehop.lab.api.evict`). Each takes the server, the
+request and its parsed `ResourceTarget`.
 
 Upstream rules kept: PUT/PATCH on a resource with a status subresource leave status alone, and
 on `/status` change only status; `dryRun=All` validates without writing; DELETE of a pod answers
@@ -15,18 +15,16 @@ import contextlib
 import json
 import re
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from aiohttp import web
 
 from kubehop.lab.api import patch as patches
 from kubehop.lab.api import tables
-from kubehop.lab.api.status import BadRequest, Invalid, NotFound, StatusError, success
+from kubehop.lab.api.status import BadRequest, Invalid, NotFoundStatus, StatusError, success
 from kubehop.lab.api.store import Obj, format_time
-
-if TYPE_CHECKING:
-    from kubehop.lab.api.app import ApiServer, Target
+from kubehop.lab.api.target import ApiContext, ResourceTarget
 
 _encode = msgspec.json.Encoder().encode
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -82,19 +80,19 @@ async def read_body(request: web.Request) -> Obj:
     return body
 
 
-def _ns(api: ApiServer, namespace: str | None) -> str:
+def _ns(api: ApiContext, namespace: str | None) -> str:
     ns = namespace or ""
     if ns and api.store.peek("namespaces", "", ns) is None:
-        raise NotFound("namespaces", ns)
+        raise NotFoundStatus("namespaces", ns)
     return ns
 
 
 # --- reads ---------------------------------------------------------------------------------
 
-async def get(api: ApiServer, request: web.Request, t: Target) -> web.Response:
+async def get(api: ApiContext, request: web.Request, t: ResourceTarget) -> web.Response:
     obj = api.store.peek(t.rt.id, t.namespace or "", t.name or "")
     if obj is None:
-        raise NotFound(t.rt.id, t.name or "")
+        raise NotFoundStatus(t.rt.id, t.name or "")
     kind, version = _representation(request.headers.get("Accept", ""))
     if kind == "table":
         return json_reply(tables.table(
@@ -106,7 +104,7 @@ async def get(api: ApiServer, request: web.Request, t: Target) -> web.Response:
     return json_reply(obj)
 
 
-async def list_(api: ApiServer, request: web.Request, t: Target) -> web.Response:
+async def list_(api: ApiContext, request: web.Request, t: ResourceTarget) -> web.Response:
     q = request.query
     result = api.store.list(t.rt.id, t.namespace, q.get("labelSelector"), q.get("fieldSelector"),
                             limit=_int(request, "limit"), continue_token=q.get("continue"))
@@ -131,7 +129,8 @@ async def list_(api: ApiServer, request: web.Request, t: Target) -> web.Response
                        "metadata": meta, "items": result.items})
 
 
-async def watch(api: ApiServer, request: web.Request, t: Target) -> web.StreamResponse:
+async def watch(api: ApiContext, request: web.Request,
+                t: ResourceTarget) -> web.StreamResponse:
     q = request.query
     timeout = _int(request, "timeoutSeconds")
     kind, version = _representation(request.headers.get("Accept", ""))
@@ -183,7 +182,7 @@ async def watch(api: ApiServer, request: web.Request, t: Target) -> web.StreamRe
 
 # --- writes --------------------------------------------------------------------------------
 
-def _check_identity(t: Target, body: Obj, *, creating: bool) -> Obj:
+def _check_identity(t: ResourceTarget, body: Obj, *, creating: bool) -> Obj:
     """Fill and check apiVersion, kind, namespace and name of a request body."""
     rt = t.rt
     if body.get("apiVersion", rt.api_version) != rt.api_version and t.subresource is None:
@@ -207,7 +206,7 @@ def _check_identity(t: Target, body: Obj, *, creating: bool) -> Obj:
     return body
 
 
-def _validate(t: Target, body: Obj) -> None:
+def _validate(t: ResourceTarget, body: Obj) -> None:
     name = body["metadata"].get("name") or ""
     pattern = _DNS_LABEL if t.rt.plural == "namespaces" else _DNS1123
     if name and (len(name) > 253 or not pattern.match(name)):
@@ -221,7 +220,7 @@ def _validate(t: Target, body: Obj) -> None:
         raise Invalid(t.rt.id, t.rt.kind, name, [("spec.containers", "Required value")])
 
 
-async def create(api: ApiServer, request: web.Request, t: Target) -> web.Response:
+async def create(api: ApiContext, request: web.Request, t: ResourceTarget) -> web.Response:
     body = _check_identity(t, await read_body(request), creating=True)
     _ns(api, t.namespace)
     _validate(t, body)
@@ -236,7 +235,7 @@ async def create(api: ApiServer, request: web.Request, t: Target) -> web.Respons
     return json_reply(api.store.create(t.rt.id, body), 201)
 
 
-def _merge_subresource(t: Target, current: Obj, new: Obj) -> Obj:
+def _merge_subresource(t: ResourceTarget, current: Obj, new: Obj) -> Obj:
     """Keep status on main-resource writes and only status on /status writes."""
     if t.subresource == "status":
         out = dict(current)
@@ -253,11 +252,11 @@ def _merge_subresource(t: Target, current: Obj, new: Obj) -> Obj:
     return new
 
 
-async def update(api: ApiServer, request: web.Request, t: Target) -> web.Response:
+async def update(api: ApiContext, request: web.Request, t: ResourceTarget) -> web.Response:
     body = _check_identity(t, await read_body(request), creating=False)
     current = api.store.peek(t.rt.id, t.namespace or "", t.name or "")
     if current is None:
-        raise NotFound(t.rt.id, t.name or "")
+        raise NotFoundStatus(t.rt.id, t.name or "")
     new = _merge_subresource(t, current, body)
     _validate(t, new)
     if is_dry_run(request):
@@ -265,7 +264,7 @@ async def update(api: ApiServer, request: web.Request, t: Target) -> web.Respons
     return json_reply(api.store.update(t.rt.id, new))
 
 
-async def patch(api: ApiServer, request: web.Request, t: Target) -> web.Response:
+async def patch(api: ApiContext, request: web.Request, t: ResourceTarget) -> web.Response:
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
     if ctype not in patches.PATCH_TYPES:
         raise StatusError(415, "UnsupportedMediaType",
@@ -279,7 +278,7 @@ async def patch(api: ApiServer, request: web.Request, t: Target) -> web.Response
                          "value: is required for apply patch")
     if current is None:
         if ctype != patches.APPLY or t.subresource is not None:
-            raise NotFound(t.rt.id, name)
+            raise NotFoundStatus(t.rt.id, name)
         body = patches.decode(raw, ctype)
         if not isinstance(body, dict):
             raise BadRequest("apply patch must be an object")
@@ -317,7 +316,7 @@ async def _delete_options(request: web.Request) -> Obj:
     return opts
 
 
-def remove_pod(api: ApiServer, pod: Obj, grace: int | None, by: str) -> Obj:
+def remove_pod(api: ApiContext, pod: Obj, grace: int | None, by: str) -> Obj:
     """Delete a pod as the API server does: mark it terminating and let `on_pod_delete` finish,
     or (no hook, or grace 0) remove it at once. Returns the pod as the DELETE answers it."""
     meta = pod["metadata"]
@@ -339,7 +338,7 @@ def remove_pod(api: ApiServer, pod: Obj, grace: int | None, by: str) -> Obj:
     return marked
 
 
-def check_preconditions(t: Target, obj: Obj, opts: Obj) -> None:
+def check_preconditions(t: ResourceTarget, obj: Obj, opts: Obj) -> None:
     pre = opts.get("preconditions") or {}
     meta = obj["metadata"]
     if pre.get("uid") and pre["uid"] != meta.get("uid"):
@@ -353,7 +352,8 @@ def check_preconditions(t: Target, obj: Obj, opts: Obj) -> None:
                           f'meta: {meta.get("resourceVersion")}')
 
 
-def _delete_one(api: ApiServer, t: Target, obj: Obj, opts: Obj, dry: bool) -> web.Response:
+def _delete_one(api: ApiContext, t: ResourceTarget, obj: Obj, opts: Obj,
+                dry: bool) -> web.Response:
     check_preconditions(t, obj, opts)
     meta = obj["metadata"]
     if t.rt.id == "pods":
@@ -373,14 +373,15 @@ def _delete_one(api: ApiServer, t: Target, obj: Obj, opts: Obj, dry: bool) -> we
     return json_reply(success(details))
 
 
-async def delete(api: ApiServer, request: web.Request, t: Target) -> web.Response:
+async def delete(api: ApiContext, request: web.Request, t: ResourceTarget) -> web.Response:
     obj = api.store.peek(t.rt.id, t.namespace or "", t.name or "")
     if obj is None:
-        raise NotFound(t.rt.id, t.name or "")
+        raise NotFoundStatus(t.rt.id, t.name or "")
     return _delete_one(api, t, obj, await _delete_options(request), is_dry_run(request))
 
 
-async def delete_collection(api: ApiServer, request: web.Request, t: Target) -> web.Response:
+async def delete_collection(api: ApiContext, request: web.Request,
+                            t: ResourceTarget) -> web.Response:
     if "deletecollection" not in t.rt.verbs:
         raise StatusError(405, "MethodNotAllowed",
                           "the server does not allow this method on the requested resource")

@@ -21,7 +21,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
-from kubehop.lab.api.selectors import FieldSelector, LabelSelector, field_getter
+from kubehop.lab.api.selectors import FieldSelector, LabelQuery, field_getter
 
 Obj = dict[str, Any]
 
@@ -43,7 +43,7 @@ class Change(NamedTuple):
     rv: int
 
 
-class WatchEvent(NamedTuple):
+class StoreWatchEvent(NamedTuple):
     """What a watch yields: unpacks as `(type, obj)`."""
 
     type: str
@@ -61,7 +61,7 @@ class Watch:
         on_close: Callable[[Watch], None],
         resource: str,
         namespace: str | None,
-        labels: LabelSelector,
+        labels: LabelQuery,
         fields: FieldSelector,
     ) -> None:
         self._on_close = on_close
@@ -69,7 +69,7 @@ class Watch:
         self.namespace = namespace
         self.labels = labels
         self.fields = fields
-        self.queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[StoreWatchEvent | None] = asyncio.Queue()
         self.closed = False
         # The routed field and value its field selector pins, if any (see `Watches`).
         self.route: tuple[str, str] | None = None
@@ -95,18 +95,18 @@ class Watch:
         old_ok = self._matches(change.old if change.type != "DELETED" else change.object)
         if change.type == "DELETED":
             if old_ok:
-                self.queue.put_nowait(WatchEvent("DELETED", change.object))
+                self.queue.put_nowait(StoreWatchEvent("DELETED", change.object))
         elif new_ok and old_ok:
-            self.queue.put_nowait(WatchEvent("MODIFIED", change.object))
+            self.queue.put_nowait(StoreWatchEvent("MODIFIED", change.object))
         elif new_ok:
-            self.queue.put_nowait(WatchEvent("ADDED", change.object))
+            self.queue.put_nowait(StoreWatchEvent("ADDED", change.object))
         elif old_ok:
-            self.queue.put_nowait(WatchEvent("DELETED", change.object))
+            self.queue.put_nowait(StoreWatchEvent("DELETED", change.object))
 
-    def pending(self, limit: int = 256) -> list[WatchEvent]:
+    def pending(self, limit: int = 256) -> list[StoreWatchEvent]:
         """Up to `limit` events already queued, taken without waiting (a server writes them
         with the one it awaited); the end of the watch stays queued for `__anext__`."""
-        out: list[WatchEvent] = []
+        out: list[StoreWatchEvent] = []
         queue = self.queue
         while len(out) < limit and not queue.empty():
             event = queue.get_nowait()
@@ -126,7 +126,7 @@ class Watch:
     def __aiter__(self) -> Watch:
         return self
 
-    async def __anext__(self) -> WatchEvent:
+    async def __anext__(self) -> StoreWatchEvent:
         if self.closed and self.queue.empty():
             raise StopAsyncIteration
         event = await self.queue.get()

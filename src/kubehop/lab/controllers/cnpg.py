@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from kubehop.lab.api.status import AlreadyExists, NotFound, StatusError
+from kubehop.lab.api.status import AlreadyExists, NotFoundStatus, StatusError
 from kubehop.lab.api.store import Change
 from kubehop.lab.controllers import cnpg_specs as logic
 from kubehop.lab.controllers.disruption_arithmetic import is_pod_ready
@@ -208,7 +208,7 @@ class CnpgOperator(Controller):
 
         try:
             self.store.mutate(CLUSTERS, *key, update)
-        except NotFound:
+        except NotFoundStatus:
             return
         self.mark(key)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubehop.lab.api.status import NotFound
+from kubehop.lab.api.status import NotFoundStatus
 from kubehop.lab.api.store import Change
 from kubehop.lab.controllers.disruption_arithmetic import (
     PodTally,
@@ -132,7 +132,7 @@ class Disruption(Controller):
             self._writing = True
             try:
                 self.store.mutate(PDB, *key, lambda p: p.update(status=status))
-            except NotFound:
+            except NotFoundStatus:
                 return
             finally:
                 self._writing = False

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kubehop.lab.api.selectors import InvalidSelectorError
 from kubehop.lab.clock import parse_rfc3339, rfc3339
 
 # disruption.go: an entry of status.disruptedPods older than this is assumed never deleted.
@@ -25,10 +26,6 @@ DISRUPTION_ALLOWED = "DisruptionAllowed"
 SUFFICIENT_PODS = "SufficientPods"
 INSUFFICIENT_PODS = "InsufficientPods"
 SYNC_FAILED = "SyncFailed"
-
-
-class SelectorError(ValueError):
-    """A label selector that does not compile (metav1.LabelSelectorAsSelector fails)."""
 
 
 class ScaleError(Exception):
@@ -48,7 +45,7 @@ def labels_match(selector: Mapping[str, Any] | None, labels: Mapping[str, str] |
 
     As `LabelSelectorAsSelector`: a null selector matches nothing, `{}` matches everything;
     matchExpressions take In/NotIn (non-empty values), Exists/DoesNotExist (no values).
-    Raises SelectorError for a selector the API would not accept.
+    Raises InvalidSelectorError for a selector the API would not accept.
     """
     if selector is None:
         return False
@@ -60,17 +57,17 @@ def labels_match(selector: Mapping[str, Any] | None, labels: Mapping[str, str] |
         key, op, values = req.get("key", ""), req.get("operator", ""), req.get("values") or []
         if op in ("In", "NotIn"):
             if not values:
-                raise SelectorError("for 'in', 'notin' operators, values set can't be empty")
+                raise InvalidSelectorError("for 'in', 'notin' operators, values set can't be empty")
             present = key in labels and labels[key] in values
             if present != (op == "In"):
                 return False
         elif op in ("Exists", "DoesNotExist"):
             if values:
-                raise SelectorError("values set must be empty for exists and does not exist")
+                raise InvalidSelectorError("values set must be empty for exists and does not exist")
             if (key in labels) != (op == "Exists"):
                 return False
         else:
-            raise SelectorError(f'"{op}" is not a valid label selector operator')
+            raise InvalidSelectorError(f'"{op}" is not a valid label selector operator')
     return True
 
 
@@ -100,8 +97,8 @@ LabelPredicate = Callable[[Mapping[str, str] | None], bool]
 def compile_selector(selector: Mapping[str, Any] | None) -> LabelPredicate:
     """metav1.LabelSelectorAsSelector: a predicate over labels with `labels_match` semantics.
 
-    As upstream, the whole selector is validated up front (SelectorError), whatever the labels
-    it is later applied to.
+    As upstream, the whole selector is validated up front (InvalidSelectorError), whatever the
+    labels it is later applied to.
     """
     if selector is None:
         return lambda labels: False
@@ -111,14 +108,14 @@ def compile_selector(selector: Mapping[str, Any] | None) -> LabelPredicate:
         key, op, values = req.get("key", ""), req.get("operator", ""), req.get("values") or []
         if op in ("In", "NotIn"):
             if not values:
-                raise SelectorError("for 'in', 'notin' operators, values set can't be empty")
+                raise InvalidSelectorError("for 'in', 'notin' operators, values set can't be empty")
             reqs.append((key, True, op == "In", values))
         elif op in ("Exists", "DoesNotExist"):
             if values:
-                raise SelectorError("values set must be empty for exists and does not exist")
+                raise InvalidSelectorError("values set must be empty for exists and does not exist")
             reqs.append((key, False, op == "Exists", ()))
         else:
-            raise SelectorError(f'"{op}" is not a valid label selector operator')
+            raise InvalidSelectorError(f'"{op}" is not a valid label selector operator')
     if not reqs:
         if not pairs:
             return lambda labels: True
@@ -153,7 +150,7 @@ def pods_for_pdb(
     pdb: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]
 ) -> list[Mapping[str, Any]]:
     """getPodsForPdb: the pods of the PDB's namespace that its selector matches (the pods
-    themselves, not copies: callers only read them). Raises SelectorError for a selector the
+    themselves, not copies: callers only read them). Raises InvalidSelectorError for a selector the
     API would not accept."""
     namespace = (pdb.get("metadata") or {}).get("namespace")
     matches = compile_selector((pdb.get("spec") or {}).get("selector"))
@@ -518,7 +515,7 @@ def sync_pdb(
     try:
         matched = pods_for_pdb(pdb, pods)
         expected, desired, unmanaged = expected_pod_count(pdb, matched, resolve)
-    except (SelectorError, ScaleError, ValueError) as err:
+    except (InvalidSelectorError, ScaleError, ValueError) as err:
         return _fail_safe(old, str(err), now)
 
     # buildDisruptedPodMap (keep entries of matching, not-deleting pods that have not expired)
@@ -561,7 +558,7 @@ def sync_pdb_tally(
         expected, desired, unmanaged = _expected_count(
             pdb, len(tally.pods),
             lambda: (_sum_scales(tally.controllers(), resolve), list(tally.unmanaged)))
-    except (SelectorError, ScaleError, ValueError) as err:
+    except (InvalidSelectorError, ScaleError, ValueError) as err:
         return _fail_safe(old, str(err), now)
 
     # As sync_pdb's pass, visiting only the pods disruptedPods names: the other pods count as

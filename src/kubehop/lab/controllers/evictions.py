@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kubehop.lab.api.eviction import decide_eviction, with_pod_condition
-from kubehop.lab.api.status import Conflict, NotFound, StatusError
+from kubehop.lab.api.status import ConflictStatus, NotFoundStatus, StatusError
 from kubehop.lab.api.store import Store
 from kubehop.lab.clock import LabClock, parse_rfc3339, rfc3339
 
@@ -57,15 +57,16 @@ class PodDeleter:
         """
         pod = self.store.peek("pods", namespace, name)
         if pod is None:
-            raise NotFound("pods", name)
+            raise NotFoundStatus("pods", name)
         meta = pod["metadata"]
         if uid and uid != meta.get("uid"):
-            raise Conflict("pods", name, "Precondition failed: UID in precondition: "
-                           f"{uid}, UID in object meta: {meta.get('uid')}")
+            raise ConflictStatus("pods", name, "Precondition failed: UID in precondition: "
+                                 f"{uid}, UID in object meta: {meta.get('uid')}")
         if resource_version and resource_version != meta.get("resourceVersion"):
-            raise Conflict("pods", name, "Precondition failed: ResourceVersion in precondition: "
-                           f"{resource_version}, ResourceVersion in object meta: "
-                           f"{meta.get('resourceVersion')}")
+            raise ConflictStatus("pods", name,
+                                 "Precondition failed: ResourceVersion in precondition: "
+                                 f"{resource_version}, ResourceVersion in object meta: "
+                                 f"{meta.get('resourceVersion')}")
         spec, status = pod.get("spec") or {}, pod.get("status") or {}
         grace = grace_seconds
         if grace is None:
@@ -92,7 +93,7 @@ class PodDeleter:
         return self.store.mutate("pods", namespace, name, mark)
 
     def on_pod_delete(self, pod: Obj, grace: int, by: str) -> None:
-        """`ApiServer.on_pod_delete` hook: the server marked the pod; remember who asked."""
+        """`LabApi.on_pod_delete` hook: the server marked the pod; remember who asked."""
         self.note(pod["metadata"]["uid"], by)
 
     # --- eviction -------------------------------------------------------------------------
@@ -125,7 +126,7 @@ class PodDeleter:
             if decision.conflict_body is not None:
                 self.refused(namespace, name, 429, decision.pdb)
                 return 429, decision.conflict_body, {"Retry-After": "10"}
-            err = Conflict("pods", name, "Precondition failed")
+            err = ConflictStatus("pods", name, "Precondition failed")
             return err.code, err.status(), {}
         if decision.pod_condition is not None:
             condition = decision.pod_condition

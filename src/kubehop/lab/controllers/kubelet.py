@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 
 from kubehop.lab.addresses import FALLBACK_HOST_IP
-from kubehop.lab.api.status import NotFound
+from kubehop.lab.api.status import NotFoundStatus
 from kubehop.lab.api.store import Change
 from kubehop.lab.clock import parse_rfc3339
 from kubehop.lab.controllers.recorder import node_ready
@@ -32,7 +32,7 @@ def _needs_kubelet(pod: Obj) -> bool:
                               and phase in (None, "", "Pending"))
 
 
-class Kubelet(Controller):
+class KubeletController(Controller):
     """Pod lifecycle on the nodes; timers keyed by pod uid so a replaced pod is never touched."""
 
     resources = ("pods", "nodes")
@@ -112,7 +112,7 @@ class Kubelet(Controller):
     def _remove(self, key: Key, uid: str) -> None:
         self.starting.discard(uid)
         self.stopping.discard(uid)
-        with contextlib.suppress(NotFound):
+        with contextlib.suppress(NotFoundStatus):
             self.store.delete("pods", *key, uid=uid)
 
     def _finish_stop(self, key: Key, uid: str) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kubehop.lab.controllers.disruption_arithmetic import SelectorError, labels_match
+from kubehop.lab.api.selectors import InvalidSelectorError
+from kubehop.lab.controllers.disruption_arithmetic import labels_match
 
 
 class SelectorIndex:
@@ -64,6 +65,6 @@ class SelectorIndex:
             try:
                 if labels_match(selectors[name], labels):
                     found.append(name)
-            except SelectorError:
+            except InvalidSelectorError:
                 continue
         return found

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from kubehop.lab.api.selectors import InvalidSelectorError
 from kubehop.lab.controllers import scheduler as pure
-from kubehop.lab.controllers.disruption_arithmetic import SelectorError, labels_match
+from kubehop.lab.controllers.disruption_arithmetic import labels_match
 
 Obj = dict[str, Any]
 HOSTNAME = "kubernetes.io/hostname"
@@ -155,7 +156,7 @@ def _term_matches(term: Obj, pod_ns: str, other: Obj) -> bool:
         return False
     try:
         return labels_match(term.get("labelSelector"), meta.get("labels"))
-    except SelectorError:
+    except InvalidSelectorError:
         return False
 
 

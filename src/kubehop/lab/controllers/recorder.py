@@ -60,7 +60,7 @@ def _first_image(template_or_pod: Obj) -> str:
     return containers[0].get("image", "")
 
 
-class Recorder:
+class HistoryRecorder:
     """Turns store changes into history events; `attach()` records the initial state first."""
 
     def __init__(self, store: Store, clock: LabClock, history: History) -> None:

@@ -200,9 +200,10 @@ class Runtime:
             self.errors.append(err)
 
     def _next_delay(self) -> float | None:
+        """Lab seconds until the first timer is due (None: no timer)."""
         if not self._timers:
             return None
-        return self.clock.real_seconds(self._timers[0][0] - self.clock.now())
+        return max(0.0, self._timers[0][0] - self.clock.now())
 
     async def _loop(self) -> None:
         assert self._wake is not None
@@ -211,9 +212,7 @@ class Runtime:
             if self.run_ready():
                 await asyncio.sleep(0)  # let the API server answer between batches
                 continue
-            delay = self._next_delay()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            await self.clock.wait(self._wake, self._next_delay())
 
     def start(self) -> None:
         """Run the loop as a task of the running event loop."""
@@ -246,7 +245,10 @@ class Runtime:
             busy = self.busy(horizon)
             quiet = 0 if busy else quiet + 1
             delay = self._next_delay() if busy else None
-            await asyncio.sleep(min(0.001 if delay is None else max(delay, 0.0005), 0.05))
+            if delay is None:
+                await asyncio.sleep(0.001)
+            else:  # a timer is due: let lab time pass until it is (a virtual clock advances)
+                await self.clock.elapse(delay, poll=0.05)
 
 
 def sorted_keys(objs: Iterable[Obj]) -> list[Key]:

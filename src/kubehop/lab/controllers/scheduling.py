@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
-from kubehop.lab.api.status import NotFound
+from kubehop.lab.api.status import NotFoundStatus
 from kubehop.lab.api.store import Change
 from kubehop.lab.controllers.placement import (
     NodeInfo,
@@ -292,7 +292,7 @@ class Scheduler(Controller):
 
         try:
             self.store.mutate("pods", *key_of(pod), bind)
-        except NotFound:
+        except NotFoundStatus:
             return
 
     def _unschedulable(self, pod: Obj, message: str) -> None:
@@ -313,7 +313,7 @@ class Scheduler(Controller):
 
         try:
             self.store.mutate("pods", *key_of(pod), mark)
-        except NotFound:
+        except NotFoundStatus:
             return
         self._event(pod, message, now)
 

@@ -14,7 +14,7 @@ import contextlib
 import copy
 from typing import Any
 
-from kubehop.lab.api.status import AlreadyExists, NotFound, StatusError
+from kubehop.lab.api.status import AlreadyExists, NotFoundStatus, StatusError
 from kubehop.lab.api.store import Change
 from kubehop.lab.controllers.disruption_arithmetic import is_pod_ready, scaled_value
 from kubehop.lab.controllers.evictions import PodDeleter
@@ -64,7 +64,7 @@ def write_status(rt: Runtime, resource: str, obj: Obj, status: Obj) -> None:
         c["lastTransitionTime"] = prev.get("lastTransitionTime", now) if same else now
     if status == old:
         return
-    with contextlib.suppress(NotFound):
+    with contextlib.suppress(NotFoundStatus):
         rt.store.mutate(resource, *key_of(obj), lambda o: o.update(status=status))
 
 

@@ -34,13 +34,13 @@ from kubehop.lab.addresses import DEFAULT_NODE_IP
 from kubehop.lab.api.store import Store
 from kubehop.lab.clock import LabClock
 from kubehop.lab.node import manifests as mf
-from kubehop.lab.node.cluster import Cluster
+from kubehop.lab.node.cluster import NodeFleet
 from kubehop.lab.node.config import NodeSetup, NodeTiming, kube_version_of, setups_from_store
 from kubehop.lab.node.fs import NodeFS, provision
-from kubehop.lab.node.host import HistoryLike, NodeHost, TextStdin
+from kubehop.lab.node.host import HistoryLike, LabNode, TextStdin
 from kubehop.lab.node.kubeadm_view import kube
-from kubehop.lab.node.kubelet import Kubelet
-from kubehop.lab.node.packages import NodeState, PackageDB
+from kubehop.lab.node.kubelet import KubeletService
+from kubehop.lab.node.packages import PackageDB, PackageState
 from kubehop.lab.node.repos import repo_for
 from kubehop.lab.node.shell import Interpreter
 from kubehop.lab.node.sshd import ChannelStdin, NodeSSH, ensure_keys
@@ -69,7 +69,7 @@ class NodeAgents:
         self.state_dir = Path(state_dir)
         self.user = user
         self.data = release_data or load_release_data()
-        self.cluster = Cluster(load_balancer=load_balancer)
+        self.cluster: NodeFleet[LabNode] = NodeFleet(load_balancer=load_balancer)
         self._interpreters: dict[str, Interpreter] = {}
         self._ssh: NodeSSH | None = None
         self._unreachable: list[socket.socket] = []  # see advertised_port
@@ -95,7 +95,7 @@ class NodeAgents:
                 images[comp] = f"registry.k8s.io/{comp}:{tag}"
         return images
 
-    def _fresh_state(self, setup: NodeSetup) -> tuple[NodeState, NodeSetup]:
+    def _fresh_state(self, setup: NodeSetup) -> tuple[PackageState, NodeSetup]:
         """The packages, holds and kubelet a freshly provisioned node has, and its setup with
         the repository minor resolved."""
         installed = {p: v for p in ("kubeadm", "kubelet", "kubectl")
@@ -115,7 +115,7 @@ class NodeAgents:
         node = self.store.peek("nodes", "", setup.name) or {}
         kubelet = (node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion")
                    or kube_version_of(installed.get("kubelet")))
-        state = NodeState(installed=installed,
+        state = PackageState(installed=installed,
                           holds=sorted(h for h in setup.holds if h in installed),
                           apt_lists=[uri] if not setup.rpm and not setup.repo_legacy else [],
                           kubelet_running=kubelet, kubelet_config=kubelet, kubelet_active=True)
@@ -124,7 +124,7 @@ class NodeAgents:
     def _add(self, setup: NodeSetup) -> None:
         node_dir = self.state_dir / "nodes" / setup.name
         fs = NodeFS(node_dir / "root", self.user)
-        state = NodeState.load(node_dir / "state.json")
+        state = PackageState.load(node_dir / "state.json")
         fresh = state is None
         if state is None:
             state, setup = self._fresh_state(setup)
@@ -136,13 +136,13 @@ class NodeAgents:
                       f"https://{server_ip}:6443")
         db = PackageDB(node_dir / "state.json", state)
         db.save()
-        host = NodeHost(setup=setup, fs=fs, db=db, store=self.store, history=self.history,
+        host = LabNode(setup=setup, fs=fs, db=db, store=self.store, history=self.history,
                         clock=self.clock, timing=self.timing, data=self.data,
-                        cluster=self.cluster, user=self.user)
-        host.kubelet = Kubelet(host)
+                        cluster=self.cluster, user=self.user, tools=TOOLS)
+        host.kubelet = KubeletService(host)
         fs.listeners.append(host.kubelet.static.on_file)
         self.cluster.hosts[setup.name] = host
-        self._interpreters[setup.name] = Interpreter(host, TOOLS)
+        self._interpreters[setup.name] = Interpreter(host, host.tools)
         host.kubelet.static.adopt()
         if not fresh and state.kubelet_running:
             host.kubelet._set_ready(state.kubelet_active, state.kubelet_running)
@@ -232,7 +232,7 @@ class NodeAgents:
         """Until every pending static pod and kubelet restart has finished."""
         await self.cluster.idle()
 
-    def host(self, node: str) -> NodeHost:
+    def host(self, node: str) -> LabNode:
         return self.cluster.hosts[node]
 
     def apiserver_version(self, node: str) -> str | None:

@@ -6,11 +6,12 @@ the sources configured *now* (switching `v1.28` to `v1.29` needs an update befor
 are installable), `install` honours holds (`E: Held packages were changed and -y was used
 without --allow-change-held-packages.`), downgrades, version globs (`kubeadm='1.29.15-*'`) and
 apt preferences pins as apt 2.x applies them (`apt_pins`: /etc/apt/preferences and
-preferences.d, version/release/origin pins, a pin of 1000 or more downgrading on `upgrade`).
-`apt` is `apt-get` with its CLI warning. Dependencies between the Kubernetes packages are not
-modelled.
+preferences.d, version/release/origin pins, a pin of 1000 or more downgrading on `upgrade`),
+and what the packages require (`repos.requires`: kubeadm 1.30 takes cri-tools 1.30 along, as
+"additional packages"; a held or unavailable dependency is an unmet dependency, exit 100).
+`apt` is `apt-get` with its CLI warning.
 
-Fault `package-install-fails` (`Cluster.package_install_fails`): downloading that package's
+Fault `package-install-fails` (`NodeFleet.package_install_fails`): downloading that package's
 archive times out (`Err:` / `E: Failed to fetch …`, exit 100) and nothing is installed. The
 faults of `package_faults` (lock held, repository unreachable, broken vendor source) show as
 apt 2.x shows them; `-o Dir::Etc::sourcelist=FILE -o Dir::Etc::sourceparts=-` limits an update
@@ -28,13 +29,15 @@ from dataclasses import dataclass
 
 from kubehop.lab.node import apt_pins as pins
 from kubehop.lab.node import package_faults as pf
-from kubehop.lab.node.host import NodeHost, Proc, Tool
+from kubehop.lab.node.host import LabNode, Proc, Tool
 from kubehop.lab.node.repos import (
     PACKAGE_SIZES,
     AptSource,
     Repo,
     apt_sources,
     repo_for,
+    requires,
+    satisfies,
     signed_by_conflict,
     sort_versions,
 )
@@ -58,7 +61,7 @@ def _cmp(a: str, b: str) -> int:
     return parse_deb_version(a).compare(parse_deb_version(b))
 
 
-def configured_sources(host: NodeHost, conf: dict[str, str] | None = None) -> list[AptSource]:
+def configured_sources(host: LabNode, conf: dict[str, str] | None = None) -> list[AptSource]:
     """The sources apt reads with configuration `conf` (lowercased `-o` keys)."""
     conf = conf or {}
     return apt_sources(host.fs, conf.get("dir::etc::sourcelist", "/etc/apt/sources.list"),
@@ -68,7 +71,7 @@ def configured_sources(host: NodeHost, conf: dict[str, str] | None = None) -> li
 LISTS_FILE = "lab-fetched"  # in a `Dir::State::Lists` directory: the sources it holds lists of
 
 
-def fetched_lists(host: NodeHost, conf: dict[str, str] | None = None) -> list[str]:
+def fetched_lists(host: LabNode, conf: dict[str, str] | None = None) -> list[str]:
     """The source URIs whose lists apt has: the node's own (the package database), or those in
     the `Dir::State::Lists` directory `conf` names."""
     lists = (conf or {}).get("dir::state::lists")
@@ -81,7 +84,7 @@ def fetched_lists(host: NodeHost, conf: dict[str, str] | None = None) -> list[st
 class AptView:
     """What apt sees on a node: fetched lists of the configured sources, pins, the dpkg db."""
 
-    def __init__(self, host: NodeHost, conf: dict[str, str] | None = None) -> None:
+    def __init__(self, host: LabNode, conf: dict[str, str] | None = None) -> None:
         self.host = host
         self.sources = configured_sources(host, conf)
         fetched = set(fetched_lists(host, conf))
@@ -250,7 +253,9 @@ async def update(p: Proc, quiet: int, conf: dict[str, str] | None = None) -> int
 
 
 @dataclass
-class Change:
+class PackageChange:
+    """One package an install changes: `old` (None: new) to `new`, from `repo`."""
+
     name: str
     old: str | None
     new: str
@@ -262,6 +267,41 @@ class Change:
             return "new"
         c = _cmp(self.new, self.old)
         return "same" if c == 0 else ("upgrade" if c > 0 else "downgrade")
+
+
+def _dependencies(view: AptView, changes: list[PackageChange]
+                  ) -> tuple[list[PackageChange], list[str]]:
+    """The packages apt changes besides `changes` so that each has what it requires (a
+    dependency moves to its candidate), and the unmet dependencies: apt's resolver keeps a held
+    package where it is and installs no version older than the candidate (apt-pkg/depcache.cc,
+    algorithms.cc `pkgProblemResolver`); the lines as apt-private/private-output.cc
+    `ShowBroken` words them."""
+    db = view.host.db
+    planned = {c.name: c.new for c in changes}
+    extra: list[PackageChange] = []
+    unmet: list[str] = []
+    for c in changes:
+        for dep, minimum in requires(c.name, c.new):
+            have = planned.get(dep) or db.version(dep)
+            if satisfies(have, minimum):
+                continue
+            candidate = view.candidate(dep)
+            if candidate is not None and satisfies(candidate, minimum) and not db.held(dep):
+                extra.append(PackageChange(dep, db.version(dep), candidate,
+                                           view.repo_of(dep, candidate)))
+                planned[dep] = candidate
+                continue
+            why = f"but {have} is to be installed" if have else "but it is not installable"
+            unmet.append(f" {c.name} : Depends: {dep} (>= {minimum}) {why}\n")
+    return extra, unmet
+
+
+UNMET = ("Some packages could not be installed. This may mean that you have\n"
+         "requested an impossible situation or if you are using the unstable\n"
+         "distribution that some required packages have not yet been created\n"
+         "or been moved out of Incoming.\n"
+         "The following information may help to resolve the situation:\n\n"
+         "The following packages have unmet dependencies:\n")
 
 
 def _section(title: str, names: list[str]) -> str:
@@ -276,7 +316,7 @@ async def install(p: Proc, targets: list[str], opts: set[str], quiet: int,
     db = p.host.db
     out = p.out if quiet < 2 else (lambda _s: None)
     out(HEADER)
-    changes: list[Change] = []
+    changes: list[PackageChange] = []
     errors: list[str] = []
     for target in targets:
         name, _, wanted = target.partition("=")
@@ -301,14 +341,21 @@ async def install(p: Proc, targets: list[str], opts: set[str], quiet: int,
             if version is None:
                 errors.append(f"E: Package '{name}' has no installation candidate\n")
                 continue
-        changes.append(Change(name, db.version(name), version, view.repo_of(name, version)))
+        changes.append(PackageChange(name, db.version(name), version, view.repo_of(name, version)))
     if errors:
         for e in errors:
             p.err(e)
         return 100
+    extra, unmet = _dependencies(view, changes)
+    if unmet:
+        out(UNMET + "".join(unmet))
+        p.err("E: Unable to correct problems, you have held broken packages.\n")
+        return 100
     for c in changes:
         if c.kind == "same":
             out(f"{c.name} is already the newest version ({c.new}).\n")
+    out(_section("additional packages will be installed", [c.name for c in extra]))
+    changes += extra
     todo = [c for c in changes if c.kind != "same"]
     held = [c.name for c in todo if db.held(c.name)]
     by_kind = {k: [c.name for c in todo if c.kind == k] for k in ("new", "upgrade", "downgrade")}
@@ -384,7 +431,7 @@ async def install(p: Proc, targets: list[str], opts: set[str], quiet: int,
     return 0
 
 
-async def _fetch_fails(p: Proc, todo: list[Change], broken: set[str],
+async def _fetch_fails(p: Proc, todo: list[PackageChange], broken: set[str],
                        out: Callable[[str], None]) -> int:
     """Fault `package-install-fails`: the archives of `broken` cannot be downloaded (the mirror
     does not answer). apt fetches every archive before dpkg runs, so nothing is installed: the

@@ -1,6 +1,6 @@
 """The cluster as the node agents see it: every node, which apiservers answer, background work.
 
-`Cluster` is what a node-side command uses to reach beyond its own node (kubeadm listing
+`NodeFleet` is what a node-side command uses to reach beyond its own node (kubeadm listing
 control-plane nodes, asking an apiserver for `/version`), and what the lab's API server consults
 through `NodeAgents` (`apiserver_version`, `apiserver_available`, `on_apiserver_change`).
 
@@ -14,20 +14,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from kubehop.lab.addresses import DEFAULT_NODE_IP
+from kubehop.lab.node.config import NodeSetup
+from kubehop.lab.node.kubelet import KubeletService
 from kubehop.model.versions import image_kube_version
 
-if TYPE_CHECKING:
-    from kubehop.lab.node.host import NodeHost
+
+class FleetNode(Protocol):
+    """What the fleet reads of each of its nodes (`kubehop.lab.node.host.LabNode`)."""
+
+    setup: NodeSetup
+    kubelet: KubeletService
+
+    @property
+    def name(self) -> str: ...
 
 
-class Cluster:
+N = TypeVar("N", bound=FleetNode)
+
+
+class NodeFleet(Generic[N]):
     """All simulated nodes, their apiserver endpoints, and the tasks that run on lab time."""
 
     def __init__(self, *, load_balancer: bool = False) -> None:
-        self.hosts: dict[str, NodeHost] = {}
+        self.hosts: dict[str, N] = {}
         self.load_balancer = load_balancer
         self.listeners: list[Callable[[str], None]] = []
         # Injected faults of the scenario, as (kind, node) pairs (e.g. "node-never-ready"), and
@@ -84,7 +96,7 @@ class Cluster:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
 
-    def control_planes(self) -> list[NodeHost]:
+    def control_planes(self) -> list[N]:
         return [h for _, h in sorted(self.hosts.items()) if h.setup.control_plane]
 
     def apiserver_image(self, node: str) -> str | None:

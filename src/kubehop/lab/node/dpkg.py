@@ -7,7 +7,7 @@ import fnmatch
 
 from kubehop.lab.node.apt import DESCRIPTIONS, AptView, _cmp
 from kubehop.lab.node.apt_pins import release_of
-from kubehop.lab.node.host import NodeHost, Proc, Tool
+from kubehop.lab.node.host import LabNode, Proc, Tool
 from kubehop.lab.node.repos import repo_for, sort_versions
 
 
@@ -81,7 +81,7 @@ async def apt_cache(p: Proc) -> int:
     return 100
 
 
-def _status(host: NodeHost, name: str) -> str:
+def _status(host: LabNode, name: str) -> str:
     return ("hold" if host.db.held(name) else "install") + " ok installed"
 
 

@@ -31,40 +31,19 @@ import json
 import re
 import zlib
 
-from kubehop.lab.node.host import NodeHost, Proc, Tool
+from kubehop.lab.node.etcd_data import db_stats, sync_db_file
+from kubehop.lab.node.host import Proc, Tool
 from kubehop.lab.node.services import crictl as services_crictl
 
-EMPTY_DB = 20480  # an empty bolt database: five 4 KiB pages
-BYTES_PER_OBJECT = 1024
 DISK_FREE = 200 * 1024 ** 3  # bytes free on a healthy lab node
 DISK_FULL_FREE = 4 * 1024 ** 2
 ETCD_VERSION = "3.5.12"
 _MAGIC = "lab-etcd-snapshot"
-DATA_DIR = "/var/lib/etcd"
-DB_FILE = f"{DATA_DIR}/member/snap/db"
 _CONTAINER_TOOLS = ("etcdctl", "etcdutl")
 
 
 def _disk_full(p: Proc) -> bool:
     return ("disk-full", p.host.name) in p.host.cluster.faults
-
-
-def _db(host: NodeHost) -> tuple[int, int, int]:
-    """(revision, keys, database bytes) of the lab's store now."""
-    store = host.store
-    keys = sum(store.count(r) for r in store.resources())
-    return store.resource_version, keys, EMPTY_DB + BYTES_PER_OBJECT * keys
-
-
-def sync_db_file(host: NodeHost) -> None:
-    """Give etcd's database file on a control plane the size etcd reports now (sparse: the
-    size without the bytes, so a 5,000-node lab costs no disk)."""
-    if not host.setup.control_plane:
-        return
-    path = host.fs.host(DB_FILE)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab") as f:
-        f.truncate(_db(host)[2])
 
 
 def _flag(args: list[str], name: str) -> str | None:
@@ -98,7 +77,7 @@ async def etcdctl(p: Proc) -> int:
               'connection error: desc = \\"error reading server preface: EOF\\""}\n'
               "Error: context deadline exceeded\n")
         return 1
-    revision, keys, size = _db(p.host)
+    revision, keys, size = db_stats(p.host)
     sync_db_file(p.host)
     if words[:2] == ["snapshot", "save"] and len(words) == 3:
         path = words[2]

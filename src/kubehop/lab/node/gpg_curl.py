@@ -27,11 +27,11 @@ from urllib.parse import urlsplit
 from weakref import WeakKeyDictionary
 
 from kubehop.lab.node.fs import FsError
-from kubehop.lab.node.host import NodeHost, Proc, Tool
+from kubehop.lab.node.host import LabNode, Proc, Tool
 from kubehop.model.versions import MinorVersion
 
 if TYPE_CHECKING:
-    from kubehop.lab.node.cluster import Cluster
+    from kubehop.lab.node.cluster import NodeFleet
 
 ARMOR_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
 ARMOR_END = "-----END PGP PUBLIC KEY BLOCK-----"
@@ -154,10 +154,10 @@ def _crc24(data: bytes) -> int:
 
 # --- downloads -----------------------------------------------------------------------------------
 
-_DOWNLOADS: WeakKeyDictionary[Cluster, dict[str, bytes]] = WeakKeyDictionary()
+_DOWNLOADS: WeakKeyDictionary[NodeFleet, dict[str, bytes]] = WeakKeyDictionary()
 
 
-def downloads(cluster: Cluster) -> dict[str, bytes]:
+def downloads(cluster: NodeFleet) -> dict[str, bytes]:
     """The lab's URL → content registry of `cluster` (consulted before the default keys)."""
     registry = _DOWNLOADS.get(cluster)
     if registry is None:
@@ -165,7 +165,7 @@ def downloads(cluster: Cluster) -> dict[str, bytes]:
     return registry
 
 
-def fetch(host: NodeHost, url: str) -> bytes | None:
+def fetch(host: LabNode, url: str) -> bytes | None:
     """What `url` serves to `host`: the registry's entry, else `DEFAULT_KEY` at the key URL of
     every minor the release data knows; None when nothing is there."""
     served = downloads(host.cluster).get(url)

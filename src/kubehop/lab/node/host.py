@@ -1,23 +1,21 @@
-"""What a command running on a simulated node can reach: `NodeHost` (the node) and `Proc`
+"""What a command running on a simulated node can reach: `LabNode` (the node) and `Proc`
 (one process: argv, stdin, stdout/stderr, privileges, working directory)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from kubehop.lab.api.store import Store
 from kubehop.lab.clock import LabClock
+from kubehop.lab.node.cluster import NodeFleet
 from kubehop.lab.node.config import NodeSetup, NodeTiming, kube_version_of
 from kubehop.lab.node.fs import NodeFS
+from kubehop.lab.node.kubelet import KubeletService
 from kubehop.lab.node.packages import PackageDB
 from kubehop.model.releases import ReleaseData
-
-if TYPE_CHECKING:
-    from kubehop.lab.node.cluster import Cluster
-    from kubehop.lab.node.kubelet import Kubelet
 
 
 class HistoryLike(Protocol):
@@ -42,7 +40,7 @@ class TextStdin:
 
 
 @dataclass(eq=False)
-class NodeHost:
+class LabNode:
     """One simulated node and the lab around it."""
 
     setup: NodeSetup
@@ -53,10 +51,13 @@ class NodeHost:
     clock: LabClock
     timing: NodeTiming
     data: ReleaseData
-    cluster: Cluster
+    cluster: NodeFleet[LabNode]
     user: str
-    kubelet: Kubelet = field(init=False)
+    kubelet: KubeletService = field(init=False)
     dpkg_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The commands this node knows, by name (`kubehop.lab.node.tools.TOOLS`, handed in by the
+    # node agents so the tools that run commands themselves need not import the registry).
+    tools: Mapping[str, Tool] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -78,14 +79,15 @@ class NodeHost:
             self.component(package, kube_version_of(self.db.version(package)), running=True)
 
     async def sleep(self, lab_seconds: float) -> None:
-        await asyncio.sleep(self.clock.real_seconds(lab_seconds))
+        """Wait `lab_seconds` of lab time (on a virtual clock: until a test advances it)."""
+        await self.clock.sleep(lab_seconds)
 
 
 @dataclass(eq=False)
 class Proc:
     """One process: arguments, streams, whether it runs as root, its working directory."""
 
-    host: NodeHost
+    host: LabNode
     argv: list[str]
     stdin: Stdin
     write_out: Callable[[str], None]

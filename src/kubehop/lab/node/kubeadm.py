@@ -22,7 +22,7 @@ import weakref
 
 from kubehop.lab.node import manifests as mf
 from kubehop.lab.node.config import kube_version_of
-from kubehop.lab.node.host import NodeHost, Proc, Tool
+from kubehop.lab.node.host import LabNode, Proc, Tool
 from kubehop.lab.node.kubeadm_plan import plan_text
 from kubehop.lab.node.kubeadm_policy import (
     SemverError,
@@ -37,7 +37,7 @@ from kubehop.lab.node.kubeadm_steps import (
     upgrade_control_plane,
     write_kubelet_config,
 )
-from kubehop.lab.node.kubeadm_view import ClusterView, Unreachable, kube
+from kubehop.lab.node.kubeadm_view import ApiserverUnreachable, ClusterView, kube
 from kubehop.lab.node.system import CGROUP_ROOT, fs_type, installed, not_found
 from kubehop.model.versions import KubeVersion, MinorVersion
 
@@ -137,11 +137,11 @@ def _client_error(p: Proc, conf: str) -> int | None:
 
 
 # Fault `kubeadm-createjob-fails`: how many CreateJob checks each node's kubeadm ran so far.
-_CREATE_JOB_RUNS: weakref.WeakKeyDictionary[NodeHost, int] = weakref.WeakKeyDictionary()
+_CREATE_JOB_RUNS: weakref.WeakKeyDictionary[LabNode, int] = weakref.WeakKeyDictionary()
 CREATE_JOB_TIMEOUT = 15.0  # lab seconds kubeadm waits for its health-check Job
 
 
-def _create_job_fails(host: NodeHost) -> bool:
+def _create_job_fails(host: LabNode) -> bool:
     """Whether this CreateJob check fails: the `kubeadm-createjob-fails` fault fails the first
     `times` (default 1; `always`: every one) on its node."""
     options = host.cluster.fault_options.get(("kubeadm-createjob-fails", host.name))
@@ -197,7 +197,7 @@ async def apply(p: Proc, opts: Opts, kubeadm: KubeVersion) -> int:
     p.out(_preamble(kubeadm))
     try:
         view = ClusterView(host)
-    except Unreachable as e:
+    except ApiserverUnreachable as e:
         return _fail(p, f"[upgrade/init config] FATAL: failed to get config map: {e}")
     p.out("[upgrade] Running cluster health checks\n")
     if (e := await _health(p, view, opts)) is not None:
@@ -285,7 +285,7 @@ async def node(p: Proc, opts: Opts, kubeadm: KubeVersion) -> int:
           "this config file with 'kubectl -n kube-system get cm kubeadm-config -o yaml'\n")
     try:
         view = ClusterView(host)
-    except Unreachable as e:
+    except ApiserverUnreachable as e:
         return _fail(p, f"unable to fetch the kubeadm-config ConfigMap: {e}")
     version = kube(view.config_version() or "")
     if version is None:
@@ -372,7 +372,7 @@ async def kubeadm(p: Proc) -> int:
         p.out(_preamble(version))
         try:
             view = ClusterView(p.host)
-        except Unreachable as e:
+        except ApiserverUnreachable as e:
             return _fail(p, f"[upgrade/init config] FATAL: failed to get config map: {e}")
         p.out("[upgrade] Running cluster health checks\n")
         if (e := await _health(p, view, opts)) is not None:

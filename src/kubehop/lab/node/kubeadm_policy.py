@@ -127,7 +127,7 @@ def parse_semantic(text: str) -> Semver:
 
 
 @dataclass(frozen=True, slots=True)
-class VersionSkewPolicyErrors:
+class SkewPolicyErrors:
     """policy.go `VersionSkewPolicyErrors`: mandatory errors stop kubeadm, skippable need -f."""
 
     mandatory: tuple[str, ...] = ()
@@ -159,7 +159,7 @@ def enforce_version_policies(
     allow_rc_upgrades: bool = False,
     minimum_control_plane: str | None = None,
     kubelet_skew: int | None = None,
-) -> VersionSkewPolicyErrors:
+) -> SkewPolicyErrors:
     """What `kubeadm upgrade apply NEW` concludes before touching anything.
 
     `new_version` is the normalized argument (must parse: kubeadm rejects it earlier
@@ -175,13 +175,13 @@ def enforce_version_policies(
         cluster = parse_semantic(cluster_version)
     except SemverError as e:
         # versiongetter.go ClusterVersion wraps the parse error; policy.go wraps it again.
-        return VersionSkewPolicyErrors(
+        return SkewPolicyErrors(
             (f"Unable to fetch cluster version: Couldn't parse cluster version: {e}",)
         )
     try:
         kubeadm = parse_semantic(kubeadm_version)
     except SemverError as e:
-        return VersionSkewPolicyErrors(
+        return SkewPolicyErrors(
             (f"Unable to fetch kubeadm version: Couldn't parse kubeadm version: {e}",)
         )
     if kubelet_versions is None:
@@ -243,11 +243,11 @@ def enforce_version_policies(
         if (e := _too_old_kubelets(new, kubelet_versions, skew)) is not None:
             skippable.append(e)
 
-    return VersionSkewPolicyErrors(tuple(mandatory), tuple(skippable))
+    return SkewPolicyErrors(tuple(mandatory), tuple(skippable))
 
 
 def format_policy_errors(
-    errors: VersionSkewPolicyErrors, *, force: bool, phased: bool
+    errors: SkewPolicyErrors, *, force: bool, phased: bool
 ) -> str | None:
     """The error `upgrade apply` fails with, or None when it goes on. `phased`: kubeadm 1.32+,
     whose phased apply names "the version argument" (before: "the --version argument")."""
@@ -267,7 +267,7 @@ def format_policy_errors(
     return None
 
 
-def format_forced_warning(errors: VersionSkewPolicyErrors) -> str | None:
+def format_forced_warning(errors: SkewPolicyErrors) -> str | None:
     """What `upgrade apply --force` prints when it skips skippable errors (None: nothing)."""
     if errors.mandatory or not errors.skippable:
         return None

@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime
 
-from kubehop.lab.api.status import NotFound
+from kubehop.lab.api.status import NotFoundStatus
 from kubehop.lab.node import manifests as mf
-from kubehop.lab.node.host import NodeHost, Proc
+from kubehop.lab.node.host import LabNode, Proc
 from kubehop.lab.node.kubeadm_view import ClusterView
 from kubehop.lab.node.kubelet import image_tag
 from kubehop.model.versions import KubeVersion, MinorVersion, parse_deb_version
@@ -143,7 +143,7 @@ def write_kubelet_config(p: Proc, version: str) -> None:
     host.component("kubelet-config", version, running=True)
 
 
-def set_config_version(host: NodeHost, version: str) -> None:
+def set_config_version(host: LabNode, version: str) -> None:
     def update(cm: dict) -> None:
         text = cm.setdefault("data", {}).get("ClusterConfiguration", "")
         lines = [f"kubernetesVersion: {version}" if line.startswith("kubernetesVersion:")
@@ -152,7 +152,7 @@ def set_config_version(host: NodeHost, version: str) -> None:
             lines.append(f"kubernetesVersion: {version}")
         cm["data"]["ClusterConfiguration"] = "\n".join(lines) + "\n"
 
-    with contextlib.suppress(NotFound):
+    with contextlib.suppress(NotFoundStatus):
         host.store.mutate("configmaps", "kube-system", "kubeadm-config", update)
     kubelet = {"apiVersion": "v1", "kind": "ConfigMap",
                "metadata": {"name": "kubelet-config", "namespace": "kube-system",
@@ -162,7 +162,7 @@ def set_config_version(host: NodeHost, version: str) -> None:
     try:
         host.store.mutate("configmaps", "kube-system", "kubelet-config",
                           lambda cm: cm.update(data=kubelet["data"]))
-    except NotFound:
+    except NotFoundStatus:
         host.store.create("configmaps", kubelet)
 
 
@@ -197,6 +197,6 @@ def addons(p: Proc, view: ClusterView, target: KubeVersion, kubeadm: KubeVersion
             if old != image:
                 host.record("component", node=None, component=component, version=version,
                             running=True)
-        except NotFound:
+        except NotFoundStatus:
             continue
         p.out(f"[addons] Applied essential addon: {label}\n")

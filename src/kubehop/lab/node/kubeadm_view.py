@@ -7,26 +7,26 @@ import re
 
 import yaml
 
-from kubehop.lab.node.host import NodeHost
+from kubehop.lab.node.host import LabNode
 from kubehop.lab.node.kubelet import image_tag
 from kubehop.model.errors import VersionError
 from kubehop.model.versions import KubeVersion, parse_kube_version
 
 
-class Unreachable(Exception):
+class ApiserverUnreachable(Exception):
     """No apiserver answers the node's kubeconfig."""
 
 
 class ClusterView:
     """The cluster as `kubeadm` on `host` sees it."""
 
-    def __init__(self, host: NodeHost) -> None:
+    def __init__(self, host: LabNode) -> None:
         self.host = host
         self.store = host.store
         self.answering = host.cluster.answering(host.name)
         if self.answering is None:
             ip = host.cluster.endpoint_ip(host.name)
-            raise Unreachable(f'Get "https://{ip}:6443/api/v1/namespaces/kube-system/configmaps/'
+            raise ApiserverUnreachable(f'Get "https://{ip}:6443/api/v1/namespaces/kube-system/configmaps/'
                               f'kubeadm-config?timeout=10s": dial tcp {ip}:6443: connect: '
                               "connection refused")
 

@@ -4,11 +4,11 @@ Static pods: whenever a manifest under /etc/kubernetes/manifests changes (kubead
 `tee`, anything), the kubelet stops the pod and starts the new one `staticPodRestart` lab
 seconds later; meanwhile the mirror pod `kube-system/<component>-<node>` is unready and, for
 kube-apiserver, the node's API endpoint refuses connections and afterwards expires watches
-from before the restart (`kubehop.lab.api.faults`, told through `Cluster.notify`). A manifest
+from before the restart (`kubehop.lab.api.faults`, told through `NodeFleet.notify`). A manifest
 that does not decode leaves the component down. Mirror pods are updated in place (real
 kubelets recreate them).
 
-Fault `static-pod-never-ready` (`Cluster.static_pod_never_ready`): once the component's manifest
+Fault `static-pod-never-ready` (`NodeFleet.static_pod_never_ready`): once the component's manifest
 differs from the one on disk when the lab started (kubeadm wrote a new one), its new container
 exits right after each start. The mirror pod shows the new image, Ready False and the container
 in CrashLoopBackOff with a growing restartCount (back-off 10 s doubling to 5 min, lab time); the
@@ -27,20 +27,57 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from kubehop.lab.api.status import NotFound
+from kubehop.lab.api.status import NotFoundStatus
+from kubehop.lab.api.store import Store
+from kubehop.lab.clock import LabClock
 from kubehop.lab.fixtures import objects as o
 from kubehop.lab.node import manifests as mf
-from kubehop.lab.node.config import kube_version_of
-from kubehop.lab.node.fs import FsError
+from kubehop.lab.node.config import NodeSetup, NodeTiming, kube_version_of
+from kubehop.lab.node.fs import FsError, NodeFS
+from kubehop.lab.node.packages import PackageDB
 from kubehop.model.versions import parse_image_ref
 
-if TYPE_CHECKING:
-    from kubehop.lab.node.host import NodeHost
-
 Obj = dict
+
+
+class KubeletFleet(Protocol):
+    """What a kubelet uses of the fleet (`kubehop.lab.node.cluster.NodeFleet`)."""
+
+    faults: set[tuple[str, str]]
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, forever: bool = False
+              ) -> asyncio.Task[Any]: ...
+
+    def notify(self, node: str) -> None: ...
+
+    def static_pod_never_ready(self, node: str, component: str) -> bool: ...
+
+
+class KubeletHost(Protocol):
+    """What a kubelet uses of its node (`kubehop.lab.node.host.LabNode`)."""
+
+    setup: NodeSetup
+    fs: NodeFS
+    db: PackageDB
+    store: Store
+    clock: LabClock
+    timing: NodeTiming
+
+    @property
+    def cluster(self) -> KubeletFleet: ...
+
+    @property
+    def name(self) -> str: ...
+
+    def record(self, type: str, **fields: Any) -> None: ...
+
+    def component(self, component: str, version: str | None, running: bool = True) -> None: ...
+
+    async def sleep(self, lab_seconds: float) -> None: ...
 
 
 def image_tag(image: str | None) -> str | None:
@@ -66,7 +103,7 @@ class RunningPod:
 class StaticPods:
     """The static pods of one node, following the manifest directory."""
 
-    def __init__(self, host: NodeHost) -> None:
+    def __init__(self, host: KubeletHost) -> None:
         self.host = host
         self.running: dict[str, RunningPod] = {}
         self._pending: dict[str, tuple[str, asyncio.Task]] = {}
@@ -135,7 +172,7 @@ class StaticPods:
             self._calm(comp)
             pod = self.running.pop(comp)
             self.host.component(comp, image_tag(pod.image), running=False)
-            with contextlib.suppress(NotFound):
+            with contextlib.suppress(NotFoundStatus):
                 self.host.store.delete("pods", "kube-system", f"{comp}-{self.host.name}")
             self._fire(comp)
 
@@ -211,9 +248,7 @@ class StaticPods:
             left = deadline - self.host.clock.now()
             if left <= 0:
                 return False
-            try:
-                await asyncio.wait_for(self._changed.wait(), self.host.clock.real_seconds(left))
-            except TimeoutError:
+            if not await self.host.clock.wait(self._changed, left):
                 return False
 
     def _mirror(self, comp: str, *, ready: bool, image: str | None = None,
@@ -247,7 +282,7 @@ class StaticPods:
 
         try:
             host.store.mutate("pods", "kube-system", name, update)
-        except NotFound:
+        except NotFoundStatus:
             node = host.store.peek("nodes", "", host.name)
             new = o.pod("kube-system", name, node_name=host.name,
                         containers=[o.container(comp, image, command=[comp],
@@ -277,10 +312,10 @@ def _crashed(c: Obj, pod: str, uid: str, now: str, restarts: int, backoff: float
     }
 
 
-class Kubelet:
+class KubeletService:
     """The kubelet service of one node."""
 
-    def __init__(self, host: NodeHost) -> None:
+    def __init__(self, host: KubeletHost) -> None:
         self.host = host
         self.static = StaticPods(host)
         self._task: asyncio.Task | None = None
@@ -352,5 +387,5 @@ class Kubelet:
                 st.setdefault("nodeInfo", {})["kubeletVersion"] = version
                 st["nodeInfo"]["kubeProxyVersion"] = version
 
-        with contextlib.suppress(NotFound):
+        with contextlib.suppress(NotFoundStatus):
             self.host.store.mutate("nodes", "", self.host.name, update)

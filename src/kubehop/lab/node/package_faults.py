@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from kubehop.lab.node import rpm_keys
 from kubehop.lab.node.gpg_curl import DEFAULT_KEY, LabKey, encode, read_key
-from kubehop.lab.node.host import NodeHost, Proc, Tool
+from kubehop.lab.node.host import LabNode, Proc, Tool
 from kubehop.lab.node.manifests import KEYRING
 
 PACKAGE_FAULTS = frozenset({"package-lock-held", "package-repo-unreachable", "apt-source-broken",
@@ -44,14 +44,14 @@ VENDOR_URI = "https://download.vendor.example/apt"
 VENDOR_KEY_ID = "8B48AD6246925553"
 VENDOR_KEYRING = "/etc/apt/keyrings/vendor.gpg"
 # When each node's lock holder took the lock (lab seconds), from its first package command.
-_LOCKED_AT: weakref.WeakKeyDictionary[NodeHost, float] = weakref.WeakKeyDictionary()
+_LOCKED_AT: weakref.WeakKeyDictionary[LabNode, float] = weakref.WeakKeyDictionary()
 
 
-def _options(host: NodeHost, kind: str) -> list[dict[str, str]] | None:
+def _options(host: LabNode, kind: str) -> list[dict[str, str]] | None:
     return host.cluster.fault_options.get((kind, host.name))
 
 
-def seed(host: NodeHost, kind: str, options: dict[str, str]) -> None:
+def seed(host: LabNode, kind: str, options: dict[str, str]) -> None:
     """Leave on `host` what fault `kind` implies (files, versionlocks), once: a marker file
     remembers it, so a restarted lab does not undo what an upgrade changed."""
     fs = host.fs
@@ -100,7 +100,7 @@ def seed(host: NodeHost, kind: str, options: dict[str, str]) -> None:
         db.save()
 
 
-def provision_keyring(host: NodeHost) -> None:
+def provision_keyring(host: LabNode) -> None:
     """The guide's keyring on a Debian node whose source names it (kept when present); on an
     rpm node, the pkgs.k8s.io key imported into rpm (`rpm_keys.provision`)."""
     if host.setup.repo_legacy:
@@ -118,12 +118,12 @@ def provision_keyring(host: NodeHost) -> None:
     host.fs.write_bytes(KEYRING, encode(DEFAULT_KEY))
 
 
-def lab_today(host: NodeHost) -> date:
+def lab_today(host: LabNode) -> date:
     """The node's date (lab wall time), as gpg and apt judge expiry."""
     return datetime.fromtimestamp(host.clock.wall(), UTC).date()
 
 
-def key_error(host: NodeHost, keyring: str, describe: str) -> str | None:
+def key_error(host: LabNode, keyring: str, describe: str) -> str | None:
     """apt's complaint about the Kubernetes repository's signature when fault `repo-key` is on
     `host` and its keyring is absent or expired (apt-pkg/acquire-item.cc, gpgv's NO_PUBKEY /
     EXPKEYSIG); None when the key verifies (or the fault is not injected)."""
@@ -146,12 +146,12 @@ def key_error(host: NodeHost, keyring: str, describe: str) -> str | None:
     return f"W: GPG error: {describe}: {why}\nE: The repository '{describe}' is not signed.\n"
 
 
-def key_fault(host: NodeHost) -> bool:
+def key_fault(host: LabNode) -> bool:
     """Fault `repo-key` is on `host`: its package manager checks the repository's key."""
     return bool(_options(host, "repo-key"))
 
 
-def lock_holder(host: NodeHost) -> tuple[int, str] | None:
+def lock_holder(host: LabNode) -> tuple[int, str] | None:
     """(pid, name) of the process holding `host`'s dpkg lock now, or None. The first call
     starts the hold (a package command found the lock taken)."""
     options = _options(host, "package-lock-held")
@@ -163,7 +163,7 @@ def lock_holder(host: NodeHost) -> tuple[int, str] | None:
     return LOCK_HOLDER if now < since + seconds else None
 
 
-async def wait_for_lock(host: NodeHost, timeout: float) -> tuple[int, str] | None:
+async def wait_for_lock(host: LabNode, timeout: float) -> tuple[int, str] | None:
     """Wait up to `timeout` lab seconds for the holder to let go; the holder if it did not."""
     holder = lock_holder(host)
     if holder is None:
@@ -175,12 +175,12 @@ async def wait_for_lock(host: NodeHost, timeout: float) -> tuple[int, str] | Non
     return lock_holder(host)
 
 
-def repo_unreachable(host: NodeHost) -> bool:
+def repo_unreachable(host: LabNode) -> bool:
     """Fault `package-repo-unreachable`: pkgs.k8s.io does not answer this node."""
     return bool(_options(host, "package-repo-unreachable"))
 
 
-def dnf5(host: NodeHost) -> bool:
+def dnf5(host: LabNode) -> bool:
     """Fault `dnf5`: this node's dnf is dnf 5."""
     return bool(_options(host, "dnf5"))
 

@@ -15,8 +15,10 @@ from pathlib import Path
 
 
 @dataclass
-class NodeState:
-    """Everything a node remembers outside its files."""
+class PackageState:
+    """Everything a node remembers outside its files: its package database, holds and locks,
+    fetched lists, and its kubelet's state (not `model.cluster.NodeState`, what kubehop
+    observes of a node)."""
 
     installed: dict[str, str] = field(default_factory=dict)  # package → version (deb or rpm)
     holds: list[str] = field(default_factory=list)  # apt-mark holds
@@ -27,14 +29,14 @@ class NodeState:
     kubelet_active: bool = True
 
     @staticmethod
-    def load(path: Path) -> NodeState | None:
+    def load(path: Path) -> PackageState | None:
         """The saved state, or None when there is none yet."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        known = NodeState.__dataclass_fields__
-        return NodeState(**{k: v for k, v in data.items() if k in known})
+        known = PackageState.__dataclass_fields__
+        return PackageState(**{k: v for k, v in data.items() if k in known})
 
     def save(self, path: Path) -> None:
         """Write atomically (a crash never leaves half a database)."""
@@ -46,7 +48,7 @@ class NodeState:
 class PackageDB:
     """The state of one node bound to its file; every mutator saves."""
 
-    def __init__(self, path: Path, state: NodeState) -> None:
+    def __init__(self, path: Path, state: PackageState) -> None:
         self.path = path
         self.state = state
 

@@ -6,6 +6,10 @@ kubernetes-cni. A node sees only what its source files name: `/etc/apt/sources.l
 and deb822 formats) or `/etc/yum.repos.d/*.repo`. The legacy apt.kubernetes.io /
 packages.cloud.google.com / yum.kubernetes.io repositories, shut down in March 2024, and
 minors pkgs.k8s.io never had answer 404 like a dead repository.
+
+Packages require what pkgs.k8s.io's builds require (`requires`): kubeadm 1.28 and 1.29 need
+cri-tools >= 1.28.0, kubeadm 1.30 and 1.31 cri-tools >= 1.30.0, kubelet from 1.28
+kubernetes-cni >= 1.2.0, so apt and dnf move cri-tools along with kubeadm at 1.30.
 """
 
 from __future__ import annotations
@@ -30,6 +34,33 @@ CDN = "https://prod-cdn.packages.k8s.io/repositories/isv:/kubernetes:"
 _CNI = {27: "1.2.0", 28: "1.2.0", 29: "1.3.0", 30: "1.4.0", 31: "1.5.1", 32: "1.6.0"}
 PACKAGE_SIZES = {"kubeadm": "10.2 MB", "kubelet": "20.5 MB", "kubectl": "10.5 MB",
                  "cri-tools": "20.3 MB", "kubernetes-cni": "31.9 MB"}
+
+
+# What pkgs.k8s.io's builds require, from 1.28 on (kubernetes/release
+# cmd/krel/templates/latest/metadata.yaml, rendered into each spec's `Requires:`; the lab's
+# scenarios start at 1.28): package → ((from, before or None, ((dependency, minimum), …)), …).
+# kubeadm's `kubelet >= 1.19.0` and `kubectl >= 1.19.0` (to 1.29) always hold here.
+_REQUIRES: dict[str, tuple[tuple[str, str | None, tuple[tuple[str, str], ...]], ...]] = {
+    "kubeadm": (("1.28.0", "1.30.0", (("kubernetes-cni", "1.2.0"), ("cri-tools", "1.28.0"))),
+                ("1.30.0", "1.32.0", (("cri-tools", "1.30.0"),))),
+    "kubelet": (("1.28.0", None, (("kubernetes-cni", "1.2.0"),)),),
+}
+
+
+def requires(name: str, version: str) -> tuple[tuple[str, str], ...]:
+    """(dependency, minimum version) pairs that `version` of package `name` requires."""
+    v = parse_deb_version(version.partition(":")[2] if ":" in version else version)
+    for first, before, deps in _REQUIRES.get(name, ()):
+        if v.compare(parse_deb_version(first)) >= 0 and (
+                before is None or v.compare(parse_deb_version(before)) < 0):
+            return deps
+    return ()
+
+
+def satisfies(version: str | None, minimum: str) -> bool:
+    """Whether an installed or chosen `version` meets `>= minimum`."""
+    return version is not None and parse_deb_version(version).compare(
+        parse_deb_version(minimum)) >= 0
 
 
 def sort_versions(versions: list[str]) -> list[str]:

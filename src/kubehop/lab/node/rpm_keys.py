@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 
 from kubehop.lab.node.fs import FsError
 from kubehop.lab.node.gpg_curl import DEFAULT_KEY, LabKey, armor, fetch, read_key
-from kubehop.lab.node.host import NodeHost, Proc
+from kubehop.lab.node.host import LabNode, Proc
 
 PUBKEY_DIR = "/var/lib/rpm/pubkeys"
 REPOS_DIR = "/etc/yum.repos.d"
@@ -37,7 +37,7 @@ def nvr(key: LabKey) -> str:
     return f"gpg-pubkey-{key.key_id[-8:].lower()}-{created:x}"
 
 
-def imported(host: NodeHost) -> dict[str, LabKey]:
+def imported(host: LabNode) -> dict[str, LabKey]:
     """NVR → key of every key imported into rpm on `host`."""
     fs = host.fs
     out: dict[str, LabKey] = {}
@@ -54,7 +54,7 @@ def imported(host: NodeHost) -> dict[str, LabKey]:
     return out
 
 
-def import_key(host: NodeHost, key: LabKey) -> bool:
+def import_key(host: LabNode, key: LabKey) -> bool:
     """Import `key`; False (and nothing changed) when a key with its id is imported already."""
     if any(k.key_id == key.key_id for k in imported(host).values()):
         return False
@@ -63,7 +63,7 @@ def import_key(host: NodeHost, key: LabKey) -> bool:
     return True
 
 
-def erase(host: NodeHost, name: str) -> bool:
+def erase(host: LabNode, name: str) -> bool:
     """Erase gpg-pubkey `name`; False when it is not imported."""
     path = f"{PUBKEY_DIR}/{name}.key"
     if not host.fs.exists(path):
@@ -72,7 +72,7 @@ def erase(host: NodeHost, name: str) -> bool:
     return True
 
 
-def provision(host: NodeHost) -> None:
+def provision(host: LabNode) -> None:
     """The pkgs.k8s.io key imported, as dnf imports it at a node's first Kubernetes install;
     once (the keyring directory is the marker), so a lab restart keeps what the node did."""
     if host.fs.exists(PUBKEY_DIR):
@@ -81,7 +81,7 @@ def provision(host: NodeHost) -> None:
     import_key(host, DEFAULT_KEY)
 
 
-def seed(host: NodeHost, state: str, today: date, expires: date) -> None:
+def seed(host: LabNode, state: str, today: date, expires: date) -> None:
     """Fault `repo-key` on an rpm node: the imported key removed (`missing`), or replaced by
     one expiring on `expires` (same id and creation time: a key whose expiry was moved)."""
     host.fs.mkdir(PUBKEY_DIR, parents=True)
@@ -180,7 +180,7 @@ def erase_keys(p: Proc, names: list[str]) -> int:
 # --- dnf's signature check -------------------------------------------------------------------
 
 
-def repo_gpg(host: NodeHost, repo_id: str) -> tuple[bool, str, list[str]]:
+def repo_gpg(host: LabNode, repo_id: str) -> tuple[bool, str, list[str]]:
     """(gpgcheck, name, gpgkey URLs) of repository `repo_id` (dnf's defaults: gpgcheck on in
     RHEL's dnf.conf; name the id)."""
     check, name, keys = True, repo_id, []

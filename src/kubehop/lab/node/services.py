@@ -22,7 +22,8 @@ import weakref
 from dataclasses import dataclass, field
 
 from kubehop.lab.node.config import kube_version_of
-from kubehop.lab.node.host import NodeHost, Proc, TextStdin, Tool
+from kubehop.lab.node.host import LabNode, Proc, TextStdin, Tool
+from kubehop.lab.node.shell import Interpreter
 from kubehop.lab.node.system import installed, not_found
 
 
@@ -198,30 +199,27 @@ class Unit:
                 "InvocationID": self.invocation}
 
 
-_UNITS: weakref.WeakKeyDictionary[NodeHost, dict[str, Unit]] = weakref.WeakKeyDictionary()
+_UNITS: weakref.WeakKeyDictionary[LabNode, dict[str, Unit]] = weakref.WeakKeyDictionary()
 # Every unit ever started on a node, for journalctl (the journal outlives unloaded units).
-_JOURNAL: weakref.WeakKeyDictionary[NodeHost, list[Unit]] = weakref.WeakKeyDictionary()
+_JOURNAL: weakref.WeakKeyDictionary[LabNode, list[Unit]] = weakref.WeakKeyDictionary()
 _UNLOADED = {"LoadState": "not-found", "ActiveState": "inactive", "SubState": "dead",
              "Result": "success", "ExecMainStatus": "0", "ExecMainCode": "0",
              "InvocationID": ""}
 
 
-def _units(host: NodeHost) -> dict[str, Unit]:
+def _units(host: LabNode) -> dict[str, Unit]:
     return _UNITS.setdefault(host, {})
 
 
-def running_units(host: NodeHost) -> list[str]:
+def running_units(host: LabNode) -> list[str]:
     """The transient units whose process still runs on `host` (for tests and the lab)."""
     return sorted(n for n, u in _units(host).items() if u.status is None)
 
 
-async def _run_unit(host: NodeHost, unit: Unit) -> None:
-    from kubehop.lab.node.shell import Interpreter  # the shell imports this module's tools
-    from kubehop.lab.node.tools import TOOLS
-
+async def _run_unit(host: LabNode, unit: Unit) -> None:
     out = unit.journal.append
     try:
-        code = await Interpreter(host, TOOLS).run(shlex.join(unit.argv), stdin=TextStdin(),
+        code = await Interpreter(host, host.tools).run(shlex.join(unit.argv), stdin=TextStdin(),
                                                   out=out, err=out, root=True)
     except Exception as e:  # a crash of the simulated tool: the unit fails as a crashed process
         out(f"{unit.argv[0]}: {type(e).__name__}: {e}\n")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
 
 from kubehop.lab.node.fs import FsError, set_kubelet_extra_args
-from kubehop.lab.node.host import NodeHost, Proc, Stdin, TextStdin, Tool
+from kubehop.lab.node.host import LabNode, Proc, Stdin, TextStdin, Tool
 from kubehop.lab.node.system import available, os_has
 
 OPERATORS = {"&&", "||", ";", "&", "|", ";;"}
@@ -28,7 +28,7 @@ REDIRECTS = {">", ">>", "<", ">&", "&>", ">|"}
 
 
 @dataclass
-class Command:
+class ShellCommand:
     words: list[str] = field(default_factory=list)
     redirects: list[tuple[int, str, str]] = field(default_factory=list)  # (fd, op, target)
 
@@ -36,7 +36,7 @@ class Command:
 @dataclass
 class Pipeline:
     connector: str  # how it joins the previous one: "" (first), "&&", "||", ";"
-    commands: list[Command]
+    commands: list[ShellCommand]
 
 
 class ShellSyntaxError(Exception):
@@ -88,7 +88,7 @@ def parse(line: str) -> list[Pipeline]:
     except ValueError as e:  # unbalanced quotes
         raise ShellSyntaxError(f"unexpected EOF while looking for matching quote ({e})") from None
     out: list[Pipeline] = []
-    connector, commands, cmd = "", [], Command()
+    connector, commands, cmd = "", [], ShellCommand()
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -106,7 +106,7 @@ def parse(line: str) -> list[Pipeline]:
             if not cmd.words and not cmd.redirects:
                 raise ShellSyntaxError(f"syntax error near unexpected token `{tok}'")
             commands.append(cmd)
-            cmd = Command()
+            cmd = ShellCommand()
             if tok != "|":
                 out.append(Pipeline(connector, commands))
                 connector, commands = (";" if tok in ("&", ";;") else tok), []
@@ -148,13 +148,13 @@ class ShellState:
 
 
 # Faults already written into a node's files (see `Interpreter.apply_faults`).
-_APPLIED: WeakKeyDictionary[NodeHost, set[tuple[str, str]]] = WeakKeyDictionary()
+_APPLIED: WeakKeyDictionary[LabNode, set[tuple[str, str]]] = WeakKeyDictionary()
 
 
 class Interpreter:
     """Runs command lines on one node with the tools of `tools` (name → coroutine)."""
 
-    def __init__(self, host: NodeHost, tools: Mapping[str, Tool]) -> None:
+    def __init__(self, host: LabNode, tools: Mapping[str, Tool]) -> None:
         self.host = host
         self.tools = tools
 
@@ -213,7 +213,7 @@ class Interpreter:
             return next((s for s in reversed(statuses) if s != 0), 0)
         return statuses[-1]
 
-    async def _command(self, cmd: Command, state: ShellState, stdin: Stdin,
+    async def _command(self, cmd: ShellCommand, state: ShellState, stdin: Stdin,
                        out: Callable[[str], None], err: Callable[[str], None]) -> int:
         fs = self.host.fs
         files: dict[int, tuple[str, bool]] = {}  # fd → (path, append)

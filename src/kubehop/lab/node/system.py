@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from kubehop.lab.node.etcd_data import DATA_DIR, sync_db_file
 from kubehop.lab.node.fs import FsError
-from kubehop.lab.node.host import NodeHost, Proc, Tool
+from kubehop.lab.node.host import LabNode, Proc, Tool
 
 
 def _split_flags(args: list[str]) -> tuple[set[str], list[str]]:
@@ -334,19 +335,17 @@ FAMILY_TOOLS: dict[str, str] = {
 }
 
 
-def os_has(host: NodeHost, name: str) -> bool:
+def os_has(host: LabNode, name: str) -> bool:
     """Whether node `host`'s OS family ships command `name` (see FAMILY_TOOLS)."""
     family = FAMILY_TOOLS.get(name)
     return family is None or family == host.setup.os_family
 
 
-def available(host: NodeHost, name: str) -> bool:
+def available(host: LabNode, name: str) -> bool:
     """Whether `name` is a command on node `host`: a lab tool its OS ships whose package (for
     the Kubernetes binaries) is installed."""
-    from kubehop.lab.node.tools import TOOLS  # the registry imports this module
-
     package = _BINARIES.get(name)
-    return (name in TOOLS and os_has(host, name)
+    return (name in host.tools and os_has(host, name)
             and (package is None or host.db.version(package) is not None))
 
 
@@ -387,7 +386,7 @@ _FS_TYPES = {"cgroup2fs": "63677270", "tmpfs": "1021994", "cgroupfs": "27e0eb",
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
-def fs_type(host: NodeHost, path: str) -> str:
+def fs_type(host: LabNode, path: str) -> str:
     """The file system type `stat -fc %T` prints for node path `path`: /sys/fs/cgroup is a
     cgroup2 mount, or under the `cgroup-v1` fault a tmpfs holding one cgroup v1 mount per
     controller; /proc and /sys are proc and sysfs; the rest is the root file system."""
@@ -429,9 +428,6 @@ async def stat(p: Proc) -> int:
     if not files:
         p.err("stat: missing operand\nTry 'stat --help' for more information.\n")
         return 1
-    # Imported here: etcdctl imports services, which imports this module.
-    from kubehop.lab.node.etcdctl import DATA_DIR, sync_db_file
-
     status = 0
     for f in files:
         path = p.path(f)

@@ -5,7 +5,9 @@ Kubernetes packages unless `--disableexcludes=kubernetes` (or `all`) is given; `
 pins a package to its installed version. dnf reads the repository file at every run (its
 metadata cache is keyed by baseurl), so editing `v1.28` to `v1.29` takes effect at once.
 Messages follow dnf 4: `All matches were filtered out by exclude filtering for argument: …`,
-`Error: Unable to find a match: …` (exit 1).
+`Error: Unable to find a match: …` (exit 1). Packages bring what they require
+(`repos.requires`: kubeadm 1.30 upgrades cri-tools to 1.30) from what is visible: a dependency
+behind `exclude=` or a versionlock is one that "nothing provides" (libsolv's words, exit 1).
 
 `--repofrompath=ID,URL` adds a repository for one run, `--repo=ID` enables only the named ones,
 `--setopt=cachedir=DIR` puts the fetched metadata in DIR, written as the user running dnf (a
@@ -13,7 +15,7 @@ login user may list packages; dnf 4 gives it a cache of its own, dnf/conf/config
 `MainConf`). Fault `package-repo-unreachable` (`package_faults`): the repositories' metadata
 download times out (`Curl error (28)`, exit 1), dnf 4's messages.
 
-Fault `package-install-fails` (`Cluster.package_install_fails`): downloading that package's rpm
+Fault `package-install-fails` (`NodeFleet.package_install_fails`): downloading that package's rpm
 times out (`[FAILED] …: Curl error (28)`, `Error: Error downloading packages:`, exit 1) and
 nothing is installed. Fault `dnf5` (`package_faults`): dnf is dnf 5, whose argument parser
 has no `--disableexcludes` (dnf5 docs "Changes between DNF4 and DNF5": `--setopt=
@@ -30,7 +32,16 @@ from kubehop.lab.node import package_faults as pf
 from kubehop.lab.node import rpm_keys
 from kubehop.lab.node.fs import FsError
 from kubehop.lab.node.host import Proc, Tool
-from kubehop.lab.node.repos import PACKAGE_SIZES, Repo, YumRepo, repo_for, sort_versions, yum_repos
+from kubehop.lab.node.repos import (
+    PACKAGE_SIZES,
+    Repo,
+    YumRepo,
+    repo_for,
+    requires,
+    satisfies,
+    sort_versions,
+    yum_repos,
+)
 from kubehop.model.versions import parse_deb_version
 
 ARCH = "x86_64"
@@ -141,6 +152,23 @@ class DnfView:
         return out
 
 
+def _dependencies(view: DnfView, chosen: dict[str, str]) -> list[str]:
+    """Add to `chosen` the newest visible version of each dependency the installed or chosen
+    version does not meet; libsolv's problem lines for those nothing visible provides."""
+    problems = []
+    for name, version in list(chosen.items()):
+        for dep, minimum in requires(name, version):
+            if satisfies(chosen.get(dep) or view.db.version(dep), minimum):
+                continue
+            offered = sort_versions([v for v, _, _ in view.visible.get(dep, [])])
+            if offered and satisfies(offered[0], minimum):
+                chosen[dep] = offered[0]
+                continue
+            problems.append(f"  - nothing provides {dep} >= {minimum} needed by "
+                            f"{_nevra(name, version)} from {_repo_of(view, name, version)}\n")
+    return problems
+
+
 def _metadata_line(p: Proc) -> str:
     return "Last metadata expiration check: 0:00:12 ago on Mon 01 Jan 2024 12:00:00 PM UTC.\n"
 
@@ -223,6 +251,12 @@ async def install(p: Proc, o: Options, specs: list[str], verb: str) -> int:
     if not chosen:
         out("Dependencies resolved.\nNothing to do.\nComplete!\n")
         return 0
+    problems = _dependencies(view, chosen)
+    if problems:  # dnf 4 (dnf/base.py `_raise_if_resolving_failed`) [U: wording approximated]
+        p.err("Error: \n Problem: conflicting requests\n" + "".join(problems) + "(try to add "
+              "'--skip-broken' to skip uninstallable packages or '--nobest' to use not only "
+              "best candidate packages)\n")
+        return 1
     groups: dict[str, list[str]] = {"Installing": [], "Upgrading": [], "Downgrading": []}
     for name, v in chosen.items():
         old = view.db.version(name)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from kubehop.lab.fixtures.cluster import ClusterSpec, FaultSpec, NodeSpec, PdbSpec, WorkloadSpec
-from kubehop.lab.scenarios.schema import Node, Scenario, Workload
+from kubehop.lab.fixtures.specs import (
+    ClusterSpec,
+    FaultSpec,
+    LabNodeSpec,
+    LabPdbSpec,
+    LabWorkloadSpec,
+)
+from kubehop.lab.scenarios.schema import Node, Scenario, ScenarioWorkload
 from kubehop.model.versions import parse_deb_version
 
 # Images when a workload names none (what the classic training cluster runs).
@@ -17,9 +23,9 @@ DEFAULT_IMAGES = {
 }
 
 
-def _node(n: Node) -> NodeSpec:
+def _node(n: Node) -> LabNodeSpec:
     kubelet = parse_deb_version(n.packages.kubelet).kube_version()
-    return NodeSpec(
+    return LabNodeSpec(
         name=n.name, roles=n.roles, kubelet_version=str(kubelet), kube_proxy_version=None,
         os_image=n.os.image, kernel_version=n.os.kernel, container_runtime=n.runtime,
         cpu=n.capacity.cpu, memory=n.capacity.memory, pods=str(n.capacity.pods),
@@ -30,12 +36,12 @@ def _node(n: Node) -> NodeSpec:
     )
 
 
-def _workload(w: Workload) -> WorkloadSpec:
+def _workload(w: ScenarioWorkload) -> LabWorkloadSpec:
     pdb = None
     if w.pdb is not None:
-        pdb = PdbSpec(min_available=w.pdb.min_available, max_unavailable=w.pdb.max_unavailable,
+        pdb = LabPdbSpec(min_available=w.pdb.min_available, max_unavailable=w.pdb.max_unavailable,
                       name=w.pdb.name)
-    return WorkloadSpec(
+    return LabWorkloadSpec(
         kind=w.kind, namespace=w.namespace, name=w.name, replicas=w.replicas,
         image=w.image or DEFAULT_IMAGES[w.kind], requests=dict(w.requests),
         empty_dir=w.empty_dir, node=w.node, labels=dict(w.labels), pdb=pdb,
@@ -46,7 +52,8 @@ def _workload(w: Workload) -> WorkloadSpec:
 
 
 def to_cluster_spec(scenario: Scenario) -> ClusterSpec:
-    """The `ClusterSpec` of `scenario`: `fixtures.populate(to_cluster_spec(sc), store)`."""
+    """The `ClusterSpec` of `scenario`, for
+    `kubehop.lab.fixtures.cluster.populate(to_cluster_spec(sc), store)`."""
     c = scenario.cluster
     return ClusterSpec(
         nodes=tuple(_node(n) for n in scenario.nodes),

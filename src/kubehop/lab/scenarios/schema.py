@@ -127,7 +127,7 @@ class Packages:
 
 
 @dataclass(frozen=True, slots=True)
-class Repo:
+class ScenarioRepo:
     """The Kubernetes package repository: pkgs.k8s.io `v<minor>`, or the retired legacy one."""
 
     minor: str
@@ -160,7 +160,7 @@ class Node:
 
     name: str
     packages: Packages
-    repo: Repo
+    repo: ScenarioRepo
     roles: tuple[str, ...] = ()
     os: OsInfo = OsInfo()
     runtime: str = "containerd://1.7.13"
@@ -204,7 +204,7 @@ class Node:
 
 
 @dataclass(frozen=True, slots=True)
-class Pdb:
+class ScenarioPdb:
     """Exactly one bound, an int or `"N%"`."""
 
     min_available: int | str | None = None
@@ -221,7 +221,7 @@ class Pdb:
 
 
 @dataclass(frozen=True, slots=True)
-class Workload:
+class ScenarioWorkload:
     """A Deployment, StatefulSet, DaemonSet, bare Pod, CloudNativePG cluster or Helm release.
 
     `replicas` holds a CNPGCluster's `instances`. `node` pins a bare Pod (or every replica);
@@ -238,7 +238,7 @@ class Workload:
     image: str | None = None  # default: the fixture builder's per-kind image
     requests: Mapping[str, str] = field(default_factory=dict)
     empty_dir: bool = False
-    pdb: Pdb | None = None
+    pdb: ScenarioPdb | None = None
     node: str | None = None
     primary_node: str | None = None
     enable_pdb: bool = True  # CNPGCluster: spec.enablePDB
@@ -286,7 +286,7 @@ class Workload:
 
 
 @dataclass(frozen=True, slots=True)
-class Timing:
+class ScenarioTiming:
     """Lab seconds (DESIGN scenario `timing`; `switchover` is CloudNativePG's promotion)."""
 
     pod_start: float = 5.0
@@ -297,7 +297,8 @@ class Timing:
     switchover: float = 3.0
 
     def to_dict(self) -> dict[str, float]:
-        """camelCase keys: `kubehop.lab.controllers.Timing(**t.to_dict())` takes them as is."""
+        """camelCase keys: `kubehop.lab.controllers.runtime.Timing(**t.to_dict())` takes them
+        as is."""
         return {"podStart": self.pod_start, "podStop": self.pod_stop,
                 "kubeletRestart": self.kubelet_restart, "staticPodRestart": self.static_pod_restart,
                 "packageInstall": self.package_install, "switchover": self.switchover}
@@ -340,8 +341,8 @@ class Scenario:
     nodes: tuple[Node, ...]
     description: str = ""
     cluster: ClusterConfig = ClusterConfig()
-    workloads: tuple[Workload, ...] = ()
-    timing: Timing = Timing()
+    workloads: tuple[ScenarioWorkload, ...] = ()
+    timing: ScenarioTiming = ScenarioTiming()
     faults: tuple[Fault, ...] = ()
     api_faults: tuple[ApiFault, ...] = ()  # written back under `faults` too
     source: str = ""

@@ -256,7 +256,7 @@ def _node(d: _Doc, raw: Any, path: str, cluster: s.ClusterConfig) -> s.Node:
                              for k in s.KUBE_PACKAGES})
     r = d.mapping(n.get("repo") or {}, join(path, "repo"), ("minor", "legacy"))
     kubeadm_minor = str(parse_deb_version(packages.kubeadm).kube_version().minor_version)
-    repo = s.Repo(d.minor(r.get("minor", kubeadm_minor), join(path, "repo.minor")),
+    repo = s.ScenarioRepo(d.minor(r.get("minor", kubeadm_minor), join(path, "repo.minor")),
                   d.flag(r.get("legacy", False), join(path, "repo.legacy")))
     holds = tuple(d.text(h, f"{path}.holds[{i}]", _PACKAGE_RE, "a package name")
                   for i, h in enumerate(d.items(n.get("holds", list(defaults["holds"])),
@@ -347,7 +347,7 @@ def _node_ref(d: _Doc, value: Any, path: str, names: Mapping[str, int]) -> str:
     return name
 
 
-def _pdb(d: _Doc, raw: Any, path: str, kind: str) -> s.Pdb:
+def _pdb(d: _Doc, raw: Any, path: str, kind: str) -> s.ScenarioPdb:
     m = dict(d.mapping(raw, path, ("name", "minAvailable", "maxUnavailable")))
     name = d.text(m.pop("name"), join(path, "name"), _SUBDOMAIN_RE, "a PDB name") \
         if "name" in m else None
@@ -361,11 +361,11 @@ def _pdb(d: _Doc, raw: Any, path: str, kind: str) -> s.Pdb:
     if kind in ("Pod", "DaemonSet") and (key != "minAvailable" or isinstance(value, str)):
         d.fail(join(path, key), f"a {kind}'s PDB needs an integer minAvailable (without a "
                                 "scale there is nothing to compute it from)")
-    return s.Pdb(min_available=value, name=name) if key == "minAvailable" \
-        else s.Pdb(max_unavailable=value, name=name)
+    return s.ScenarioPdb(min_available=value, name=name) if key == "minAvailable" \
+        else s.ScenarioPdb(max_unavailable=value, name=name)
 
 
-def _workload(d: _Doc, raw: Any, path: str, names: Mapping[str, int]) -> s.Workload:
+def _workload(d: _Doc, raw: Any, path: str, names: Mapping[str, int]) -> s.ScenarioWorkload:
     kind = d.mapping(raw, path, (*_WORKLOAD_COMMON, *{k for v in _WORKLOAD_KEYS.values()
                                                       for k in v}), required=("kind",))["kind"]
     if kind not in _WORKLOAD_KEYS:
@@ -377,7 +377,7 @@ def _workload(d: _Doc, raw: Any, path: str, names: Mapping[str, int]) -> s.Workl
     requests = {k: d.quantity(v, join(req, k)) for k, v in d.mapping(
         w.get("requests") or {}, req, ("cpu", "memory", "ephemeral-storage")).items()}
     count_key = "instances" if kind == "CNPGCluster" else "replicas"
-    workload = s.Workload(
+    workload = s.ScenarioWorkload(
         kind=kind,
         namespace=d.text(w.get("namespace", "default"), join(path, "namespace"), _LABEL_RE,
                         "a namespace name"),
@@ -413,7 +413,7 @@ def _workload(d: _Doc, raw: Any, path: str, names: Mapping[str, int]) -> s.Workl
     return workload
 
 
-def _helm_release(d: _Doc, w: dict[str, Any], path: str) -> s.Workload:
+def _helm_release(d: _Doc, w: dict[str, Any], path: str) -> s.ScenarioWorkload:
     """A Helm 3 release: only its release Secret, whose manifest declares `objects`."""
     objects = []
     for i, raw in enumerate(d.items(w.get("objects"), join(path, "objects"))):
@@ -424,7 +424,7 @@ def _helm_release(d: _Doc, w: dict[str, Any], path: str) -> s.Workload:
                                "an apiVersion like apps/v1"),
                         d.text(o["kind"], join(at, "kind"), _KIND_RE, "a kind like Deployment"),
                         d.text(o["name"], join(at, "name"), _LABEL_RE, "an object name")))
-    return s.Workload(
+    return s.ScenarioWorkload(
         kind="HelmRelease",
         namespace=d.text(w.get("namespace", "default"), join(path, "namespace"), _LABEL_RE,
                          "a namespace name"),
@@ -434,11 +434,12 @@ def _helm_release(d: _Doc, w: dict[str, Any], path: str) -> s.Workload:
     )
 
 
-def _timing(d: _Doc, raw: Any) -> s.Timing:
+def _timing(d: _Doc, raw: Any) -> s.ScenarioTiming:
     if raw is None:
-        return s.Timing()
+        return s.ScenarioTiming()
     t = d.mapping(raw, "timing", s.TIMING_KEYS)
-    return s.Timing(**{s.TIMING_KEYS[k]: d.seconds(v, join("timing", k)) for k, v in t.items()})
+    return s.ScenarioTiming(**{s.TIMING_KEYS[k]: d.seconds(v, join("timing", k))
+                               for k, v in t.items()})
 
 
 def _fault(d: _Doc, raw: Any, path: str, names: Mapping[str, int]) -> s.Fault:
