@@ -49,13 +49,15 @@ from kubehop.model.plan import PlanOptions, StepKind
 from kubehop.shell.executor.cluster import KubeCluster
 from kubehop.shell.executor.engine import Executor
 from kubehop.shell.executor.events import ProgressEvent
-from kubehop.shell.executor.expect import ExpectChecker, NodeFacts
+from kubehop.shell.executor.expect import ExpectChecker
 from kubehop.shell.executor.gates import HealthGates
 from kubehop.shell.executor.journal import Journal
-from kubehop.shell.executor.steps import ExecutorOptions, StepRunner
+from kubehop.shell.executor.steps import StepRunner
 from kubehop.shell.kube.client import KubeClient
 from kubehop.shell.observe.cluster import observe
 from kubehop.shell.observe.nodes import TransportRunner
+from kubehop.shell.steps.base import ExecutorOptions
+from kubehop.shell.steps.facts import NodeFacts
 
 TARGET = "1.30"
 

@@ -16,7 +16,7 @@ import pytest
 from kubehop.lab.api.faults import ApiFaults
 from kubehop.lab.api.server import LabServer
 from kubehop.lab.clock import VirtualClock
-from kubehop.lab.fixtures.cluster import oldversion_spec
+from kubehop.lab.fixtures.specs import oldversion_spec
 from kubehop.lab.lab import Lab
 from kubehop.lab.scenarios import parse_text
 from kubehop.lab.scenarios.schema import ApiFault

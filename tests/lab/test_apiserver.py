@@ -14,7 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from kubehop.lab.api.app import LabApi
 from kubehop.lab.api.store import Store
 from kubehop.lab.api.target import parse_path
-from kubehop.lab.fixtures.cluster import oldversion_spec, populate
+from kubehop.lab.fixtures.cluster import populate
+from kubehop.lab.fixtures.specs import oldversion_spec
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;" \
         "g=meta.k8s.io,application/json"

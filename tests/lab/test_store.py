@@ -16,7 +16,8 @@ from kubehop.lab.api.status import (
     GoneStatus,
     NotFoundStatus,
 )
-from kubehop.lab.api.store import Change, Store
+from kubehop.lab.api.store import Store
+from kubehop.lab.api.watches import Change
 
 
 def pod(ns: str, name: str, node: str = "", labels: dict[str, str] | None = None,

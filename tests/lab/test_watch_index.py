@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from kubehop.lab.api.selectors import FieldSelector, LabelQuery
 from kubehop.lab.api.status import GoneStatus
-from kubehop.lab.api.store import Change, Store
-from kubehop.lab.api.watches import Watch
+from kubehop.lab.api.store import Store
+from kubehop.lab.api.watches import Change, Watch
 from tests.lab.test_store import pod
 
 

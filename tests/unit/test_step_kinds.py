@@ -16,8 +16,9 @@ from kubehop.model.plan import ExpectKey, ExpectValue, Step, StepKind
 from kubehop.model.versions import MinorVersion
 from kubehop.shell import steps as shell_steps
 from kubehop.shell.executor.cluster import NodeView, SystemPod
-from kubehop.shell.executor.expect import ExpectChecker, NodeFacts
+from kubehop.shell.executor.expect import ExpectChecker
 from kubehop.shell.executor.fake import FakeCluster
+from kubehop.shell.steps.facts import NodeFacts
 from kubehop.shell.transports.fake import FakeTransport
 
 NODE = "cp1"

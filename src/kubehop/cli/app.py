@@ -74,15 +74,12 @@ _COMMANDS = [
 
 
 def _register_commands() -> None:
+    """Add every command of `_COMMANDS`; a missing module is an error, never skipped."""
     # Imported here so that each command module stays importable on its own.
     import importlib
 
     for module, name in _COMMANDS:
-        try:
-            cli.add_command(getattr(importlib.import_module(f"kubehop.cli.{module}"), name))
-        except ModuleNotFoundError as e:  # a command family not built yet
-            if e.name != f"kubehop.cli.{module}":
-                raise
+        cli.add_command(getattr(importlib.import_module(f"kubehop.cli.{module}"), name))
 
 
 _register_commands()

@@ -9,20 +9,19 @@
 Every step is journaled before and after it runs ($KUBEHOP_STATE_DIR or
 ~/.local/state/kubehop/), so running the same command again after a failure, Ctrl-C or a crash
 resumes where the run stopped. Exit 3 when a run halts (the report names the failed step, the
-nodes left cordoned and how to resume). Heavy modules (Kubernetes and SSH clients, the
-executor) are imported inside the commands.
+nodes left cordoned and how to resume). The work is the session's
+(`kubehop.shell.session`); these commands parse flags and hand it a front end (`cli.ui`).
 """
 
 from __future__ import annotations
 
-import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from kubehop.cli.context import accept_new_host_keys, global_options, host_key_option, run
-from kubehop.cli.drain import parse_duration
+from kubehop.cli.context import global_options, host_key_option, make_session, run_session
 from kubehop.cli.output import MACHINE_FORMATS, emit, json_stdout
+from kubehop.cli.params import parse_duration
 from kubehop.cli.plan import (
     hook_options,
     hooks_from,
@@ -32,21 +31,12 @@ from kubehop.cli.plan import (
     window_option,
     windows_from,
 )
-from kubehop.cli.releases import release_data_option
-from kubehop.model.errors import OperationError, UsageError
+from kubehop.cli.releases import release_data_option, resolve_today
+from kubehop.model.errors import UsageError
 from kubehop.model.plan import Plan
 
-
-def _confirm(yes: bool) -> Any:
-    def ask(question: str) -> None:
-        if yes:
-            return
-        if not sys.stdin.isatty():
-            raise UsageError("refusing to change the cluster without confirmation: pass --yes "
-                             "(standard input is not a terminal)")
-        if not click.confirm(question, default=False, err=True):
-            raise OperationError("not confirmed: nothing changed")
-    return ask
+if TYPE_CHECKING:
+    from kubehop.shell.session import ApplySettings, Session
 
 
 def apply_options(f: Any) -> Any:
@@ -89,14 +79,14 @@ def apply_options(f: Any) -> Any:
     return f
 
 
-def _settings(params: dict[str, Any], release_data: str | None = None) -> Any:
-    from kubehop.cli.apply_run import ApplySettings
-    from kubehop.shell.executor.steps import ExecutorOptions
+def _settings(params: dict[str, Any]) -> ApplySettings:
+    """ApplySettings from the apply flags (click's values)."""
+    from kubehop.shell.session import ApplySettings
+    from kubehop.shell.steps.base import ExecutorOptions
 
     step = parse_duration(params["step_timeout"], "--step-timeout")
     return ApplySettings(
-        yes=params["yes"], dry_run=params["dry_run"],
-        accept_new_host_keys=accept_new_host_keys(),
+        dry_run=params["dry_run"],
         executor=ExecutorOptions(
             parallel=params["parallel"], command_timeout=step, gate_timeout=step,
             verify_timeout=min(step, 300.0),
@@ -105,11 +95,20 @@ def _settings(params: dict[str, Any], release_data: str | None = None) -> Any:
             kubeadm_timeout=parse_duration(params["kubeadm_timeout"], "--kubeadm-timeout"),
             lock_wait=parse_duration(params["lock_wait"], "--lock-wait"),
             etcd_snapshot_dir=params["etcd_snapshot_dir"]),
-        log_format=global_options().log_format, release_data=release_data,
         hooks=hooks_from(params["hooks"], params["hook_file"]),
         hook_timeout=parse_duration(params["hook_timeout"], "--hook-timeout"),
         windows=windows_from(params["windows"]), wait_for_window=params["wait_for_window"],
         notify=params["notify"])
+
+
+def _session(params: dict[str, Any], release_data: str | None,
+             today: str | None = None) -> Session:
+    """The session of an `apply` or `upgrade`: its confirmation follows --yes."""
+    from kubehop.cli.ui import ClickUi
+
+    ui = ClickUi(global_options().log_format, yes=params["yes"])
+    return make_session(release_data=release_data, today=resolve_today(today) if today else None,
+                        ui=ui)
 
 
 @click.command("apply")
@@ -128,54 +127,19 @@ def apply(plan_file: str | None, abandon: bool, release_data: str | None,
     differences; a plan already started resumes: each step's expected after-state
     is checked before it runs. Exit 3 when the run halts; run it again to resume.
     """
-    from kubehop.cli.apply_run import abandon_run, apply_plan
-
-    settings = _settings(params, release_data)
-    if abandon:
-        if plan_file:
-            raise UsageError("--abandon takes no PLAN_FILE: it gives up the cluster's "
-                             "unfinished run")
-        with json_stdout(settings.log_format):
-            run(abandon_run(settings))
-        return
-    if plan_file is None:
-        with json_stdout(settings.log_format):
-            run(_resume(settings))
-        return
-    plan = Plan.from_dict(read_document(plan_file, "plan file"))
-    with json_stdout(settings.log_format):
-        run(apply_plan(plan, settings, plan_path=plan_file, confirm=_confirm(settings.yes)))
-
-
-async def _resume(settings: Any) -> None:
-    from kubehop.cli.apply_run import apply_plan, cluster_identity, saved_plan_path
-    from kubehop.cli.context import connect
-    from kubehop.model.journal import RunStatus
-    from kubehop.shell.executor.journal import Journal
-
-    client = await connect()
-    try:
-        cluster = await cluster_identity(client)
-    finally:
-        await client.close()
-    with Journal.open() as journal:
-        state = journal.latest(cluster, unfinished=True)
-        if state is None:
-            last = journal.latest(cluster)
-            if last is not None and last.status is RunStatus.SUCCEEDED:
-                # e.g. the process was killed after the run's last record: nothing to resume
-                click.echo(f"Nothing to resume: the last run on this cluster, {last.run.id} "
-                           f"({last.run.from_version} → {last.run.to_version}), finished "
-                           "successfully.")
-                return
-            why = (f"the last run, {last.run.id}, was {last.status}" if last is not None
-                   else "none was recorded")
-            raise UsageError(f"no unfinished run on this cluster ({why}): give a PLAN_FILE "
-                             "(kubehop plan --to VERSION -o json --out FILE)")
-        plan = journal.plan_of(state.run.id)
-    path = saved_plan_path(state.run.id)
-    await apply_plan(plan, settings, plan_path=str(path) if path.exists() else None,
-                     confirm=_confirm(settings.yes))
+    settings = _settings(params)
+    if abandon and plan_file:
+        raise UsageError("--abandon takes no PLAN_FILE: it gives up the cluster's "
+                         "unfinished run")
+    plan = Plan.from_dict(read_document(plan_file, "plan file")) if plan_file else None
+    session = _session(params, release_data)
+    with json_stdout(global_options().log_format):
+        if abandon:
+            run_session(session, lambda s: s.abandon())
+        elif plan is None:
+            run_session(session, lambda s: s.resume(settings))
+        else:
+            run_session(session, lambda s: s.apply(plan, settings, plan_path=plan_file))
 
 
 @click.command("upgrade")
@@ -192,17 +156,15 @@ def upgrade(to: str, max_unavailable: str, worker_strategy: str, drain_policy: s
     An unfinished run towards the same version is resumed instead of planned
     again (its nodes may be cordoned mid-way). Same exit codes as `apply`.
     """
-    from kubehop.cli.apply_upgrade import upgrade_flow
-
     if from_state:
         raise UsageError("--from-state plans from a file; `upgrade` observes the cluster it "
                          "changes (use `kubehop plan --from-state` then `kubehop apply`)")
     options = options_from(max_unavailable, worker_strategy, drain_policy,
                            allow_unknown_version, ignore_findings, strict_kubeadm_skew)
-    settings = _settings(params, release_data)
-    with json_stdout(settings.log_format):
-        run(upgrade_flow(to, options, settings, release_data=release_data, today=today,
-                         confirm=_confirm(settings.yes)))
+    settings = _settings(params)
+    session = _session(params, release_data, today)
+    with json_stdout(global_options().log_format):
+        run_session(session, lambda s: s.upgrade(to, options, settings))
 
 
 @click.command("status")
@@ -212,14 +174,9 @@ def upgrade(to: str, max_unavailable: str, worker_strategy: str, drain_policy: s
 def status(output: str, run_id: str | None) -> None:
     """Progress of the current or last run, from the journal (no cluster access)."""
     from kubehop.cli.apply_status import format_status, status_document
-    from kubehop.shell.executor.journal import Journal
+    from kubehop.shell.session.runs import read_run
 
-    with Journal.open() as journal:
-        state = journal.find(run_id) if run_id else journal.latest()
-        if state is None:
-            raise OperationError(f"no run {run_id} in the journal" if run_id else
-                                 f"no kubehop run recorded yet (journal {journal.path})")
-        plan = journal.plan_of(state.run.id)
+    plan, state = read_run(run_id)
     if output in MACHINE_FORMATS:
         emit(status_document(plan, state), output)
     else:

@@ -77,7 +77,7 @@ class PlainLines(JsonEvents):
         if step and event.kind == "step-started":
             self._started[step] = self._said[step] = event.elapsed
         elif step and event.kind == "step-waiting":
-            from kubehop.shell.executor.kubeadm_runner import RETRYING
+            from kubehop.shell.steps.kubeadm_runner import RETRYING
 
             started = self._started.setdefault(step, event.elapsed)
             said = self._said.setdefault(step, event.elapsed)

@@ -10,45 +10,13 @@ from typing import Any
 import click
 from rich.text import Text
 
-from kubehop.cli.context import host_key_option, run
+from kubehop.cli.context import host_key_option, make_session, run_session
 from kubehop.cli.output import MACHINE_FORMATS, emit, make_console, styled
-from kubehop.cli.plan import trial_for
-from kubehop.cli.releases import (
-    load_release_data_checked,
-    release_data_option,
-    resolve_today,
-    today_option,
-)
-from kubehop.cli.versions import observe_with_ssh
-from kubehop.core.checks.run import run_checks
-from kubehop.core.planner.target import check_target_text, resolve
-from kubehop.model.cluster import ClusterState
+from kubehop.cli.releases import release_data_option, resolve_today, today_option
+from kubehop.core.planner.target import check_target_text
 from kubehop.model.findings import Finding, Severity
-from kubehop.model.plan import PlanOptions
-from kubehop.model.releases import ReleaseData
-from kubehop.model.versions import KubeVersion
 
 SEVERITY_STYLES = {"blocking": "bold red", "warning": "yellow", "info": "cyan"}
-
-
-def check_target(state: ClusterState, text: str | None, data: ReleaseData) -> KubeVersion | None:
-    """`--to` resolved as `plan --to` resolves it (`1.29`, `v1.29.15`, `latest`, `next-minor`,
-    `latest-patch`); a patch the release data does not know is a finding here, not an error."""
-    if text is None:
-        return None
-    return resolve(state, text, data, PlanOptions(allow_unknown_version=True)).final
-
-
-def with_host_keys(findings: list[Finding], changed: dict[str, str]) -> list[Finding]:
-    """`findings` with each node whose host key changed reported as blocking (`upgrade`
-    refuses to connect to it) instead of as a node whose packages could not be read."""
-    if not changed:
-        return findings
-    from kubehop.shell.observe.inventory import host_key_findings
-
-    subjects = {f"node/{node}" for node in changed}
-    kept = [f for f in findings if not (f.id == "packages.unreadable" and f.subject in subjects)]
-    return host_key_findings(changed) + kept
 
 
 def check_document(findings: list[Finding]) -> dict[str, Any]:
@@ -99,13 +67,9 @@ def check(ctx: click.Context, to: str | None, output: str, today: str | None,
     """
     if to is not None:
         check_target_text(to)  # a bad --to is refused before the cluster is touched
-    day = resolve_today(today)
-    data = load_release_data_checked(release_data, day, warn_stale=False)  # data.stale
-    state, changed_keys = run(observe_with_ssh(
-        workloads=True, apis=to is not None, node_facts=True,
-        trial_for=trial_for(to, release_data, today) if to is not None else None))
-    findings = with_host_keys(run_checks(state, data, day, check_target(state, to, data)),
-                              changed_keys)
+    session = make_session(release_data=release_data, today=resolve_today(today))
+    session.release_data(warn_stale=False)  # a bad --release-data before the cluster is touched
+    findings = run_session(session, lambda s: s.check(to))
     if output in MACHINE_FORMATS:
         emit(check_document(findings), output)
     else:

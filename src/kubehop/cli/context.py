@@ -1,20 +1,21 @@
-"""What every cluster-facing command needs: the global options, a connected client, asyncio.
+"""What every cluster-facing command needs: the global options, a session, asyncio.
 
-Heavy clients (kubernetes-asyncio, asyncssh) are imported here lazily, inside the functions, so
+Heavy clients (kubernetes-asyncio, asyncssh) are imported by the session when first used, so
 that `kubehop --help`, `releases` and `plan -o script` stay fast.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:
     from kubehop.cli.app import GlobalOptions
-    from kubehop.shell.kube.client import KubeClient
+    from kubehop.shell.session import Session, Ui
 
 T = TypeVar("T")
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -29,7 +30,7 @@ def _remember_accept_new(ctx: click.Context, _param: click.Parameter, value: boo
 
 def host_key_option(f: _F) -> _F:
     """`--accept-new-host-keys`, for every command that connects to nodes over SSH; read back
-    with `accept_new_host_keys()` wherever that command opens its transport."""
+    with `accept_new_host_keys()` wherever that command opens its session."""
     return click.option(
         "--accept-new-host-keys", is_flag=True, expose_value=False,
         callback=_remember_accept_new,
@@ -48,14 +49,29 @@ def global_options() -> GlobalOptions:
     return click.get_current_context().find_root().obj
 
 
-async def connect() -> KubeClient:
-    """A client for the cluster the global options name (kubectl's rules for kubeconfig)."""
-    from kubehop.shell.kube.client import KubeClient
+def make_session(*, release_data: str | None = None, today: date | None = None,
+                 ui: Ui | None = None) -> Session:
+    """A session on the cluster the global options name, with this command's options."""
+    from kubehop.cli.ui import ClickUi
+    from kubehop.shell.session import Session, SessionOptions
 
     opts = global_options()
-    return await KubeClient.connect(opts.kubeconfig, opts.context)
+    options = SessionOptions(kubeconfig=opts.kubeconfig, context=opts.context,
+                             ssh_inventory=opts.ssh_inventory,
+                             accept_new_host_keys=accept_new_host_keys(),
+                             release_data=release_data, today=today)
+    return Session(options, ui or ClickUi(opts.log_format))
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine to completion on a fresh event loop."""
     return asyncio.run(coro)
+
+
+def run_session(session: Session, work: Callable[[Session], Awaitable[T]]) -> T:
+    """Run `work(session)` on a fresh event loop, closing the session after it."""
+    async def scoped() -> T:
+        async with session:
+            return await work(session)
+
+    return asyncio.run(scoped())

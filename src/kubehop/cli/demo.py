@@ -75,16 +75,16 @@ async def run_upgrade() -> None:
     """`kubehop upgrade --to 1.30 --yes`, run in this process through the command's own flow
     (the lab keeps serving on the same event loop). Raises what the command raises (a halted
     run: exit 3)."""
-    from kubehop.cli.apply_run import ApplySettings
-    from kubehop.cli.apply_upgrade import upgrade_flow
+    from kubehop.cli.context import make_session
     from kubehop.cli.demo_story import TARGET
     from kubehop.cli.plan import options_from
-    from kubehop.shell.executor.steps import ExecutorOptions
+    from kubehop.cli.ui import ClickUi
+    from kubehop.shell.session import ApplySettings
+    from kubehop.shell.steps.base import ExecutorOptions
 
-    settings = ApplySettings(yes=True, dry_run=False, accept_new_host_keys=False,
-                             executor=ExecutorOptions(), log_format="text")
-    await upgrade_flow(TARGET, options_from("1", "skip", "minor", False, ()), settings,
-                       release_data=None, today=None, confirm=lambda question: None)
+    settings = ApplySettings(executor=ExecutorOptions())
+    async with make_session(ui=ClickUi("text", yes=True)) as session:
+        await session.upgrade(TARGET, options_from("1", "skip", "minor", False, ()), settings)
 
 
 async def run_demo(scale: float, *, keep: bool, state_dir: Path | None) -> int:

@@ -90,39 +90,39 @@ class Story:
     # --- the commands, as the CLI runs them ------------------------------------------------------
 
     async def versions(self) -> ClusterState:
-        from kubehop.cli.versions import observe_cluster, print_people
+        from kubehop.cli.context import make_session
+        from kubehop.cli.versions import print_people
 
         self.narrator.command("kubehop versions")
-        state = await observe_cluster(workloads=False)
+        async with make_session() as session:
+            state = await session.observe(workloads=False)
         print_people(state, wide=False)
         click.echo()
         return state
 
     async def check(self, to: str | None = None) -> list[Finding]:
-        from kubehop.cli.check import check_target, print_findings
-        from kubehop.cli.releases import load_release_data_checked, resolve_today
-        from kubehop.cli.versions import observe_cluster
-        from kubehop.core.checks.run import run_checks
+        from kubehop.cli.check import print_findings
+        from kubehop.cli.context import make_session
         from kubehop.model.findings import Severity
 
         self.narrator.command("kubehop check" + (f" --to {to}" if to else ""))
-        day = resolve_today(None)
-        data = load_release_data_checked(None, day)
-        state = await observe_cluster(workloads=True, apis=to is not None, node_facts=True)
-        findings = run_checks(state, data, day, check_target(state, to, data))
+        async with make_session() as session:
+            session.release_data()  # the demo's data is the shipped one: warned when stale
+            findings = await session.check(to, trial=False)
         print_findings(findings)
         code = 1 if any(f.severity is Severity.BLOCKING for f in findings) else 0
         self.narrator.note(f"(exit status {code})")
         return findings
 
     async def plan(self, to: str) -> Plan:
-        from kubehop.cli.plan import make_plan, options_from
+        from kubehop.cli.context import make_session
+        from kubehop.cli.plan import options_from
         from kubehop.cli.plan_render import format_text
-        from kubehop.cli.versions import observe_cluster
 
         self.narrator.command(f"kubehop plan --to {to}")
-        state = await observe_cluster(workloads=True, node_facts=True)
-        plan = make_plan(state, to, options_from("1", "skip", "minor", False, ()), None, None)
+        async with make_session() as session:
+            state = await session.observe(workloads=True, node_facts=True)
+            plan = session.plan(state, to, options_from("1", "skip", "minor", False, ()))
         click.echo(format_text(plan))
         return plan
 

@@ -9,41 +9,19 @@ library is imported inside the commands so that `kubehop --help` stays fast.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from kubehop.cli.context import connect, global_options, run
+from kubehop.cli.context import global_options, make_session, run_session
+from kubehop.cli.params import parse_duration
 from kubehop.core.drain.rules import DrainOptions
 from kubehop.core.selectors import valid_label_selector
 
 if TYPE_CHECKING:
     from kubehop.core.drain.explain import DrainEvent
-
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-
-
-def parse_duration(text: str, flag: str = "--timeout") -> float:
-    """Seconds of a Go duration (`0`, `90s`, `5m`, `1h30m`, `1.5h`); a bare number is seconds."""
-    value = text.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pos, seconds = 0, 0.0
-        for match in _PART.finditer(value):
-            if match.start() != pos:
-                break
-            seconds += float(match.group(1)) * _UNITS[match.group(2)]
-            pos = match.end()
-        if pos != len(value) or not value:
-            raise click.BadParameter(f"{text!r} is not a duration (e.g. 90s, 5m, 1h30m, 0)",
-                                     param_hint=flag) from None
-    if seconds < 0:
-        raise click.BadParameter("must not be negative", param_hint=flag)
-    return seconds
+    from kubehop.shell.session import Session
 
 
 def drain_options(params: Mapping[str, Any]) -> DrainOptions:
@@ -53,7 +31,8 @@ def drain_options(params: Mapping[str, Any]) -> DrainOptions:
     return DrainOptions(
         force=params["force"], ignore_daemonsets=params["ignore_daemonsets"],
         delete_emptydir_data=params["delete_emptydir_data"], grace_period=params["grace_period"],
-        timeout=parse_duration(params["timeout_text"]), pod_selector=params["pod_selector"],
+        timeout=parse_duration(params["timeout_text"], "--timeout"),
+        pod_selector=params["pod_selector"],
         skip_wait_for_delete_timeout=params["skip_wait_for_delete_timeout"],
         disable_eviction=params["disable_eviction"], dry_run=params["dry_run"] != "none",
         switchover_timeout=parse_duration(params["switchover_text"], "--switchover-timeout"))
@@ -90,7 +69,7 @@ def format_event(event: DrainEvent) -> tuple[str, bool] | None:
     return None
 
 
-def _printer(json_lines: bool):
+def _printer(json_lines: bool) -> Callable[[DrainEvent], None]:
     def show(event: DrainEvent) -> None:
         if json_lines:
             click.echo(json.dumps(event.to_dict(), ensure_ascii=False))
@@ -134,51 +113,35 @@ def _dry_run_option(f):  # noqa: ANN001 - a decorator
               help="How long to wait for a database operator (CloudNativePG) to move a primary "
                    "off the node before evicting it.")
 @_dry_run_option
-def drain(node: str, ignore_daemonsets: bool, delete_emptydir_data: bool, force: bool,
-          grace_period: int, timeout_text: str, pod_selector: str,
-          skip_wait_for_delete_timeout: int, disable_eviction: bool, switchover_text: str,
-          dry_run: str) -> None:
+def drain(node: str, **params: Any) -> None:
     """Cordon NODE and evict its pods, as `kubectl drain` does, explaining what blocks.
 
     \b
     Exit codes: 0 drained, 1 refused or failed (the error names the node if it was left
     cordoned), 2 bad flags.
     """
-    options = drain_options(click.get_current_context().params)
+    options = drain_options(params)
     json_lines = global_options().log_format == "json"
 
-    async def go() -> None:
-        from kubehop.shell.drain.node import Drainer, DrainError
+    async def go(session: Session) -> None:
+        from kubehop.core.drain.rules import DrainError
 
-        client = await connect()
         try:
-            await Drainer(client, options, _printer(json_lines)).drain(node)
+            await session.drain(node, options, _printer(json_lines))
         except DrainError as e:
             if json_lines:
                 click.echo(json.dumps({"kind": "failed", "node": node, "message": str(e),
                                        "leftCordoned": e.left_cordoned, "pods": e.pending}))
             raise
-        finally:
-            await client.close()
 
-    run(go())
+    run_session(make_session(), go)
 
 
 def _set_unschedulable(node: str, desired: bool, dry_run: str) -> None:
-    json_lines = global_options().log_format == "json"
-
-    async def go() -> None:
-        from kubehop.shell.drain.node import Drainer
-
-        client = await connect()
-        try:
-            drainer = Drainer(client, DrainOptions(dry_run=dry_run != "none"),
-                              _printer(json_lines))
-            await drainer.set_unschedulable(node, desired)
-        finally:
-            await client.close()
-
-    run(go())
+    options = DrainOptions(dry_run=dry_run != "none")
+    show = _printer(global_options().log_format == "json")
+    run_session(make_session(),
+                lambda session: session.set_unschedulable(node, desired, options, show))
 
 
 @click.command()

@@ -222,29 +222,12 @@ def snapshot_yaml(document: dict[str, Any], notes: list[str]) -> str:
                             default_flow_style=None)
 
 
-async def read_live_cluster() -> Any:
-    """`kubehop.shell.observe.snapshot.read_cluster` on the cluster the global options name,
-    with node facts over SSH when an inventory is given."""
-    from kubehop.cli.context import accept_new_host_keys, connect, global_options
-    from kubehop.shell.observe.snapshot import read_cluster
+def read_live_cluster() -> Any:
+    """The cluster the global options name, as `kubehop.shell.observe.snapshot.read_cluster`
+    reads it (node facts over SSH when an inventory is given)."""
+    from kubehop.cli.context import make_session, run_session
 
-    client = await connect()
-    transport = None
-    try:
-        inventory = global_options().ssh_inventory
-        runner = None
-        if inventory:
-            from kubehop.shell.observe.nodes import TransportRunner
-            from kubehop.shell.transports.ssh import SSHTransport
-
-            transport = SSHTransport.from_file(inventory,
-                                               accept_new_host_keys=accept_new_host_keys())
-            runner = TransportRunner(transport)
-        return await read_cluster(client, runner)
-    finally:
-        if transport is not None:
-            await transport.close()
-        await client.close()
+    return run_session(make_session(), lambda session: session.read_cluster())
 
 
 def write_private(path: Path, text: str) -> None:
@@ -283,14 +266,13 @@ def snapshot(out: Path | None, anonymize: bool, max_pods_per_node: int | None,
     """
     import secrets
 
-    from kubehop.cli.context import run
     from kubehop.model.errors import UsageError
     from kubehop.shell.observe.snapshot import build_snapshot, names_document
 
     if anonymize and out is None:
         raise UsageError("--anonymize needs -o FILE: the name mapping and its key are written "
                          "beside it (FILE.names.yaml)")
-    facts = run(read_live_cluster())
+    facts = read_live_cluster()
     key = secrets.token_bytes(32) if anonymize else None
     snap = build_snapshot(facts, name=scenario_name, anonymize_key=key,
                           max_pods_per_node=max_pods_per_node)

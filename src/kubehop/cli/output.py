@@ -100,12 +100,6 @@ def make_table(headers: Sequence[str], rows: Iterable[Sequence[str | Text | None
     return table
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[str | Text | None]],
-                console: Console | None = None) -> None:
-    """Print `make_table(headers, rows)` to `console` (default: standard output)."""
-    (console or make_console()).print(make_table(headers, rows))
-
-
 def styled(text: str, styles: Mapping[str, str]) -> Text:
     """`text` in the style `styles[text]` (plain when absent): status columns and the like."""
     return Text(text, style=styles.get(text, ""))

@@ -8,34 +8,19 @@ runbook. Planning from a file imports no Kubernetes or SSH client (it stays fast
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from kubehop.cli.context import host_key_option
-from kubehop.cli.output import MACHINE_FORMATS, format_machine, warn
+from kubehop.cli.context import host_key_option, make_session, run_session
+from kubehop.cli.output import MACHINE_FORMATS, format_machine
 from kubehop.cli.plan_render import format_script, format_text
-from kubehop.cli.releases import (
-    load_release_data_checked,
-    release_data_option,
-    resolve_today,
-    today_option,
-)
-from kubehop.core.checks.run import run_checks
-from kubehop.core.planner.make import plan_upgrade
-from kubehop.core.planner.target import (
-    check_installed_by_kubeadm,
-    refuse_blocking_findings,
-    resolve,
-)
+from kubehop.cli.releases import release_data_option, resolve_today, today_option
 from kubehop.model.cluster import ClusterState
 from kubehop.model.cluster_codec import state_from_dict
-from kubehop.model.errors import FindingsError, OperationError, UsageError
-from kubehop.model.findings import Finding, Severity
+from kubehop.model.errors import UsageError
 from kubehop.model.plan import DRAIN_POLICIES, WORKER_STRATEGIES, Plan, PlanOptions
-from kubehop.model.versions import MinorVersion
 
 OUTPUTS = ("text", *MACHINE_FORMATS, "script")
 # The areas finding ids are namespaced by (DESIGN.md, `check -o json`), plus `host.*` and
@@ -86,33 +71,12 @@ def write_output(text: str, out: str | None) -> None:
 
 
 def render(plan: Plan, output: str) -> str:
+    """`plan` as `output` (text, script, json or yaml)."""
     if output == "text":
         return format_text(plan)
     if output == "script":
         return format_script(plan)
     return format_machine(plan.to_dict(), output)
-
-
-def make_plan(state: ClusterState, to: str, options: PlanOptions, release_data: str | None,
-              today: str | None) -> Plan:
-    """Check the state (for blocking findings) and plan."""
-    if state.node_errors:  # a plan on guessed packages and OS families is a wrong plan
-        node, why = state.node_errors[0]
-        others = len(state.node_errors) - 1
-        raise OperationError(
-            f"{why}" + (f" (and {others} more node{'s' * (others > 1)} unreadable)"
-                        if others else "")
-            + f"; kubehop plans only from every node's packages: fix SSH access to {node}")
-    for node, address in state.address_fallbacks:  # said once per node (check: a finding)
-        warn(f"node {node} is not in the SSH inventory: reaching it at its InternalIP "
-             f"{address}")
-    day = resolve_today(today)
-    data = load_release_data_checked(release_data, day)
-    check_installed_by_kubeadm(state)
-    target = resolve(state, to, data, options)  # once, for the checks and the planner
-    findings = run_checks(state, data, day, target.final)
-    refuse_findings(findings, options)
-    return plan_upgrade(state, target, data, options, findings)
 
 
 def check_ignore_ids(ids: tuple[str, ...]) -> None:
@@ -124,20 +88,6 @@ def check_ignore_ids(ids: tuple[str, ...]) -> None:
                 f"unknown finding id {finding_id!r} for --ignore-finding: ids look like "
                 f"skew.kubelet-too-old, with an area of {', '.join(FINDING_AREAS)} "
                 "(`kubehop check` lists this cluster's)")
-
-
-def refuse_findings(findings: list[Finding], options: PlanOptions) -> None:
-    """Warn about `--ignore-finding` ids that match no blocking finding (nothing is ignored
-    silently), then refuse (FindingsError, exit 1) while blocking findings remain."""
-    blocking = sorted({f.id for f in findings if f.severity is Severity.BLOCKING})
-    for finding_id in options.ignore_findings:
-        if finding_id not in blocking:
-            warn(f"--ignore-finding {finding_id}: no such blocking finding on this cluster, "
-                 f"nothing ignored (blocking: {', '.join(blocking) or 'none'})")
-    try:
-        refuse_blocking_findings(findings, options)
-    except UsageError as e:  # the core says why; the exit code says "the cluster", not "flags"
-        raise FindingsError(str(e)) from None
 
 
 hook_options = (
@@ -164,6 +114,7 @@ def hooks_from(flags: tuple[str, ...], path: str | None) -> tuple[Any, ...]:
 
 
 def windows_from(texts: tuple[str, ...]) -> tuple[Any, ...]:
+    """`--window` texts as maintenance windows (core.windows)."""
     from kubehop.core.windows import parse_windows
 
     return parse_windows(texts)
@@ -205,6 +156,7 @@ def plan_options(f: Any) -> Any:
 def options_from(max_unavailable: str, worker_strategy: str, drain_policy: str,
                  allow_unknown_version: bool, ignore_findings: tuple[str, ...],
                  strict_kubeadm_skew: bool = False) -> PlanOptions:
+    """PlanOptions from the plan flags (click's values)."""
     check_ignore_ids(ignore_findings)
     text = max_unavailable.strip()
     value: int | str = int(text) if text.isascii() and text.isdigit() else text
@@ -212,32 +164,6 @@ def options_from(max_unavailable: str, worker_strategy: str, drain_policy: str,
                        drain_policy=drain_policy, allow_unknown_version=allow_unknown_version,
                        ignore_findings=tuple(ignore_findings),
                        strict_kubeadm_skew=strict_kubeadm_skew)
-
-
-def trial_for(to: str, release_data: str | None, today: str | None
-              ) -> Callable[[ClusterState], MinorVersion | None]:
-    """The target's minor, for the nodes' trial refresh of its repository while observing
-    (`observe_cluster(trial_for=...)`); None when the target does not resolve (the plan says
-    why, in one line, once it resolves it itself)."""
-    data = load_release_data_checked(release_data, resolve_today(today), warn_stale=False)
-
-    def minor(state: ClusterState) -> MinorVersion | None:
-        try:
-            target = resolve(state, to, data, PlanOptions(allow_unknown_version=True))
-        except UsageError:
-            return None
-        return target.final.minor_version
-    return minor
-
-
-def observe_for_plan(to: str, release_data: str | None, today: str | None) -> ClusterState:
-    """The live cluster, with workloads and (given an SSH inventory) package facts and each
-    node's trial refresh of the target's repository."""
-    from kubehop.cli.context import run
-    from kubehop.cli.versions import observe_cluster
-
-    return run(observe_cluster(workloads=True, node_facts=True,
-                               trial_for=trial_for(to, release_data, today)))
 
 
 @click.command("plan")
@@ -266,9 +192,11 @@ def plan(to: str, max_unavailable: str, worker_strategy: str, drain_policy: str,
     options = options_from(max_unavailable, worker_strategy, drain_policy,
                            allow_unknown_version, ignore_findings, strict_kubeadm_skew)
     parsed_hooks, parsed_windows = hooks_from(hooks, hook_file), windows_from(windows)
-    state = load_state(from_state) if from_state else observe_for_plan(to, release_data,
-                                                                         today)
-    result = make_plan(state, to, options, release_data, today)
+    state = load_state(from_state) if from_state else None
+    session = make_session(release_data=release_data, today=resolve_today(today))
+    if state is None:
+        state = run_session(session, lambda s: s.observe_for_plan(to))
+    result = session.plan(state, to, options)
     text = render(result, output)
     if output == "text":  # where the hooks run, and how many windows the estimate needs
         from datetime import UTC, datetime

@@ -33,11 +33,9 @@ from kubehop.shell.transports import Command, CommandResult, Transport, render_c
 if TYPE_CHECKING:
     from kubehop.lab.lab import Lab
     from kubehop.lab.scenarios import Scenario
-    from kubehop.model.findings import Finding
-    from kubehop.model.plan import Plan, PlanOptions
+    from kubehop.model.plan import PlanOptions
     from kubehop.model.releases import ReleaseData
-    from kubehop.shell.executor.events import HaltReport
-    from kubehop.shell.rehearse import Recorder
+    from kubehop.shell.rehearse import RehearsalRun
 
 DEFAULT_SCALE = 0.01
 
@@ -65,14 +63,10 @@ class LabNodeTransport(Transport):
 
 @dataclass
 class Rehearsal:
-    """One run on one twin: the findings that stopped it, or the plan and what happened."""
+    """One run on one twin (`kubehop.shell.rehearse.RehearsalRun`) and the twin's history,
+    judged by the lab's own checker."""
 
-    findings: list[Finding]
-    plan: Plan | None = None
-    recorder: Recorder | None = None
-    halted: HaltReport | None = None
-    t0: float = 0.0
-    t1: float = 0.0
+    run: RehearsalRun
     events: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     violations: list[str] = dataclasses.field(default_factory=list)
 
@@ -84,40 +78,25 @@ async def rehearse_on(scenario: Scenario, to: str, options: PlanOptions, data: R
     `node_facts`: read the twin's nodes' packages as kubehop reads them over SSH — only when
     the live cluster's were read (an SSH inventory), so that both states, and so both
     fingerprints, hold the same facts."""
-    from kubehop.core.checks.run import run_checks
-    from kubehop.core.planner.make import plan_upgrade
-    from kubehop.core.planner.target import resolve
+    from kubehop.cli.ui import ClickUi
     from kubehop.lab.history import check_history
     from kubehop.lab.lab import Lab
-    from kubehop.model.findings import Severity
-    from kubehop.shell.kube.client import KubeClient
-    from kubehop.shell.observe.cluster import observe
-    from kubehop.shell.observe.nodes import TransportRunner
-    from kubehop.shell.rehearse import Recorder, execute
+    from kubehop.shell.rehearse import rehearse
+    from kubehop.shell.session import Session, SessionOptions
 
     async with Lab(scenario, time_scale=time_scale, ssh=False, tls=False) as lab:
-        client = await KubeClient.connect(str(lab.kubeconfig_path))
-        transport = LabNodeTransport(lab)
-        try:
-            state = await observe(client, workloads=True, apis=True, kubectl=False,
-                                  node_runner=TransportRunner(transport) if node_facts
-                                  else None)
-            target = resolve(state, to, data, options)
-            findings = run_checks(state, data, day, target.final)
-            if any(f.severity is Severity.BLOCKING and f.id not in options.ignore_findings
-                   for f in findings):
-                return Rehearsal(findings)
-            plan = plan_upgrade(state, target, data, options, findings)
-            recorder = Recorder(lab.clock.now)
+        session = Session(SessionOptions(kubeconfig=str(lab.kubeconfig_path), today=day),
+                          ClickUi(), transport=LabNodeTransport(lab), node_facts=node_facts,
+                          data=data)
+        async with session:
             with tempfile.TemporaryDirectory(prefix="kubehop-rehearse-") as tmp:
-                t0 = lab.clock.now()
-                halted = await execute(client, transport, plan, recorder, Path(tmp))
-                t1 = lab.clock.now()
-        finally:
-            await client.close()
+                outcome = await rehearse(session, to, options, lab.clock.now, Path(tmp))
+        if outcome.plan is None:
+            return Rehearsal(outcome)
         events = lab.history.since(0)
-    violations = [str(v) for v in check_history(events, max_unavailable=plan.max_unavailable_nodes)]
-    return Rehearsal(findings, plan, recorder, halted, t0, t1, events, violations)
+    violations = [str(v) for v in check_history(events,
+                                                max_unavailable=outcome.plan.max_unavailable_nodes)]
+    return Rehearsal(outcome, events, violations)
 
 
 def with_timing(scenario: Scenario, timing: dict[str, float]) -> Scenario:
@@ -141,7 +120,7 @@ def twin_scenario(snapshot_file: str | None
     from kubehop.model.cluster_codec import state_fingerprint
     from kubehop.shell.observe.snapshot import build_snapshot
 
-    facts = run(read_live_cluster())
+    facts = read_live_cluster()
     snap = build_snapshot(facts, name="live")
     return (parse_scenario(snap.document, "snapshot of the live cluster"),
             state_fingerprint(facts.state), snap.notes, facts.state.nodes_observed)
@@ -206,8 +185,9 @@ def rehearse(ctx: click.Context, to: str, max_unavailable: str, worker_strategy:
     scenario, live_fingerprint, notes, node_facts = twin_scenario(snapshot_file)
     for note in notes:
         click.echo(f"kubehop rehearse: snapshot: {note}", err=True)
-    first = run(rehearse_on(scenario, to, options, data, day, time_scale,
-                            node_facts=node_facts))
+    rehearsal = run(rehearse_on(scenario, to, options, data, day, time_scale,
+                                node_facts=node_facts))
+    first = rehearsal.run
     if first.plan is None or first.recorder is None:
         blocking = [f for f in first.findings if f.severity is Severity.BLOCKING]
         if output in MACHINE_FORMATS:
@@ -221,9 +201,9 @@ def rehearse(ctx: click.Context, to: str, max_unavailable: str, worker_strategy:
     if timing is not None:
         again = run(rehearse_on(with_timing(scenario, timing), to, options, data, day,
                                 time_scale, node_facts=node_facts))
-        user_seconds = again.t1 - again.t0 if again.plan is not None else None
+        user_seconds = again.run.t1 - again.run.t0 if again.run.plan is not None else None
     report = build_report(first.plan, first.recorder, first.halted, first.t0, first.t1,
-                          first.events, first.violations,
+                          rehearsal.events, rehearsal.violations,
                           timing=scenario.timing.to_dict() if timing is None else timing,
                           user_seconds=user_seconds, live_fingerprint=live_fingerprint)
     report["labTiming"] = dict(DEFAULT_TIMING) | scenario.timing.to_dict()

@@ -6,18 +6,15 @@ load balancer picked), `kubectl get nodes -o wide` and a jq pipeline over kube-s
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from kubehop.cli.context import accept_new_host_keys, connect, global_options, run
+from kubehop.cli.context import make_session, run_session
 from kubehop.cli.output import MACHINE_FORMATS, NONE, emit, warn
 from kubehop.model.cluster import ApiServerInfo, ClusterState, NodeState
-from kubehop.model.versions import KubeVersion, MinorVersion, parse_image_ref
+from kubehop.model.versions import KubeVersion, parse_image_ref
 
-if TYPE_CHECKING:
-    from kubehop.shell.observe.inventory import HostKeyWatch
 
 def _v(version: KubeVersion | None) -> str | None:
     return version.full if version is not None else None
@@ -135,59 +132,6 @@ def print_people(state: ClusterState, wide: bool) -> None:
     click.echo("".join(lines), nl=False)
 
 
-# Given the observed state, the minor whose repository each node tries (None: no trial).
-TrialFor = Callable[[ClusterState], MinorVersion | None]
-
-
-async def observe_cluster(*, workloads: bool, apis: bool = False, node_facts: bool = False,
-                          trial_for: TrialFor | None = None) -> ClusterState:
-    """Connect with the global options and observe; node facts over SSH when asked and an
-    inventory is given."""
-    state, _ = await observe_with_ssh(workloads=workloads, apis=apis, node_facts=node_facts,
-                                      trial_for=trial_for)
-    return state
-
-
-async def observe_with_ssh(*, workloads: bool, apis: bool = False, node_facts: bool = False,
-                           trial_for: TrialFor | None = None
-                           ) -> tuple[ClusterState, dict[str, str]]:
-    """`observe_cluster`, and the nodes whose SSH host key changed (node → why). Warns about
-    inventory entries naming no node of the cluster; honours `--accept-new-host-keys`. With
-    `trial_for`, each node also tries a refresh of the target minor's repository (into a
-    temporary lists directory), so a node that cannot reach it is found before anything moves."""
-    from kubehop.shell.observe.cluster import observe
-
-    client = await connect()
-    watch: HostKeyWatch | None = None
-    transport = None
-    try:
-        inventory = global_options().ssh_inventory
-        if node_facts and inventory:
-            from kubehop.shell.observe.inventory import HostKeyWatch
-            from kubehop.shell.transports.ssh import SSHTransport
-
-            transport = SSHTransport.from_file(inventory,
-                                               accept_new_host_keys=accept_new_host_keys())
-            watch = HostKeyWatch(transport)
-        state = await observe(client, workloads=workloads, apis=apis, node_runner=watch)
-        minor = trial_for(state) if trial_for is not None and watch is not None else None
-        if minor is not None and watch is not None:
-            from kubehop.shell.observe.nodes import gather_trials
-
-            state = await gather_trials(watch, state, minor)
-    finally:
-        if transport is not None:
-            await transport.close()
-        await client.close()
-    if transport is not None:
-        from kubehop.shell.observe.inventory import entries_without_node
-
-        for name in entries_without_node(transport.inventory.nodes, (n.name for n in state.nodes)):
-            warn(f"SSH inventory {inventory} lists {name}, which is no node of this cluster: "
-                 "remove the entry, or fix its name to match `kubectl get nodes`")
-    return state, dict(watch.changed) if watch else {}
-
-
 @click.command("versions")
 @click.option("-o", "--output", type=click.Choice(["table", "wide", *MACHINE_FORMATS]),
               default="table", show_default=True, help="Output format.")
@@ -200,7 +144,9 @@ def versions(output: str) -> None:
     each node, kubelets from node status, kube-proxy from its pod on each node.
     """
     # Machines get each node's pin method too (one SSH round trip per node, with an inventory).
-    state = run(observe_cluster(workloads=False, node_facts=output in MACHINE_FORMATS))
+    node_facts = output in MACHINE_FORMATS
+    state = run_session(make_session(),
+                        lambda session: session.observe(workloads=False, node_facts=node_facts))
     for a in state.apiservers:
         if a.error:
             warn(f"apiserver {a.endpoint}: its address did not answer from here "

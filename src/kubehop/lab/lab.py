@@ -53,7 +53,8 @@ from kubehop.lab.api import tls as labtls
 from kubehop.lab.api.app import LabApi
 from kubehop.lab.api.faults import LOAD_BALANCER, ROUTED, ApiFaults
 from kubehop.lab.api.server import LabServer
-from kubehop.lab.api.store import Change, Store
+from kubehop.lab.api.store import Store
+from kubehop.lab.api.watches import Change
 from kubehop.lab.clock import LabClock
 from kubehop.lab.controllers.manager import Controllers
 from kubehop.lab.controllers.runtime import Timing

@@ -1,14 +1,14 @@
 """`kubehop rehearse`: run a plan with kubehop's executor against a twin (a lab) and report.
 
-    recorder = Recorder(clock)                       # lab seconds
-    halted = await execute(client, transport, plan, recorder, journal_dir)
-    report = build_report(plan, recorder, halted, history_events, violations, ...)
+    run = await rehearse(session, to, options, clock, journal_dir)   # clock: lab seconds
+    report = build_report(run.plan, run.recorder, run.halted, run.t0, run.t1,
+                          history_events, violations, ...)
 
-The shell does not know the lab (layers: shell | lab): the caller hands in the API client and
-node transport the twin serves, a clock reading lab seconds, and the twin's history judged by
-its own checker. The report says whether the run finished, how long it took in lab seconds,
-each wait on a PodDisruptionBudget with its cause, the evictions the API refused, the database
-switchovers, where it halted, the per-wave timeline and the safety verdict.
+The shell does not know the lab (layers: shell | lab): the caller hands in a session on the
+API and node transport the twin serves, a clock reading lab seconds, and the twin's history
+judged by its own checker. The report says whether the run finished, how long it took in lab
+seconds, each wait on a PodDisruptionBudget with its cause, the evictions the API refused, the
+database switchovers, where it halted, the per-wave timeline and the safety verdict.
 """
 
 from __future__ import annotations
@@ -21,15 +21,19 @@ from typing import Any
 
 from kubehop.core.drain.explain import DrainEvent
 from kubehop.model.errors import UsageError
-from kubehop.model.plan import Plan, Step, StepKind
+from kubehop.model.findings import Finding, Severity
+from kubehop.model.plan import Plan, PlanOptions, Step, StepKind
 from kubehop.shell.executor.cluster import KubeCluster
 from kubehop.shell.executor.engine import Executor, RunHalted
 from kubehop.shell.executor.events import HaltReport, ProgressEvent
-from kubehop.shell.executor.expect import ExpectChecker, NodeFacts
+from kubehop.shell.executor.expect import ExpectChecker
 from kubehop.shell.executor.gates import HealthGates
 from kubehop.shell.executor.journal import Journal
-from kubehop.shell.executor.steps import ExecutorOptions, StepRunner
+from kubehop.shell.executor.steps import StepRunner
 from kubehop.shell.kube.client import KubeClient
+from kubehop.shell.session import Session
+from kubehop.shell.steps.base import ExecutorOptions
+from kubehop.shell.steps.facts import NodeFacts
 from kubehop.shell.transports import Transport
 
 # The lab's durations (lab seconds; DESIGN "Lab durations") and the user's, as `--timing FILE`
@@ -81,7 +85,7 @@ class PdbWait:
 
 
 @dataclass
-class Recorder:
+class RehearsalRecorder:
     """What the executor did, stamped in lab seconds by `clock`."""
 
     clock: Callable[[], float]
@@ -110,9 +114,9 @@ class Recorder:
             self.switchovers.append((event.node, event.pod or "", event.message, now))
 
 
-async def execute(client: KubeClient, transport: Transport, plan: Plan, recorder: Recorder,
-                  journal_dir: Path, options: ExecutorOptions | None = None
-                  ) -> HaltReport | None:
+async def execute(client: KubeClient, transport: Transport, plan: Plan,
+                  recorder: RehearsalRecorder, journal_dir: Path,
+                  options: ExecutorOptions | None = None) -> HaltReport | None:
     """Run `plan` to its end (None) or its halt (the report), as `kubehop apply` runs it."""
     journal = Journal(journal_dir / "journal.sqlite3")
     kube = KubeCluster(client)
@@ -140,10 +144,46 @@ async def execute(client: KubeClient, transport: Transport, plan: Plan, recorder
         journal.close()
 
 
+@dataclass
+class RehearsalRun:
+    """One run on one twin: the findings that stopped it, or the plan and what happened
+    (t0, t1: lab seconds at its start and end)."""
+
+    findings: list[Finding]
+    plan: Plan | None = None
+    recorder: RehearsalRecorder | None = None
+    halted: HaltReport | None = None
+    t0: float = 0.0
+    t1: float = 0.0
+
+
+async def rehearse(session: Session, to: str, options: PlanOptions, clock: Callable[[], float],
+                   journal_dir: Path) -> RehearsalRun:
+    """Check, plan and execute on the twin `session` talks to; stop at blocking findings that
+    `options` does not ignore."""
+    from kubehop.core.checks.run import run_checks
+    from kubehop.core.planner.make import plan_upgrade
+    from kubehop.core.planner.target import resolve
+
+    state = await session.observe(workloads=True, apis=True, kubectl=False, node_facts=True)
+    data = session.release_data(warn_stale=False)
+    target = resolve(state, to, data, options)
+    findings = run_checks(state, data, session.today, target.final)
+    if any(f.severity is Severity.BLOCKING and f.id not in options.ignore_findings
+           for f in findings):
+        return RehearsalRun(findings)
+    plan = plan_upgrade(state, target, data, options, findings)
+    recorder = RehearsalRecorder(clock)
+    t0 = clock()
+    halted = await execute(await session.client(), session.transport(), plan, recorder,
+                           journal_dir)
+    return RehearsalRun(findings, plan, recorder, halted, t0, clock())
+
+
 # --- the report ------------------------------------------------------------------------------
 
 
-def _slowest(plan: Plan, wave: int, rec: Recorder) -> tuple[str | None, float, str]:
+def _slowest(plan: Plan, wave: int, rec: RehearsalRecorder) -> tuple[str | None, float, str]:
     """(node, seconds, why) of the wave's slowest node: its longest step names the why."""
     per_node: dict[str, list[Step]] = {}
     for s in plan.steps:
@@ -166,7 +206,7 @@ def _slowest(plan: Plan, wave: int, rec: Recorder) -> tuple[str | None, float, s
     return best
 
 
-def timeline(plan: Plan, rec: Recorder, t0: float) -> list[dict[str, Any]]:
+def timeline(plan: Plan, rec: RehearsalRecorder, t0: float) -> list[dict[str, Any]]:
     """Per wave: start, end (lab seconds since the run began), slowest node and why."""
     out = []
     for w in plan.waves:
@@ -193,8 +233,8 @@ def refused_evictions(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
             for (pod, pdb, code), n in sorted(counts.items(), key=lambda kv: kv[0][:2])]
 
 
-def build_report(plan: Plan, rec: Recorder, halted: HaltReport | None, t0: float, t1: float,
-                 events: Iterable[Mapping[str, Any]], violations: list[str], *,
+def build_report(plan: Plan, rec: RehearsalRecorder, halted: HaltReport | None, t0: float,
+                 t1: float, events: Iterable[Mapping[str, Any]], violations: list[str], *,
                  timing: Mapping[str, float], user_seconds: float | None,
                  live_fingerprint: str | None) -> dict[str, Any]:
     """The machine-readable report (`rehearse -o json`)."""

@@ -19,8 +19,9 @@ import pytest
 from kubehop.cli.drain import drain as drain_command
 from kubehop.cli.drain import drain_options
 from kubehop.core.drain.explain import DrainEvent
+from kubehop.core.drain.rules import DrainError, DrainResult
 from kubehop.lab.lab import Lab
-from kubehop.shell.drain.node import Drainer, DrainError, DrainResult
+from kubehop.shell.drain.node import Drainer
 from kubehop.shell.kube.client import KubeClient
 from tests.integration import kubectl_bin
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from kubehop.core.drain.explain import DrainEvent
-from kubehop.core.drain.rules import DrainOptions
+from kubehop.core.drain.rules import DrainError, DrainOptions
 from kubehop.lab.history import check_history
-from kubehop.shell.drain.node import Drainer, DrainError
+from kubehop.shell.drain.node import Drainer
 from kubehop.shell.kube.client import KubeClient
 from tests.integration.drain.conftest import (
     by_kind,

@@ -3,8 +3,8 @@ eviction; a single-instance cluster is refused before anything is touched."""
 
 from __future__ import annotations
 
+from kubehop.core.drain.rules import DrainError
 from kubehop.lab.history import check_history
-from kubehop.shell.drain.node import DrainError
 from tests.integration.drain.conftest import (
     by_kind,
     kubehop_drain,

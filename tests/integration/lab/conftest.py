@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import pytest
 
 from kubehop.lab.api.server import LabServer
-from kubehop.lab.fixtures.cluster import oldversion_spec
+from kubehop.lab.fixtures.specs import oldversion_spec
 from tests.integration import kubectl_bin
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from kubehop.lab.api.server import LabServer
-from kubehop.lab.fixtures.cluster import oldversion_spec
+from kubehop.lab.fixtures.specs import oldversion_spec
 
 
 @pytest.fixture

@@ -20,13 +20,8 @@ from kubehop.lab.api.store import Store
 from kubehop.lab.clock import LabClock
 from kubehop.lab.controllers.manager import Controllers
 from kubehop.lab.controllers.runtime import Timing
-from kubehop.lab.fixtures.cluster import (
-    ClusterSpec,
-    LabNodeSpec,
-    LabPdbSpec,
-    LabWorkloadSpec,
-    populate,
-)
+from kubehop.lab.fixtures.cluster import populate
+from kubehop.lab.fixtures.specs import ClusterSpec, LabNodeSpec, LabPdbSpec, LabWorkloadSpec
 from kubehop.lab.history import History, check_history
 
 TIME_SCALE = 0.005

@@ -11,7 +11,8 @@ import pytest
 from kubehop.data import load_release_data
 from kubehop.lab.api.store import Store
 from kubehop.lab.clock import LabClock
-from kubehop.lab.fixtures.cluster import oldversion_spec, populate
+from kubehop.lab.fixtures.cluster import populate
+from kubehop.lab.fixtures.specs import oldversion_spec
 from kubehop.lab.history import History
 from kubehop.lab.node import NodeAgents
 from kubehop.model.versions import MinorVersion

@@ -113,16 +113,16 @@ def test_a_cluster_changed_while_waiting_for_the_lock_is_looked_at_again(lab, ca
     """The checks before the lock passed; another run then changed the cluster before this one
     got the lock: once the lock is ours, the fingerprint is checked again and the plan refused,
     before anything is journaled or run."""
-    from kubehop.cli import apply_run
+    from kubehop.shell.session import fingerprint
 
     plan = make_plan(capsys, lab)
-    real = apply_run.check_fingerprint
+    real = fingerprint.check_fingerprint
     calls = []
 
-    async def first_passes(plan_, observed):
+    async def first_passes(session, plan_, observed):
         calls.append(observed)
         if len(calls) > 1:  # the first, before the lock, saw the cluster as it was planned
-            await real(plan_, observed)
+            await real(session, plan_, observed)
 
     # What "another run" did meanwhile: oldversion3's repository already points at 1.29.
     line = "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] " \
@@ -131,11 +131,11 @@ def test_a_cluster_changed_while_waiting_for_the_lock_is_looked_at_again(lab, ca
                                           "kubernetes.list", stdin=line, root=True))
     assert done.exit_code == 0
 
-    def no_verify(plan_, observed, journal, state, release_data=None):
+    def no_verify(session, plan_, observed, journal, state):
         return None
 
-    monkeypatch.setattr(apply_run, "check_fingerprint", first_passes)
-    monkeypatch.setattr(apply_run, "verify_before_running", no_verify)
+    monkeypatch.setattr(fingerprint, "check_fingerprint", first_passes)
+    monkeypatch.setattr(fingerprint, "verify_before_running", no_verify)
     code, _, err = kubehop(capsys, "apply", plan, "--yes")
     assert code == 1, err
     assert len(calls) == 2

@@ -13,10 +13,12 @@ from kubehop.core.node_commands import Packaging, upgrade_packages
 from kubehop.model.plan import Command, Step, StepKind
 from kubehop.model.versions import MinorVersion
 from kubehop.shell.executor.cluster import NodeView
-from kubehop.shell.executor.expect import ExpectChecker, NodeFacts
+from kubehop.shell.executor.expect import ExpectChecker
 from kubehop.shell.executor.fake import FakeCluster
 from kubehop.shell.executor.gates import HealthGates
-from kubehop.shell.executor.steps import ExecutorOptions, StepFailed, StepRunner
+from kubehop.shell.executor.steps import StepRunner
+from kubehop.shell.steps.base import ExecutorOptions, StepFailed
+from kubehop.shell.steps.facts import NodeFacts
 from kubehop.shell.transports.fake import FakeTransport
 
 NODE = "w1"

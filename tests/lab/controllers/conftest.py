@@ -11,18 +11,14 @@ from typing import Any
 
 import pytest
 
-from kubehop.lab.api.store import Change, Store
+from kubehop.lab.api.store import Store
+from kubehop.lab.api.watches import Change
 from kubehop.lab.clock import VirtualClock
 from kubehop.lab.controllers.manager import Controllers
 from kubehop.lab.controllers.runtime import Timing
 from kubehop.lab.fixtures import objects as o
-from kubehop.lab.fixtures.cluster import (
-    ClusterSpec,
-    LabNodeSpec,
-    LabPdbSpec,
-    LabWorkloadSpec,
-    populate,
-)
+from kubehop.lab.fixtures.cluster import populate
+from kubehop.lab.fixtures.specs import ClusterSpec, LabNodeSpec, LabPdbSpec, LabWorkloadSpec
 from kubehop.lab.history import History
 
 

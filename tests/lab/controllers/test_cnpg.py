@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kubehop.lab.api.store import Store
-from kubehop.lab.fixtures.cluster import LabNodeSpec
+from kubehop.lab.fixtures.specs import LabNodeSpec
 from tests.lab.controllers.conftest import Factory, small_spec
 from tests.lab.controllers.test_evictions import body
 

@@ -10,7 +10,7 @@ from kubehop.lab.controllers.disruption_arithmetic import (
     pods_for_pdb,
     sync_pdb,
 )
-from kubehop.lab.fixtures.cluster import LabPdbSpec, LabWorkloadSpec
+from kubehop.lab.fixtures.specs import LabPdbSpec, LabWorkloadSpec
 from tests.lab.controllers.conftest import Factory, small_spec
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubehop.lab.controllers.runtime import Timing
 from kubehop.lab.fixtures import objects as o
-from kubehop.lab.fixtures.cluster import LabWorkloadSpec
+from kubehop.lab.fixtures.specs import LabWorkloadSpec
 from tests.lab.controllers.conftest import Factory, small_spec
 
 SCRATCH = LabWorkloadSpec("Pod", "default", "scratch", node="w1")

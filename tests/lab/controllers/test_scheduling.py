@@ -5,7 +5,7 @@ from __future__ import annotations
 from kubehop.lab.controllers import scheduler as pure
 from kubehop.lab.controllers.placement import feasible_nodes_to_find
 from kubehop.lab.fixtures import objects as o
-from kubehop.lab.fixtures.cluster import LabWorkloadSpec
+from kubehop.lab.fixtures.specs import LabWorkloadSpec
 from tests.lab.controllers.conftest import Factory, small_spec
 
 BIG = LabWorkloadSpec("Deployment", "batch", "big", replicas=2, requests={"cpu": "3"})

@@ -9,7 +9,7 @@ from kubehop.lab.controllers.pods import is_active
 from kubehop.lab.controllers.runtime import Timing
 from kubehop.lab.controllers.workloads import ReplicaSets
 from kubehop.lab.fixtures import objects as o
-from kubehop.lab.fixtures.cluster import LabWorkloadSpec
+from kubehop.lab.fixtures.specs import LabWorkloadSpec
 from tests.lab.controllers.conftest import Factory, small_spec
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from kubehop.lab.api.store import Store
 from kubehop.lab.clock import VirtualClock
-from kubehop.lab.fixtures.cluster import ClusterSpec, LabNodeSpec, oldversion_spec, populate
+from kubehop.lab.fixtures.cluster import populate
+from kubehop.lab.fixtures.specs import ClusterSpec, LabNodeSpec, oldversion_spec
 from kubehop.lab.history import History
 from kubehop.lab.node import NodeAgents, NodeSetup, Result
 

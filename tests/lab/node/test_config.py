@@ -1,7 +1,8 @@
 """Node setups from scenario entries and Node objects; package versions per distribution."""
 
 from kubehop.lab.api.store import Store
-from kubehop.lab.fixtures.cluster import oldversion_spec, populate
+from kubehop.lab.fixtures.cluster import populate
+from kubehop.lab.fixtures.specs import oldversion_spec
 from kubehop.lab.node.config import NodeSetup, NodeTiming, distro_version, setups_from_store
 from kubehop.lab.node.repos import repo_for
 

@@ -3,7 +3,7 @@ install nothing) and `static-pod-never-ready` (the component's new pod keeps cra
 times out and rolls its manifests back)."""
 
 
-from kubehop.lab.fixtures.cluster import ClusterSpec, LabNodeSpec
+from kubehop.lab.fixtures.specs import ClusterSpec, LabNodeSpec
 
 from .conftest import make_lab
 

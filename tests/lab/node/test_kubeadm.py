@@ -2,7 +2,7 @@
 
 import json
 
-from kubehop.lab.fixtures.cluster import ClusterSpec, LabNodeSpec
+from kubehop.lab.fixtures.specs import ClusterSpec, LabNodeSpec
 from kubehop.lab.node.kubeadm_view import tabwrite
 
 from .conftest import make_lab

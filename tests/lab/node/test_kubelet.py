@@ -1,6 +1,6 @@
 """The kubelet: versions change only on restart; static pods follow their manifests."""
 
-from kubehop.lab.fixtures.cluster import oldversion_spec
+from kubehop.lab.fixtures.specs import oldversion_spec
 from kubehop.lab.node.manifests import render_static_pod
 
 from .conftest import make_lab

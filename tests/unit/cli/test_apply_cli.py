@@ -11,10 +11,10 @@ import pytest
 from kubehop.cli import app
 from kubehop.cli.apply_progress import format_line
 from kubehop.cli.apply_status import format_status
-from kubehop.cli.apply_upgrade import same_target
 from kubehop.model.journal import RunStatus, StepStatus
 from kubehop.shell.executor.events import ProgressEvent
 from kubehop.shell.executor.journal import Journal
+from kubehop.shell.session.runs import same_target
 from tests.unit.shell.test_executor import make_plan
 
 
@@ -159,11 +159,11 @@ class _Terminal(io.StringIO):
 def test_answering_no_to_the_confirmation_exits_1_nothing_changed(monkeypatch, capsys):
     import click
 
-    from kubehop.cli.apply import _confirm
+    from kubehop.cli.ui import ClickUi
 
     @click.command("ask")
     def ask() -> None:
-        _confirm(False)("Apply 7 steps to the cluster?")
+        ClickUi(yes=False).confirm("Apply 7 steps to the cluster?")
 
     monkeypatch.setitem(app.cli.commands, "ask", ask)
     monkeypatch.setattr("sys.stdin", _Terminal("n\n"))
@@ -172,23 +172,12 @@ def test_answering_no_to_the_confirmation_exits_1_nothing_changed(monkeypatch, c
     assert err.endswith("kubehop: not confirmed: nothing changed\n")
 
 
-class _Client:
-    server = "https://127.0.0.1:6443"
-
-    async def close(self) -> None:
-        return None
-
-
 @pytest.fixture
 def fake_cluster(monkeypatch):
-    async def connect():
-        return _Client()
-
-    async def identity(client):
+    async def identity(session):
         return "kube-system:x"
 
-    monkeypatch.setattr("kubehop.cli.context.connect", connect)
-    monkeypatch.setattr("kubehop.cli.apply_run.cluster_identity", identity)
+    monkeypatch.setattr("kubehop.shell.session.base.BaseSession.identity", identity)
 
 
 def test_resume_after_a_finished_run_says_it_finished(state_dir, capsys, fake_cluster):
@@ -212,10 +201,11 @@ def test_resume_without_any_run_is_a_usage_error(state_dir, capsys, fake_cluster
 def test_timeouts_and_release_data_reach_the_run(state_dir, capsys, monkeypatch, tmp_path):
     seen = {}
 
-    async def apply_plan(plan, settings, **kw):
+    async def apply_plan(session, plan, settings, **kw):
         seen["settings"] = settings
+        seen["options"] = session.options
 
-    monkeypatch.setattr("kubehop.cli.apply_run.apply_plan", apply_plan)
+    monkeypatch.setattr("kubehop.shell.session.apply.apply_plan", apply_plan)
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(make_plan([["n0"]]).to_dict()))
     data = tmp_path / "releases.yaml"
@@ -226,7 +216,7 @@ def test_timeouts_and_release_data_reach_the_run(state_dir, capsys, monkeypatch,
     settings = seen["settings"]
     assert settings.executor.kubeadm_timeout == 2700
     assert settings.executor.lock_wait == 90
-    assert settings.release_data == str(data)
+    assert seen["options"].release_data == str(data)
     code, _, err = run(capsys, "apply", str(path), "--yes", "--lock-wait", "soon")
     assert code == 2
     assert "--lock-wait" in err
@@ -237,23 +227,22 @@ def test_after_a_run_nodes_with_kubectl_out_of_skew_are_named(monkeypatch, capsy
 
     import click
 
-    from kubehop.cli.app import GlobalOptions
-    from kubehop.cli.apply_run import warn_node_kubectl
     from kubehop.model.cluster import ApiServerInfo, ClusterState, NodePackages, NodeState, OsFamily
     from kubehop.model.versions import parse_kube_version
+    from kubehop.shell.session import QuietUi, Session, SessionOptions
+    from kubehop.shell.session.apply import warn_node_kubectl
 
     state = ClusterState(
         apiservers=(ApiServerInfo("127.0.0.1:6443", "cp1", parse_kube_version("v1.30.14")),),
         nodes=(NodeState("w1", packages=NodePackages(OsFamily.DEBIAN, kubectl="1.28.9-1.1")),
                NodeState("w2", packages=NodePackages(OsFamily.DEBIAN, kubectl="1.30.14-1.1"))))
 
-    async def observe_cluster(**kw):
+    async def observe(self, **kw):
         return state
 
-    monkeypatch.setattr("kubehop.cli.versions.observe_cluster", observe_cluster)
-    options = GlobalOptions(None, None, "inventory.yaml", 0, "text", True)
-    with click.Context(click.Command("x"), obj=options):
-        asyncio.run(warn_node_kubectl())
+    monkeypatch.setattr("kubehop.shell.session.base.BaseSession.observe", observe)
+    ui = QuietUi(warn=lambda message: click.echo(message, err=True))
+    asyncio.run(warn_node_kubectl(Session(SessionOptions(ssh_inventory="inventory.yaml"), ui)))
     err = capsys.readouterr().err
     assert "w1" in err
     assert "w2" not in err

@@ -12,10 +12,12 @@ from kubehop.cli.apply_progress import PlainLines
 from kubehop.model.plan import Command, Step, StepKind
 from kubehop.shell.executor.cluster import NodeView
 from kubehop.shell.executor.events import ProgressEvent
-from kubehop.shell.executor.expect import PROGRESS_EVERY, ExpectChecker, NodeFacts
+from kubehop.shell.executor.expect import PROGRESS_EVERY, ExpectChecker
 from kubehop.shell.executor.fake import FakeCluster
 from kubehop.shell.executor.gates import HealthGates
-from kubehop.shell.executor.steps import ExecutorOptions, StepFailed, StepRunner
+from kubehop.shell.executor.steps import StepRunner
+from kubehop.shell.steps.base import ExecutorOptions, StepFailed
+from kubehop.shell.steps.facts import NodeFacts
 from kubehop.shell.transports.fake import FakeTransport
 
 STEP = Step("1.29/w1/kubelet-restart", StepKind.KUBELET_RESTART, "w1", "v1.29.15",

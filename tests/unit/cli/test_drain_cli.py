@@ -8,7 +8,8 @@ import sys
 import click
 import pytest
 
-from kubehop.cli.drain import drain, drain_options, format_event, parse_duration
+from kubehop.cli.drain import drain, drain_options, format_event
+from kubehop.cli.params import parse_duration
 from kubehop.core.drain.explain import DrainEvent
 from kubehop.core.drain.rules import DrainOptions
 
@@ -18,13 +19,13 @@ from kubehop.core.drain.rules import DrainOptions
     ("250ms", 0.25), ("1m0.5s", 60.5),
 ])
 def test_durations_as_kubectl_takes_them(text, seconds):
-    assert parse_duration(text) == pytest.approx(seconds)
+    assert parse_duration(text, "--timeout") == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize("text", ["", "5q", "m5", "-1s", "1h x", "s"])
 def test_bad_durations(text):
     with pytest.raises(click.BadParameter):
-        parse_duration(text)
+        parse_duration(text, "--timeout")
 
 
 def options(*args: str) -> DrainOptions:

@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from kubehop.cli import app
-from kubehop.cli import check as check_cli
 from kubehop.cli import versions as versions_cli
 from kubehop.model.cluster import Addons, ApiServerInfo, ClusterState, NodeState
 from kubehop.model.versions import parse_kube_version
+from kubehop.shell.session import BaseSession
 
 V = parse_kube_version
 
@@ -53,15 +53,15 @@ def observed(monkeypatch):
     asked = []
     current = {"state": state()}
 
-    async def fake(**kw):
+    async def fake(self, **kw):
         asked.append(kw)
         return current["state"]
 
-    async def fake_with_ssh(**kw):
-        return await fake(**kw), current.get("changed_keys", {})
+    async def fake_with_ssh(self, **kw):
+        return await fake(self, **kw), current.get("changed_keys", {})
 
-    monkeypatch.setattr(versions_cli, "observe_cluster", fake)
-    monkeypatch.setattr(check_cli, "observe_with_ssh", fake_with_ssh)
+    monkeypatch.setattr(BaseSession, "observe", fake)
+    monkeypatch.setattr(BaseSession, "observe_with_host_keys", fake_with_ssh)
     return current, asked
 
 
@@ -176,9 +176,10 @@ def test_check_bad_to_is_a_usage_error(observed, capsys, bad):
     ("latest-patch", "v1.28.15"), ("v1.29.99", "v1.29.99")])
 def test_check_targets_resolve_as_plan_targets_do(to, target):
     from kubehop.data import load_release_data
+    from kubehop.shell.session.planning import check_target
 
-    assert check_cli.check_target(state(), to, load_release_data()) == V(target)
-    assert check_cli.check_target(state(), None, load_release_data()) is None
+    assert check_target(state(), to, load_release_data()) == V(target)
+    assert check_target(state(), None, load_release_data()) is None
 
 
 def test_check_to_latest_judges_the_newest_release(observed, capsys):
@@ -225,12 +226,12 @@ def test_check_takes_accept_new_host_keys(observed, capsys, monkeypatch):
 
     seen = []
 
-    async def fake(**kw):
-        seen.append(accept_new_host_keys())
+    async def fake(self, **kw):
+        seen.append((accept_new_host_keys(), self.options.accept_new_host_keys))
         return state(), {}
 
-    monkeypatch.setattr(check_cli, "observe_with_ssh", fake)
+    monkeypatch.setattr(BaseSession, "observe_with_host_keys", fake)
     code, _, _ = run(capsys, "check", "--today", "2026-11-25", "--accept-new-host-keys")
     assert code == 0
     code, _, _ = run(capsys, "check", "--today", "2026-11-25")
-    assert seen == [True, False]
+    assert seen == [(True, True), (False, False)]

@@ -7,7 +7,6 @@ import pytest
 
 from kubehop.core.drain.explain import (
     DrainEvent,
-    PdbInfo,
     cnpg_primary_of,
     explain_blocked,
     pdb_from_dict,
@@ -22,7 +21,7 @@ from kubehop.core.drain.rules import (
     pod_from_dict,
 )
 from kubehop.core.selectors import selector_from_api, selects, valid_label_selector
-from kubehop.model.cluster import PodInfo
+from kubehop.model.cluster import PdbInfo, PodInfo
 
 Owner = tuple[str, str]  # the controller ownerReference's kind and name
 RS = ("ReplicaSet", "web-123")

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from kubehop.core.drain.explain import PdbInfo, pdbs_for
+from kubehop.core.drain.explain import pdbs_for
 from kubehop.core.selectors import SelectorError, selector_from_api, selects
 from kubehop.lab.api.selectors import InvalidSelectorError as LabSelectorError
 from kubehop.lab.controllers.disruption_arithmetic import compile_selector, labels_match
-from kubehop.model.cluster import PodInfo
+from kubehop.model.cluster import PdbInfo, PodInfo
 from kubehop.shell.observe.decode import PodDecoder, decode_pdbs, pdb_info
 
 MATCH_LABELS = {"foo": "bar"}

@@ -10,7 +10,7 @@ import pytest
 
 from kubehop.core.steps.etcd_snapshot import commands as etcd_snapshot_commands
 from kubehop.core.steps.etcd_snapshot import etcd_snapshot_path
-from kubehop.lab.fixtures.cluster import oldversion_spec
+from kubehop.lab.fixtures.specs import oldversion_spec
 from kubehop.model.plan import Command, Step, StepKind
 from kubehop.model.versions import parse_kube_version
 from kubehop.shell.steps.etcd_snapshot import EtcdSnapshotter, SnapshotFailed

@@ -14,11 +14,13 @@ from kubehop.model.journal import RunStatus, StepStatus
 from kubehop.model.plan import Command, Plan, PlanOptions, Step, StepKind, Wave
 from kubehop.shell.executor.cluster import NodeView
 from kubehop.shell.executor.engine import Executor, RunHalted
-from kubehop.shell.executor.expect import ExpectChecker, NodeFacts
+from kubehop.shell.executor.expect import ExpectChecker
 from kubehop.shell.executor.fake import FakeCluster
 from kubehop.shell.executor.gates import HealthGates
 from kubehop.shell.executor.journal import FILE_NAME, Journal
-from kubehop.shell.executor.steps import ExecutorOptions, StepRunner
+from kubehop.shell.executor.steps import StepRunner
+from kubehop.shell.steps.base import ExecutorOptions
+from kubehop.shell.steps.facts import NodeFacts
 from kubehop.shell.transports.fake import FakeTransport
 
 HOP = "v1.29.15"

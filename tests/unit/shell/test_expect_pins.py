@@ -5,9 +5,10 @@ run rewrites it (issue #17)."""
 from kubehop.core.planner.make import plan_upgrade
 from kubehop.model.plan import PlanOptions
 from kubehop.shell.executor.cluster import NodeView
-from kubehop.shell.executor.expect import ExpectChecker, NodeFacts
+from kubehop.shell.executor.expect import ExpectChecker
 from kubehop.shell.executor.fake import FakeCluster
 from kubehop.shell.observe.nodes import MARK
+from kubehop.shell.steps.facts import NodeFacts
 from kubehop.shell.transports.fake import FakeTransport
 from tests.unit.core.plan_strategies import release_data
 from tests.unit.core.test_apt_pins import COURSE, PREF, pinned_state

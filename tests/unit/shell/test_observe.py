@@ -10,11 +10,13 @@ import pytest
 from kubehop.lab.api.app import metrics_text
 from kubehop.lab.fixtures import objects as o
 from kubehop.lab.fixtures.apis import annotate_applied, helm_release_secret
-from kubehop.lab.fixtures.cluster import LabWorkloadSpec
+from kubehop.lab.fixtures.specs import LabWorkloadSpec
 from kubehop.model.cluster import OsFamily, Resources
 from kubehop.model.versions import MinorVersion, parse_kube_version
+from kubehop.shell.kube.reader import join_host_port
+from kubehop.shell.kube.wire import WorkloadWire
 from kubehop.shell.observe import apis as observe_apis
-from kubehop.shell.observe.addons import WorkloadWire, join_host_port, recognise_cni
+from kubehop.shell.observe.addons import recognise_cni
 from kubehop.shell.observe.decode import (
     PodDecoder,
     cpu_milli,

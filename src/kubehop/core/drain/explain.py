@@ -14,10 +14,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kubehop.core.selectors import SelectorError, selects
-
-__all__ = ["CNPG_CLUSTER_LABEL", "CNPG_ROLE_LABELS", "EVENT_KINDS", "DrainEvent", "PdbInfo",
-           "cnpg_primary_of", "explain_blocked", "multiple_pdbs", "pdb_from_dict", "pdbs_for",
-           "predict_blocks", "single_instance_refusal"]
 from kubehop.model.cluster import PdbInfo, PodInfo
 
 # CloudNativePG pod labels (cloudnative-pg pkg/utils/labels_annotations.go); `role` is legacy.

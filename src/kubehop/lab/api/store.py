@@ -37,8 +37,6 @@ from kubehop.lab.api.status import (
 )
 from kubehop.lab.api.watches import Change, StoreWatchEvent, Watch, Watches
 
-__all__ = ["Change", "ListResult", "Store", "StoreWatchEvent", "Watch", "clone", "format_time"]
-
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
 

@@ -17,7 +17,7 @@ import contextlib
 from typing import Any
 
 from kubehop.lab.api.status import AlreadyExists, NotFoundStatus, StatusError
-from kubehop.lab.api.store import Change
+from kubehop.lab.api.watches import Change
 from kubehop.lab.controllers import cnpg_specs as logic
 from kubehop.lab.controllers.disruption_arithmetic import is_pod_ready
 from kubehop.lab.controllers.evictions import PodDeleter

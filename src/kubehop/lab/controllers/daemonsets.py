@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubehop.lab.api.status import StatusError
-from kubehop.lab.api.store import Change
+from kubehop.lab.api.watches import Change
 from kubehop.lab.controllers import scheduler as pure
 from kubehop.lab.controllers.disruption_arithmetic import is_pod_ready, scaled_value
 from kubehop.lab.controllers.evictions import PodDeleter

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubehop.lab.api.status import NotFoundStatus
-from kubehop.lab.api.store import Change
+from kubehop.lab.api.watches import Change
 from kubehop.lab.controllers.disruption_arithmetic import (
     PodTally,
     kind_resource,

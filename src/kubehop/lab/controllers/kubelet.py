@@ -13,7 +13,7 @@ import contextlib
 
 from kubehop.lab.addresses import FALLBACK_HOST_IP
 from kubehop.lab.api.status import NotFoundStatus
-from kubehop.lab.api.store import Change
+from kubehop.lab.api.watches import Change
 from kubehop.lab.clock import parse_rfc3339
 from kubehop.lab.controllers.recorder import node_ready
 from kubehop.lab.controllers.runtime import Controller, Key, Obj, Runtime, key_of

@@ -11,7 +11,7 @@ tolerate a NoExecute taint are deleted, at once or after their `tolerationSecond
 from __future__ import annotations
 
 from kubehop.lab.api.status import StatusError
-from kubehop.lab.api.store import Change
+from kubehop.lab.api.watches import Change
 from kubehop.lab.controllers import scheduler as pure
 from kubehop.lab.controllers.evictions import PodDeleter
 from kubehop.lab.controllers.runtime import Controller, Obj, Runtime, key_of

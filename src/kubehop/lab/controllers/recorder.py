@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubehop.lab.api.store import Change, Store
+from kubehop.lab.api.store import Store
+from kubehop.lab.api.watches import Change
 from kubehop.lab.clock import LabClock
 from kubehop.lab.controllers.disruption_arithmetic import is_pod_ready
 from kubehop.lab.controllers.pdbindex import SelectorIndex

@@ -17,7 +17,8 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kubehop.lab.api.store import Change, Store
+from kubehop.lab.api.store import Store
+from kubehop.lab.api.watches import Change
 from kubehop.lab.clock import LabClock
 
 log = logging.getLogger(__name__)

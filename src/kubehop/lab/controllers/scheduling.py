@@ -12,7 +12,7 @@ import bisect
 from typing import Any
 
 from kubehop.lab.api.status import NotFoundStatus
-from kubehop.lab.api.store import Change
+from kubehop.lab.api.watches import Change
 from kubehop.lab.controllers.placement import (
     NodeInfo,
     anti_affinity_penalty,

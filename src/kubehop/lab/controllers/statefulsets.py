@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 
 from kubehop.lab.api.status import AlreadyExists, StatusError
-from kubehop.lab.api.store import Change
+from kubehop.lab.api.watches import Change
 from kubehop.lab.controllers.disruption_arithmetic import is_pod_ready
 from kubehop.lab.controllers.evictions import PodDeleter
 from kubehop.lab.controllers.pods import REVISION_LABEL, Revisions, pod_from_template

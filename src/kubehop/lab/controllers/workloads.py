@@ -15,7 +15,7 @@ import copy
 from typing import Any
 
 from kubehop.lab.api.status import AlreadyExists, NotFoundStatus, StatusError
-from kubehop.lab.api.store import Change
+from kubehop.lab.api.watches import Change
 from kubehop.lab.controllers.disruption_arithmetic import is_pod_ready, scaled_value
 from kubehop.lab.controllers.evictions import PodDeleter
 from kubehop.lab.controllers.pods import (

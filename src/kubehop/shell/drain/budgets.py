@@ -17,15 +17,9 @@ import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from kubehop.core.drain.explain import (
-    PdbInfo,
-    explain_blocked,
-    multiple_pdbs,
-    pdbs_for,
-    predict_blocks,
-)
+from kubehop.core.drain.explain import explain_blocked, multiple_pdbs, pdbs_for, predict_blocks
 from kubehop.core.selectors import selector_from_api
-from kubehop.model.cluster import PodInfo
+from kubehop.model.cluster import PdbInfo, PodInfo
 from kubehop.shell.drain.watch import PdbInformer
 from kubehop.shell.kube.client import KubeClient
 from kubehop.shell.kube.errors import ApiError

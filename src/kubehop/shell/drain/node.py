@@ -48,7 +48,6 @@ from kubehop.shell.kube.errors import (
 from kubehop.shell.kube.reader import Reader, as_reader
 from kubehop.shell.kube.wire import NodeWire
 
-__all__ = ["DrainError", "DrainResult", "Drainer", "cordon_node", "drain_node", "uncordon_node"]
 Emit = Callable[[DrainEvent], None]
 
 
@@ -375,12 +374,6 @@ async def drain_node(client: KubeClient | Reader, node: str, options: DrainOptio
                      on_event: Emit | None = None) -> DrainResult:
     """Drain `node` (the executor's entry point); DrainError names what blocks."""
     return await Drainer(client, options, on_event).drain(node)
-
-
-async def cordon_node(client: KubeClient | Reader, node: str, on_event: Emit | None = None,
-                      *, dry_run: bool = False) -> bool:
-    """Cordon `node` unless it already is; whether it changed."""
-    return await Drainer(client, DrainOptions(dry_run=dry_run), on_event).cordon(node)
 
 
 async def uncordon_node(client: KubeClient | Reader, node: str, on_event: Emit | None = None,

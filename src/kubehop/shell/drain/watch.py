@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-from kubehop.core.drain.explain import PdbInfo
-from kubehop.model.cluster import PodInfo
+from kubehop.model.cluster import PdbInfo, PodInfo
 from kubehop.shell.kube import requests as rq
 from kubehop.shell.kube import wire
 from kubehop.shell.kube.client import KubeClient

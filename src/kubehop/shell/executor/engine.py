@@ -50,15 +50,13 @@ from kubehop.model.errors import HaltedError, UsageError
 from kubehop.model.journal import RunState, RunStatus, StepStatus
 from kubehop.model.plan import Plan, Step, StepKind
 from kubehop.shell.executor.events import FailedStep, HaltReport, OnEvent, ProgressEvent
-from kubehop.shell.executor.expect import describe
 from kubehop.shell.executor.hooks import HookFailed, HookRunner
 from kubehop.shell.executor.journal import Journal
-from kubehop.shell.executor.steps import ExecutorOptions, StepFailed, StepRunner
+from kubehop.shell.executor.steps import StepRunner
 from kubehop.shell.executor.windows import WindowClosed, WindowGuard
 from kubehop.shell.kube.errors import ApiError
+from kubehop.shell.steps.base import ExecutorOptions, StepFailed, describe
 from kubehop.shell.transports import TransportError
-
-__all__ = ["Executor", "ExecutorOptions", "RunHalted"]
 
 
 class Ownership(Protocol):

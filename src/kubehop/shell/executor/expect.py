@@ -15,16 +15,12 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 
-from kubehop.core.steps.base import STATIC_POD_KEYS
 from kubehop.model.plan import ExpectValue, Step
 from kubehop.shell.executor.cluster import Cluster
 from kubehop.shell.kube.errors import ApiError
 from kubehop.shell.steps import READERS
 from kubehop.shell.steps.base import Live, Mismatch, describe
 from kubehop.shell.steps.facts import NodeFacts
-
-__all__ = ["PROGRESS_EVERY", "STATIC_POD_KEYS", "ExpectChecker", "Mismatch", "NodeFacts",
-           "describe"]
 
 PROGRESS_EVERY = 30.0  # seconds: a waiting step tells `on_wait` at least this often
 _WITH_NODE = ("node", "packages")  # sources that need the Node (packages: its OS image)

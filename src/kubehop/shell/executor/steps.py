@@ -22,8 +22,6 @@ from kubehop.shell.steps.facts import installed_note
 from kubehop.shell.steps.node_commands import NodeCommands
 from kubehop.shell.transports import Transport
 
-__all__ = ["ExecutorOptions", "StepFailed", "StepRunner"]
-
 
 class StepRunner:
     """Performs steps against one cluster and its nodes (a `shell.steps.base.StepContext`)."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from kubehop.core.windows import Window, describe_opening, is_open, next_opening
+from kubehop.shell.kube import requests as rq
 from kubehop.shell.kube.errors import ApiError
 
 Now = Callable[[], datetime]
@@ -67,7 +68,7 @@ async def cluster_clock(client: object) -> Clock:
     """The lab's clock when the API server is a lab's (`GET /lab/v1/clock`: read again before
     each decision, so a test may move it), else this machine's."""
     async def read() -> tuple[float, float]:
-        data = await client.get_json("/lab/v1/clock")  # type: ignore[attr-defined]
+        data = await client.get_json(rq.lab_clock())  # type: ignore[attr-defined]
         return float(data["now"]), float(data["timeScale"])
 
     try:

@@ -28,9 +28,8 @@ from typing import Any, Self, TypeVar
 
 import msgspec
 
-from kubehop.core.drain.explain import PdbInfo
 from kubehop.core.selectors import Requirement, Selector, selects
-from kubehop.model.cluster import PodInfo
+from kubehop.model.cluster import PdbInfo, PodInfo
 from kubehop.shell.kube import requests as rq
 from kubehop.shell.kube import wire
 from kubehop.shell.kube.errors import ApiError, NotFound, ServerError, TooManyRequests

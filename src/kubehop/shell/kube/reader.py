@@ -23,9 +23,8 @@ from typing import Protocol, Self, TypeVar
 
 import msgspec
 
-from kubehop.core.drain.explain import PdbInfo
 from kubehop.core.drain.rules import pod_from_dict
-from kubehop.model.cluster import PodInfo
+from kubehop.model.cluster import PdbInfo, PodInfo
 from kubehop.shell.kube import requests as rq
 from kubehop.shell.kube import wire
 from kubehop.shell.kube.client import KubeClient

@@ -18,14 +18,10 @@ from kubehop.model.versions import KubeVersion, image_kube_version
 from kubehop.shell.kube import requests as rq
 from kubehop.shell.kube import wire
 from kubehop.shell.kube.errors import ApiError, Forbidden, NotFound
-from kubehop.shell.kube.reader import Reader, join_host_port, optional
+from kubehop.shell.kube.reader import Reader
 from kubehop.shell.kube.requests import Request
 from kubehop.shell.kube.wire import WorkloadWire
 from kubehop.shell.observe.decode import image_repository, image_tag, kube_version_or_none
-
-__all__ = ["CNI_IMAGES", "WorkloadWire", "coredns_tag", "first_tag", "join_host_port",
-           "kubeadm_config", "kubectl_client_version", "optional", "pages", "read_unreachable",
-           "recognise_cni"]
 
 T = TypeVar("T")
 KUBECTL_TIMEOUT = 10.0
