@@ -270,6 +270,15 @@ def write_apt_pins(packaging: Packaging, versions: Mapping[str, str], *,
     return _write_file(packaging.pins[0].file, text, f"pin {moved} in the apt preferences", root)
 
 
+# What pkgs.k8s.io's kubeadm and kubelet require beside each other (kubernetes/release
+# cmd/krel/templates/latest/metadata.yaml: kubeadm 1.28-1.29 `cri-tools >= 1.28.0` and
+# `kubernetes-cni >= 1.2.0`, 1.30-1.31 `cri-tools >= 1.30.0`; kubelet `kubernetes-cni`). A node
+# that holds or versionlocks one of them could not install the next kubeadm ("unmet
+# dependencies" / "nothing provides cri-tools"): its hold is released around the install and
+# set again after, as the packages' own.
+DEPENDENCIES = ("cri-tools", "kubernetes-cni")
+
+
 def apt_upgrade(minor: MinorVersion, versions: Mapping[str, str], *,
                 source: PackageSource = PKGS, switch_repository: bool = True,
                 root: str = "", packaging: Packaging = DEBIAN,
@@ -285,9 +294,11 @@ def apt_upgrade(minor: MinorVersion, versions: Mapping[str, str], *,
     first = [switch_apt_repository(minor, source=source, root=root, packaging=packaging)
              ] if switch_repository else []
     update = apt_update(packaging.source_file, root=root)
+    deps = [d for d in DEPENDENCIES if d in packaging.held]
     if not packaging.pins:
-        return [*first, update, apt_unhold(names), apt_install(versions), apt_hold(names)]
-    held = [n for n in names if n in packaging.held]
+        keep = [*names, *deps]
+        return [*first, update, apt_unhold(keep), apt_install(versions), apt_hold(keep)]
+    held = [n for n in names if n in packaging.held] + deps
     return [*first, update, *([apt_unhold(held)] if held else []), apt_install(versions),
             write_apt_pins(packaging, pinned or versions, root=root),
             *([apt_hold(held)] if held else [])]
@@ -369,7 +380,7 @@ def yum_upgrade(minor: MinorVersion, versions: Mapping[str, str], *,
     are unlocked first and locked again after (a lock hides every other version)."""
     first = [switch_yum_repository(minor, source=source, root=root, packaging=packaging)
              ] if switch_repository else []
-    locked = [n for n in versions if n in packaging.locked]
+    locked = [n for n in (*versions, *DEPENDENCIES) if n in packaging.locked]
     unlock = [dnf_versionlock("delete", locked)] if locked else []
     relock = [dnf_versionlock("add", locked)] if locked else []
     return [*first, *unlock, yum_install(versions, tool=tool, dnf5=packaging.dnf5), *relock]

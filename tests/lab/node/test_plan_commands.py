@@ -40,10 +40,10 @@ from kubehop.shell.observe.cluster import observe
 
 PKGS = "{kubeadm: 1.28.9, kubelet: 1.28.9, kubectl: 1.28.9}"
 PIN_FILE = "/etc/apt/preferences.d/kubernetes"
-# Debian/Ubuntu: an HA control plane (cp2 holds kubeadm only and keeps its source in deb822
-# form, `PREPARE`), a worker without holds whose repository key expired (the repository switch
-# fetches the minor's Release.key), and one that keeps kubeadm and kubelet with an apt
-# preferences pin and holds kubectl.
+# Debian/Ubuntu: an HA control plane (cp2 holds kubeadm and cri-tools, which kubeadm 1.30
+# requires at 1.30, and keeps its source in deb822 form, `PREPARE`), a worker without holds
+# whose repository key expired (the repository switch fetches the minor's Release.key), and one
+# that keeps kubeadm and kubelet with an apt preferences pin and holds kubectl.
 APT = f"""\
 apiVersion: kubehop.dev/v1
 kind: LabScenario
@@ -51,7 +51,7 @@ name: plan-apt
 cluster: {{kubernetesVersion: v1.28.9}}
 nodes:
   - {{name: cp1, roles: [control-plane], packages: {PKGS}}}
-  - {{name: cp2, roles: [control-plane], packages: {PKGS}, holds: [kubeadm]}}
+  - {{name: cp2, roles: [control-plane], packages: {PKGS}, holds: [kubeadm, cri-tools]}}
   - {{name: w1, packages: {PKGS}, holds: []}}
   - name: w2
     packages: {PKGS}

@@ -219,6 +219,23 @@ def test_dnf5_spells_disable_excludes_as_a_setopt_and_versionlocks_are_lifted_an
         "dnf versionlock add kubeadm"]
 
 
+
+def test_a_held_or_versionlocked_dependency_is_released_around_the_install_and_kept_after():
+    """pkgs.k8s.io's kubeadm 1.30 requires cri-tools >= 1.30.0: a node that holds cri-tools
+    (apt) or versionlocks it (dnf) could not install it otherwise."""
+    apt = Packaging("debian", held=("cri-tools",))
+    lines = [c.line for c in upgrade_packages(apt, MinorVersion(1, 30),
+                                              {"kubeadm": "1.30.14-*", "kubectl": "1.30.14-*"},
+                                              switch_repository=False)]
+    assert lines[1] == "apt-mark unhold kubeadm kubectl cri-tools"
+    assert lines[-1] == "apt-mark hold kubeadm kubectl cri-tools"
+    assert "cri-tools" not in lines[2]  # apt moves the dependency itself
+    rpm = Packaging("rhel", locked=("kubeadm", "cri-tools"))
+    lines = [c.line for c in upgrade_packages(rpm, MinorVersion(1, 30),
+                                              {"kubeadm": "1.30.14-*"}, switch_repository=False)]
+    assert (lines[0], lines[-1]) == ("dnf versionlock delete kubeadm cri-tools",
+                                     "dnf versionlock add kubeadm cri-tools")
+
 # --- the checks on what the nodes' package sources, keys and trial refreshes show -----------
 
 

@@ -174,7 +174,10 @@ def packaging(pk: NodePackages | None) -> nc.Packaging:
     rpm_keys = pk.rpm_keys if refresh else ()  # rpm: the old keys the switch erases
     # A node pinning with apt preferences keeps its pin (rewritten per minor), not holds.
     pins = tuple(ap.managed_pins(pk.pins)) if pk.os_family is OsFamily.DEBIAN else ()
-    other, held = (pk.pins_other, pk.held) if pins else ("", ())
+    # Held dependencies of the packages (cri-tools, kubernetes-cni) are released around each
+    # install too; with pins, every apt-mark hold is kept as it was.
+    other, held = ((pk.pins_other, pk.held) if pins
+                   else ("", tuple(d for d in nc.DEPENDENCIES if d in pk.held)))
     key = (family, pk.repo_file, pk.keyring, pk.dnf5, pk.locked, refresh, pins, other, held,
            rpm_keys)
     found = _PACKAGING.get(key)

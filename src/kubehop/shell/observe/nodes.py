@@ -18,7 +18,7 @@ from typing import Protocol
 
 from kubehop.core import apt_preferences as ap
 from kubehop.core import node_commands as nc
-from kubehop.core.node_commands import APT_KEYRING
+from kubehop.core.node_commands import APT_KEYRING, DEPENDENCIES
 from kubehop.model.cluster import (
     AptPin,
     ClusterState,
@@ -35,6 +35,9 @@ from kubehop.shell.observe.host import host_command_parts, parse_host
 from kubehop.shell.transports import Transport
 
 PACKAGES = ("kubeadm", "kubelet", "kubectl")
+# Holds and versionlocks worth knowing: the packages, and what they require (a held cri-tools
+# must be released for the next kubeadm).
+KEPT = (*PACKAGES, *DEPENDENCIES)
 MARK = "@@kubehop:"
 CONCURRENCY = 50  # nodes asked at once
 TIMEOUT = 30.0  # seconds per node
@@ -295,9 +298,9 @@ def parse_facts(family: OsFamily, stdout: str) -> NodePackages:
         if family is OsFamily.RHEL:
             m = _DNF5_LOCK_RE.match(name) or _LOCK_RE.match(name)
             name = m.group(1) if m else ""
-            if name in PACKAGES:
+            if name in KEPT:
                 locked.add(name)
-        if name in PACKAGES:
+        if name in KEPT:
             held.add(name)
     pins, pins_other = _pins(s.get("prefs", []))
     kubeadm_lines = [ln.strip() for ln in s.get("kubeadm", []) if ln.strip()]
