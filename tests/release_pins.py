@@ -21,10 +21,11 @@ EOL = {
     "1.27": date(2024, 6, 28), "1.28": date(2024, 10, 28), "1.29": date(2025, 2, 28),
     "1.30": date(2025, 7, 15), "1.31": date(2025, 11, 11), "1.32": date(2026, 2, 28),
     "1.33": date(2026, 6, 28), "1.34": date(2026, 10, 27), "1.35": date(2027, 2, 28),
-    "1.36": date(2027, 6, 28),
+    "1.36": date(2027, 6, 28), "1.37": date(2027, 10, 28),
 }
 # Start of maintenance mode (end of standard support) of the minors still patched.
-MAINTENANCE = {"1.34": date(2026, 8, 27), "1.35": date(2026, 12, 28), "1.36": date(2027, 4, 28)}
+MAINTENANCE = {"1.34": date(2026, 8, 27), "1.35": date(2026, 12, 28), "1.36": date(2027, 4, 28),
+               "1.37": date(2027, 8, 28)}
 # The snapshot date of the data, the newest minor it lists (announced, without a patch release
 # yet) and its planned GA.
 GENERATED = date(2026, 8, 22)

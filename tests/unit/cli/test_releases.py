@@ -12,6 +12,7 @@ from kubehop.cli.releases import resolve_today
 from kubehop.model.errors import UsageError
 from kubehop.model.releases import SupportStatus
 from kubehop.model.versions import parse_kube_version, parse_minor_version
+from tests.release_pins import EOL, GENERATED, MAINTENANCE, PLANNED, PLANNED_GA, latest
 
 MINIMAL = """\
 apiVersion: kubehop.dev/v1
@@ -45,22 +46,25 @@ def test_json_on_2026_11_25_lists_every_minor_with_its_status_and_warns_stale(ca
     code, out, err = run(capsys, "releases", "--today", "2026-11-25", "-o", "json")
     assert code == 0
     doc = json.loads(out)
-    assert (doc["dataDate"], doc["today"], doc["stale"]) == ("2026-08-22", "2026-11-25", True)
+    assert (doc["dataDate"], doc["today"], doc["stale"]) == (str(GENERATED), "2026-11-25", True)
     minors = [r["minor"] for r in doc["releases"]]
-    assert minors == [f"1.{n}" for n in range(37, 18, -1)]  # newest first, 1.37 down to 1.19
+    newest = int(PLANNED.split(".")[1])
+    assert minors == [f"1.{n}" for n in range(newest, 18, -1)]  # newest first, down to 1.19
     status = {r["minor"]: r["status"] for r in doc["releases"]}
     assert all(status[f"1.{n}"] == "end-of-life" for n in range(19, 35))
     assert (status["1.35"], status["1.36"], status["1.37"]) == ("supported",) * 3
     by_minor = {r["minor"]: r for r in doc["releases"]}
-    assert by_minor["1.34"]["eol"] == "2026-10-27"
+    assert by_minor["1.34"]["eol"] == str(EOL["1.34"])
     assert by_minor["1.28"]["latestPatch"] == "v1.28.15"
-    assert by_minor["1.37"]["latestPatch"] is None  # announced, no patch in the data
-    assert by_minor["1.37"]["unsure"] is True
+    assert by_minor[PLANNED]["latestPatch"] is None  # announced, no patch in the data
+    assert by_minor[PLANNED]["unsure"] is True
     assert set(by_minor["1.28"]) == {"minor", "ga", "maintenanceStart", "eol", "latestPatch",
                                      "status", "unsure", "note"}
     lines = err.strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("kubehop: warning: release data is 95 days old (from 2026-08-22")
+    age = (date(2026, 11, 25) - GENERATED).days
+    assert lines[0].startswith(
+        f"kubehop: warning: release data is {age} days old (from {GENERATED}")
     assert "--release-data FILE" in lines[0]
 
 
@@ -72,7 +76,7 @@ def test_yaml_has_the_same_shape_as_json(capsys):
 
 
 def test_fresh_data_gives_no_warning(capsys):
-    code, out, err = run(capsys, "releases", "--today", "2026-08-22", "-o", "json")
+    code, out, err = run(capsys, "releases", "--today", str(GENERATED), "-o", "json")
     assert (code, err) == (0, "")
     doc = json.loads(out)
     assert doc["stale"] is False
@@ -95,12 +99,13 @@ def test_table_for_people(capsys):
     lines = [line.rstrip() for line in out.splitlines()]
     assert lines[:4] == [
         "MINOR  GA          MAINTENANCE  END OF LIFE  LATEST PATCH  STATUS",
-        "1.37*  2026-08-26  2027-08-28   2027-10-28   <none>        supported",
-        "1.36   2026-04-22  2027-04-28   2027-06-28   v1.36.4       supported",
-        "1.35   2025-12-17  2026-12-28   2027-02-28   v1.35.8       supported",
+        f"{PLANNED}*  {PLANNED_GA}  {MAINTENANCE[PLANNED]}   {EOL[PLANNED]}   {'<none>':<14}"
+        "supported",
+        f"1.36   2026-04-22  {MAINTENANCE['1.36']}   {EOL['1.36']}   {latest('1.36'):<14}supported",
+        f"1.35   2025-12-17  {MAINTENANCE['1.35']}   {EOL['1.35']}   {latest('1.35'):<14}supported",
     ]
     assert "1.19   2020-08-26  2021-08-28   2021-10-28   v1.19.16      end-of-life" in lines
-    assert any(line.startswith("* 1.37: unsure: planned") for line in lines)
+    assert any(line.startswith(f"* {PLANNED}: unsure: planned") for line in lines)
 
 
 def test_a_user_data_file_replaces_the_shipped_data(capsys, tmp_path, monkeypatch):
