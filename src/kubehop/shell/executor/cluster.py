@@ -20,10 +20,9 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Protocol
 from urllib.parse import urlsplit
-
-import msgspec
 
 from kubehop.core.drain.explain import DrainEvent
 from kubehop.core.drain.rules import DrainOptions, drain_evicts
@@ -95,12 +94,6 @@ class Cluster(Protocol):
 
 # --- decoding --------------------------------------------------------------------------------
 
-_nodes = msgspec.json.Decoder(wire.ItemList[wire.NodeWire])
-_node = msgspec.json.Decoder(wire.NodeWire)
-_pods = msgspec.json.Decoder(wire.ItemList[wire.PodWire])
-_pod = msgspec.json.Decoder(wire.PodWire)
-
-
 def node_view(n: wire.NodeWire) -> NodeView:
     ready = next((c for c in n.status.conditions if c.type == "Ready"), None)
     ip = next((a.address for a in n.status.addresses if a.type == "InternalIP"), None)
@@ -127,40 +120,15 @@ def system_pod(p: wire.PodWire) -> SystemPod:
                      advertise=annotations.get(ADVERTISE))
 
 
-class _NodeCache(Informer[NodeView]):
+def _node_cache(reader: Reader) -> Informer[wire.NodeWire, NodeView]:
     """A list+watch cache of the nodes."""
-
-    def __init__(self, reader: Reader) -> None:
-        super().__init__(reader, rq.list_nodes())
-
-    def _decode_page(self, page: bytes) -> tuple[list[NodeView], wire.ListMeta]:
-        doc = _nodes.decode(page)
-        return [node_view(n) for n in doc.items], doc.metadata
-
-    def _decode_item(self, raw: bytes) -> tuple[NodeView, str]:
-        n = _node.decode(raw)
-        return node_view(n), n.metadata.resourceVersion
-
-    def key(self, item: NodeView) -> str:
-        return item.name
+    return Informer(reader, rq.list_nodes(), wire.NodeWire, node_view, attrgetter("name"))
 
 
-class _SystemPodCache(Informer[SystemPod]):
+def _system_pod_cache(reader: Reader) -> Informer[wire.PodWire, SystemPod]:
     """A list+watch cache of the kube-system pods."""
-
-    def __init__(self, reader: Reader) -> None:
-        super().__init__(reader, rq.list_pods(rq.KUBE_SYSTEM))
-
-    def _decode_page(self, page: bytes) -> tuple[list[SystemPod], wire.ListMeta]:
-        doc = _pods.decode(page)
-        return [system_pod(p) for p in doc.items], doc.metadata
-
-    def _decode_item(self, raw: bytes) -> tuple[SystemPod, str]:
-        p = _pod.decode(raw)
-        return system_pod(p), p.metadata.resourceVersion
-
-    def key(self, item: SystemPod) -> str:
-        return item.name
+    return Informer(reader, rq.list_pods(rq.KUBE_SYSTEM), wire.PodWire, system_pod,
+                    attrgetter("name"))
 
 
 class KubeCluster:
@@ -170,8 +138,8 @@ class KubeCluster:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self.reader = as_reader(client)
-        self._nodes = _NodeCache(self.reader)
-        self._pods = _SystemPodCache(self.reader)
+        self._nodes = _node_cache(self.reader)
+        self._pods = _system_pod_cache(self.reader)
         self._direct: dict[str, Reader] = {}
         self._unreachable: dict[str, tuple[float, float, str]] = {}  # → (since, dialled, why)
         self._answered: set[str] = set()  # endpoints that answered at least once

@@ -24,6 +24,7 @@ from kubehop.shell.kube.reader import Reader
 from kubehop.shell.kube.requests import Request
 
 T = TypeVar("T")
+W = TypeVar("W", bound=msgspec.Struct)
 WATCH_SECONDS = 240  # server-side watch timeout; the informer re-watches from the last version
 _status = msgspec.json.Decoder(wire.StatusWire)
 
@@ -32,12 +33,18 @@ def _backoff(failures: int) -> float:
     return min(5.0, 0.1 * 2**failures) * (0.5 + random.random() / 2)
 
 
-class Informer(Generic[T]):
-    """A list+watch cache of one collection, keyed by `key(item)`; subclasses decode."""
+class Informer(Generic[W, T]):
+    """A list+watch cache of one collection: objects decoded as `kind` (a wire struct with
+    `metadata`), kept as `convert(object)`, keyed by `key(item)`."""
 
-    def __init__(self, reader: Reader, request: Request) -> None:
+    def __init__(self, reader: Reader, request: Request, kind: type[W],
+                 convert: Callable[[W], T], key: Callable[[T], str]) -> None:
         self.reader = reader
         self.request = request
+        self.key = key
+        self._convert = convert
+        self._page = msgspec.json.Decoder(wire.ItemList[kind])  # type: ignore[valid-type]
+        self._item = msgspec.json.Decoder(kind)
         self.items: dict[str, T] = {}
         self.ready = asyncio.Event()
         self.relists = 0  # how often the watch broke and the collection was listed again
@@ -52,22 +59,19 @@ class Informer(Generic[T]):
     def path(self) -> str:
         return self.request.path
 
-    # --- what subclasses define ------------------------------------------------------------
-
     def _decode_page(self, page: bytes) -> tuple[list[T], wire.ListMeta]:
         """The items of one list page, and its list metadata."""
-        raise NotImplementedError
+        doc = self._page.decode(page)
+        return [self._convert(o) for o in doc.items], doc.metadata
 
     def _decode_item(self, raw: bytes) -> tuple[T, str]:
         """One watched object and its resourceVersion."""
-        raise NotImplementedError
-
-    def key(self, item: T) -> str:
-        raise NotImplementedError
+        obj = self._item.decode(raw)
+        return self._convert(obj), obj.metadata.resourceVersion
 
     # --- running -----------------------------------------------------------------------------
 
-    async def start(self) -> Informer[T]:
+    async def start(self) -> Informer[W, T]:
         """List once (raising on failure), then keep watching in the background."""
         await self._list()
         self._task = asyncio.create_task(self._run(), name=f"watch {self.path}")
