@@ -40,8 +40,13 @@ lint: venv
 kubectl-binaries: venv
 	$(BIN)/python tests/integration/kubectl_bin.py
 
+# The suite on TEST_WORKERS pytest-xdist workers (0: in this process, one test at a time).
+# Tests that share a module's lab stay on one worker (loadgroup: tests/conftest.py groups them);
+# --no-loadscope-reorder keeps the collection order, which starts the longest modules first.
+TEST_WORKERS ?= 4
+
 test: venv deb-packages lint kubectl-binaries
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache

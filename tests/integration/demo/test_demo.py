@@ -5,6 +5,7 @@ session, no listening port, no temporary lab directory."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import subprocess
@@ -31,7 +32,19 @@ def session_processes(sid: int) -> list[str]:
     return left
 
 
-def listening_ports() -> set[int]:
+def _address(hex_ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address of /proc/net/tcp{,6}: 32-bit words in host (little-endian) order."""
+    raw = bytes.fromhex(hex_ip)
+    return ipaddress.ip_address(b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4)))
+
+
+def listening_on(address: str) -> set[int]:
+    """The TCP ports something listens on that reach IPv4 `address` (that address, a wildcard,
+    or the IPv6 form of it). Tests running beside this one (pytest -n) listen on other loopback
+    addresses with the same port numbers, so the address counts."""
+    ip = ipaddress.IPv4Address(address)
+    wanted = {ip, ipaddress.IPv4Address(0), ipaddress.IPv6Address(0),
+              ipaddress.IPv6Address(f"::ffff:{ip}")}
     ports = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -40,8 +53,9 @@ def listening_ports() -> set[int]:
             continue
         for line in lines:
             fields = line.split()
-            if fields[3] == "0A":  # LISTEN
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+            local, port = fields[1].split(":")
+            if fields[3] == "0A" and _address(local) in wanted:  # LISTEN
+                ports.add(int(port, 16))
     return ports
 
 
@@ -132,5 +146,5 @@ def test_demo_fast_tells_the_whole_story_and_leaves_nothing_behind(tmp_path):
     assert ssh
     ports = api | {int(p) for p in ssh.group(1).replace(",", " ").split()}
     assert len(ports) == 1 + len(NODES)
-    assert not ports & listening_ports()
+    assert not ports & listening_on("127.0.0.1")
     assert not list(tmp_path.glob("kubehop-lab-*"))

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from kubehop.lab.history import check_history
+from kubehop.lab.scenarios import builtin_names
 from tests.integration.upgrade.conftest import TODAY, final_versions
 
 # A 1.30 control plane with four 1.27 workers whose kubeadm (1.27) last managed them.
@@ -161,11 +164,9 @@ def test_a_budget_that_allows_no_disruption_refuses_the_upgrade_naming_it(upgrad
     assert not [e for e in up.lt.events() if e["type"] == "node" and not e["schedulable"]]
 
 
-def test_check_to_latest_is_never_a_usage_error_on_a_built_in_scenario(upgrade_lab):
-    from kubehop.lab.scenarios import builtin_names
-
-    for name in builtin_names():
-        up = upgrade_lab("large:nodes=6,pods=2" if name == "large" else name)
-        checked = up.kubehop("check", "--to", "latest", "--today", TODAY, "-o", "json")
-        assert checked.returncode in (0, 1), (name, checked.stderr)
-        assert "findings" in checked.stdout
+@pytest.mark.parametrize("name", builtin_names())  # one lab each: side by side under xdist
+def test_check_to_latest_is_never_a_usage_error_on_a_built_in_scenario(upgrade_lab, name):
+    up = upgrade_lab("large:nodes=6,pods=2" if name == "large" else name)
+    checked = up.kubehop("check", "--to", "latest", "--today", TODAY, "-o", "json")
+    assert checked.returncode in (0, 1), (name, checked.stderr)
+    assert "findings" in checked.stdout
