@@ -7,7 +7,7 @@ value here against the shipped data, so a refresh that forgets this file fails t
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 # The newest patch of each minor, as Kubernetes writes versions.
 LATEST = {
@@ -30,6 +30,8 @@ MAINTENANCE = {"1.34": date(2026, 8, 27), "1.35": date(2026, 12, 28), "1.36": da
 # yet) and its planned GA.
 GENERATED = date(2026, 8, 22)
 PLANNED = "1.37"
+# A day soon after the snapshot (within 60 days: no staleness warning), as `--today`.
+FRESH = GENERATED + timedelta(days=10)
 PLANNED_GA = date(2026, 8, 26)
 # The minors in standard support on the snapshot date, and the newest patch of them all.
 SUPPORTED_AT_GENERATED = ("1.34", "1.35", "1.36")

@@ -17,10 +17,11 @@ import pytest
 
 from kubehop.lab.lab import Lab
 from kubehop.lab.scenarios import load_scenario
+from tests.release_pins import FRESH
 
 T = TypeVar("T")
 SCALE = 0.01
-TODAY = "2026-09-01"  # within 60 days of the shipped release data: no staleness warning
+TODAY = str(FRESH)  # within 60 days of the shipped release data: no staleness warning
 KUBEHOP = [str(Path(sys.executable).parent / "kubehop")]
 COMPONENTS = ("kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
               "kube-proxy", "kubeadm", "kubectl")

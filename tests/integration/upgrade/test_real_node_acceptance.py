@@ -9,6 +9,7 @@ import json
 
 from kubehop.lab.history import check_history
 from tests.integration.upgrade.conftest import TODAY, final_versions
+from tests.release_pins import latest
 
 NODES = """\
 apiVersion: kubehop.dev/v1
@@ -76,7 +77,7 @@ def test_without_the_cgroup_v1_node_the_upgrade_to_136_completes(upgrade_lab, tm
     assert check_history(events) == []
     versions = final_versions(events)
     for node in ("cp1", "wkey", "wvendor", "wdnf"):
-        assert versions[(node, "kubelet")] == "v1.36.4", node
+        assert versions[(node, "kubelet")] == latest("1.36"), node
     updates = [e["argv"] for e in events if e["type"] == "command" and "update" in e["argv"]
                and any(a.endswith("apt-get") for a in e["argv"])]
     assert updates

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kubehop.cli import app
+from tests.release_pins import FRESH
 
 GOOD_USER = "users:\n- name: u\n  user: {token: abc}\n"
 KUBECONFIGS = {
@@ -26,8 +27,8 @@ KUBECONFIGS = {
         "no current-context in kubeconfig"),
     "clusters-not-a-list": ("clusters: {y: 1}\n", "clusters must be a list of entries"),
 }
-COMMANDS = [["versions"], ["check", "--today", "2026-09-01"],
-            ["plan", "--to", "1.30", "--today", "2026-09-01"]]
+COMMANDS = [["versions"], ["check", "--today", str(FRESH)],
+            ["plan", "--to", "1.30", "--today", str(FRESH)]]
 
 
 def main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:

@@ -13,9 +13,10 @@ from kubehop.cli import app
 from kubehop.cli.plan_render import format_script
 from kubehop.model.cluster_codec import state_to_dict
 from kubehop.model.plan import Plan
+from tests.release_pins import FRESH
 from tests.unit.core.plan_strategies import oldversion_state
 
-TODAY = "2026-09-01"  # within 60 days of the shipped data: no staleness warning
+TODAY = str(FRESH)  # within 60 days of the shipped data: no staleness warning
 
 
 @pytest.fixture(autouse=True)

@@ -26,10 +26,10 @@ from kubehop.model.cluster import (
 )
 from kubehop.model.findings import Severity
 from kubehop.model.versions import MinorVersion, parse_kube_version, parse_minor_version
+from tests.release_pins import FRESH
 
 DATA = load_release_data()
 TODAY = date(2026, 11, 25)
-FRESH = date(2026, 8, 30)  # within 60 days of the data: no data.stale
 V = parse_kube_version
 GI = 2**30
 

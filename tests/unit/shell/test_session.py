@@ -20,9 +20,10 @@ from kubehop.shell.kube.client import KubeClient
 from kubehop.shell.kube.requests import Request
 from kubehop.shell.session import QuietUi, Session, SessionOptions, planning
 from kubehop.shell.session.fingerprint import check_fingerprint
+from tests.release_pins import FRESH
 from tests.unit.core.plan_strategies import oldversion_state
 
-TODAY = "2026-09-01"  # within 60 days of the shipped data: no staleness warning
+TODAY = str(FRESH)  # within 60 days of the shipped data: no staleness warning
 
 
 class FakeClient:
@@ -103,7 +104,7 @@ def test_planning_again_keeps_release_data_and_today(cluster, monkeypatch, tmp_p
     data_file = tmp_path / "releases.yaml"
     data_file.write_text(resources.files("kubehop.data").joinpath("releases.yaml")
                          .read_text(encoding="utf-8"))
-    day = date(2026, 9, 1)
+    day = FRESH
     session = Session(SessionOptions(release_data=str(data_file), today=day), QuietUi())
     plan = session.plan(oldversion_state(), "1.30", PlanOptions())
     made_with = []
