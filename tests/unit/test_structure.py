@@ -97,3 +97,11 @@ def test_modules_named_in_comments_and_readme_exist():
     missing = sorted({ref for text in texts for ref in _DOTTED.findall(text)
                       if not _resolves(ref.rstrip("."))})
     assert not missing, "modules named but not in the package: " + ", ".join(missing)
+
+
+def test_unit_tests_start_no_lab():
+    """A test that starts a lab (server, node agents) lives in tests/lab or tests/integration."""
+    starts = re.compile(r"\bLab\(|\bLabServer\b|\bmake_lab\b|\bNodeAgents\b")
+    found = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests" / "unit").rglob("*.py")
+                   if starts.search(p.read_text()))
+    assert not found, "unit tests that start a lab: " + ", ".join(found)
