@@ -4,12 +4,15 @@ primary switched over before its node was drained, the lock released."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from typing import Any
 
 import pytest
 
 from kubehop.lab.history import check_history
+from kubehop.shell.executor.lock import holder_identity, micro_time, this_process
 from tests.integration.upgrade.conftest import TODAY, Upgrade, assert_all_at
 
 TARGET = "v1.30.14"
@@ -52,10 +55,21 @@ def test_oldversion_from_128_to_130_over_ssh(upgrade_lab):
     doc = json.loads(status.stdout)
     assert doc["status"] == "succeeded"
     assert doc["done"] == doc["total"] == len(doc["steps"])
-    # Applying the same plan again is a no-op.
+    # Applying the same plan again is a no-op, which also clears the lock of a run killed
+    # between its last step and releasing it (the holder: a process gone from this machine).
+    me = this_process()
+    gone = dataclasses.replace(me, pid=4_000_000, start=1)
+    holder = holder_identity(doc["run"]["id"], process=gone)
+    up.lt.call(lambda: up.lab.store.create("leases.coordination.k8s.io", {
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "kubehop-upgrade", "namespace": "kube-system"},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": 30,
+                 "acquireTime": micro_time(time.time()), "renewTime": micro_time(time.time())}}))
     again = up.kubehop("apply", str(up.plan_file()), "--yes")
     assert again.returncode == 0
     assert "already applied" in again.stdout
+    assert up.lt.call(lambda: up.lab.store.peek(
+        "leases.coordination.k8s.io", "kube-system", "kubehop-upgrade")) is None
 
 
 @pytest.mark.slow

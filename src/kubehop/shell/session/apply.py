@@ -55,6 +55,19 @@ def _summary_line(plan: Plan, state: RunState | None) -> str:
             f"{done} done earlier ({how})")
 
 
+async def _release_stale_lock(session: BaseSession, rid: str) -> None:
+    """A run killed after its last step but before it released the lock leaves its Lease
+    behind until it expires: take it over (its holder is gone) and release it. A live run's
+    lock is not ours to touch."""
+    from kubehop.shell.executor.lock import LeaseLock, LockHeld
+
+    try:
+        async with LeaseLock(await session.client(), rid):
+            pass
+    except LockHeld:
+        pass
+
+
 async def apply_plan(session: BaseSession, plan: Plan, settings: ApplySettings, *,
                      plan_path: str | None, observed: ClusterState | None = None) -> None:
     """Apply `plan` to the session's cluster (see the module docstring)."""
@@ -66,6 +79,7 @@ async def apply_plan(session: BaseSession, plan: Plan, settings: ApplySettings, 
         rid = plan_run_id(cluster, plan)
         state = journal.find(rid)
         if state is not None and state.status is RunStatus.SUCCEEDED:
+            await _release_stale_lock(session, rid)
             ui.echo(f"Plan already applied (run {rid}): nothing to do.")
             return
         if state is not None and state.status is RunStatus.ABANDONED:
