@@ -5,7 +5,8 @@ from dataclasses import replace
 import pytest
 
 from kubehop.core.planner.make import plan_upgrade
-from kubehop.core.simulate.run import StepCosts, simulate
+from kubehop.core.simulate.run import simulate
+from kubehop.core.steps.base import StepCosts
 from kubehop.core.workloads import WorkloadIndex, build_waves
 from kubehop.model.plan import PlanOptions, Step, StepKind
 from kubehop.model.versions import parse_kube_version as v

@@ -24,6 +24,8 @@ def test_every_step_kind_has_one_core_module_named_after_it():
         assert module.KIND is kind
         assert module_of(kind) is module
         assert set(ExpectKey) >= module.EXPECT_KEYS
+        assert callable(module.simulate)
+        assert callable(module.cost)
 
 
 def test_the_simulator_reads_every_expect_key():

@@ -35,10 +35,10 @@ from kubehop.core.planner.target import (
     refuse_blocking_findings,
     resolve,
 )
-from kubehop.core.simulate.run import PlanInvariantError, StepCosts, check_plan
+from kubehop.core.simulate.run import PlanInvariantError, check_plan
 from kubehop.core.skew import kubeadm_kubelet_lag, max_kubelet_lag
 from kubehop.core.steps import remediate_drift
-from kubehop.core.steps.base import VERSIONED_COMPONENTS
+from kubehop.core.steps.base import VERSIONED_COMPONENTS, StepCosts
 from kubehop.core.steps.etcd_snapshot import stacked_etcd
 from kubehop.core.workloads import WorkloadIndex, build_waves
 from kubehop.model.cluster import ClusterState, NodeState

@@ -24,31 +24,17 @@ from dataclasses import dataclass
 
 from kubehop.core.simulate.dag import Violation, check_concurrency, slot_ranges
 from kubehop.core.simulate.state import SimState
+from kubehop.core.steps import REGISTRY
+from kubehop.core.steps.base import Estimate, StepCosts
 from kubehop.core.workloads import WorkloadIndex
 from kubehop.model.cluster import ClusterState
 from kubehop.model.components import ClusterComponents
-from kubehop.model.plan import Plan, Step, StepKind
+from kubehop.model.plan import Plan, Step
 from kubehop.model.versions import KubeVersion
 
 
 class PlanInvariantError(RuntimeError):
     """The planner produced a plan that breaks a safety invariant (a kubehop bug)."""
-
-
-@dataclass(frozen=True, slots=True)
-class StepCosts:
-    """Lab seconds per action (the lab's default timing); drains add per-pod costs."""
-
-    pod_start: float = 5
-    pod_stop: float = 2
-    kubelet_restart: float = 10
-    static_pod_restart: float = 20  # per control-plane component kubeadm rewrites
-    package_install: float = 8
-    api_call: float = 1
-    repo_switch: float = 1
-    kubeadm_plan: float = 5
-    kubeadm_worker: float = 2  # `kubeadm upgrade node` on a worker: kubelet config only
-    switchover: float = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,55 +53,12 @@ class SimulationResult:
         return not self.violations
 
 
-def drain_cost(node: str, index: WorkloadIndex, costs: StepCosts) -> float:
-    """Evictions run at once; a PDB with budget b evicts its n pods on the node in ceil(n/b)
-    rounds, each waiting for the replacements to start."""
-    load = index.load(node)
-    if not load.evictable:
-        return costs.api_call
-    rounds = 1
-    if max(load.pdb_pods.values(), default=0) > 1:  # (one pod per PDB: one round)
-        budget = index.budgets.get
-        for k, n in load.pdb_pods.items():
-            r = -(-n // max(1, budget(k, 1)))
-            if r > rounds:
-                rounds = r
-    return costs.api_call + costs.pod_stop + (rounds - 1) * (costs.pod_start + costs.pod_stop)
-
-
 def step_costs(steps: Sequence[Step], index: WorkloadIndex, costs: StepCosts,
                control_plane: set[str]) -> list[float]:
-    """Estimated duration of each step, in lab seconds."""
-    fixed = {
-        StepKind.GATE: 0.0,
-        StepKind.REPO_SWITCH: costs.repo_switch,
-        StepKind.KUBEADM_INSTALL: costs.package_install,
-        StepKind.KUBELET_INSTALL: costs.package_install,
-        StepKind.KUBEADM_PLAN: costs.kubeadm_plan,
-        # kubeadm rewrites etcd, kube-apiserver, kube-controller-manager, kube-scheduler.
-        StepKind.KUBEADM_APPLY: 4 * costs.static_pod_restart,
-        StepKind.KUBELET_RESTART: costs.kubelet_restart,
-        StepKind.SWITCHOVER: costs.switchover,
-        StepKind.CORDON: costs.api_call,
-        StepKind.WAIT_READY: costs.api_call,
-        StepKind.UNCORDON: costs.api_call,
-    }
-    out = list(map(fixed.get, [s.kind for s in steps]))
-    for i, c in enumerate(out):
-        if c is not None:
-            continue
-        s = steps[i]
-        kind = s.kind
-        if kind is StepKind.DRAIN:
-            out[i] = drain_cost(s.node or "", index, costs)
-        elif kind is StepKind.KUBEADM_NODE:
-            out[i] = (4 * costs.static_pod_restart if s.node in control_plane
-                      else costs.kubeadm_worker)
-        elif kind is StepKind.REMEDIATE_DRIFT:
-            out[i] = costs.static_pod_restart * max(1, len(s.commands))
-        else:
-            out[i] = costs.api_call
-    return out  # type: ignore[return-value]
+    """Estimated duration of each step, in lab seconds (each kind's `cost`)."""
+    est = Estimate(costs, index, frozenset(control_plane))
+    cost = {kind: module.cost for kind, module in REGISTRY.items()}
+    return [cost[s.kind](s, est) for s in steps]
 
 
 def simulate(state: ClusterState, steps: Sequence[Step] | Plan, max_unavailable: int,

@@ -10,6 +10,7 @@ from functools import cache
 from typing import Protocol
 
 from kubehop.core import node_commands as nc
+from kubehop.core.workloads import WorkloadIndex
 from kubehop.model.plan import Command, ExpectKey, ExpectValue, Step, StepKind
 from kubehop.model.versions import KubeVersion, MinorVersion
 
@@ -77,6 +78,32 @@ class Simulation(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class StepCosts:
+    """Lab seconds per action (the lab's default timing); drains add per-pod costs."""
+
+    pod_start: float = 5
+    pod_stop: float = 2
+    kubelet_restart: float = 10
+    static_pod_restart: float = 20  # per control-plane component kubeadm rewrites
+    package_install: float = 8
+    api_call: float = 1
+    repo_switch: float = 1
+    kubeadm_plan: float = 5
+    kubeadm_worker: float = 2  # `kubeadm upgrade node` on a worker: kubelet config only
+    switchover: float = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """What a step's duration estimate depends on: the costs, the workloads (drains), and
+    which nodes run a control plane."""
+
+    costs: StepCosts
+    index: WorkloadIndex
+    control_plane: frozenset[str]
+
+
 class StepKindModule(Protocol):
     """One step kind: the module `core.steps.<kind with _>` (see `core.steps.REGISTRY`)."""
 
@@ -87,6 +114,10 @@ class StepKindModule(Protocol):
     def simulate(self, sim: Simulation, step: Step, n: SimNode,
                  hop: KubeVersion) -> list[Problem]:
         """Change `sim` as the step would; the invariants it breaks."""
+        ...
+
+    def cost(self, step: Step, est: Estimate) -> float:
+        """How long the step takes, in lab seconds."""
         ...
 
 

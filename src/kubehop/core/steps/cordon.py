@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kubehop.core.steps.base import Problem, SimNode, Simulation
+from kubehop.core.steps.base import Estimate, Problem, SimNode, Simulation
 from kubehop.model.plan import ExpectKey, ExpectValue, Step, StepKind
 from kubehop.model.versions import KubeVersion
 
@@ -19,3 +19,7 @@ EXPECT: Mapping[ExpectKey, ExpectValue] = {ExpectKey.SCHEDULABLE: False}
 def simulate(sim: Simulation, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
     sim.cordoned.add(n.name)
     return []
+
+
+def cost(step: Step, est: Estimate) -> float:
+    return est.costs.api_call

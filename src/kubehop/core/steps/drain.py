@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kubehop.core.steps.base import Problem, SimNode, Simulation
+from kubehop.core.steps.base import Estimate, Problem, SimNode, Simulation
 from kubehop.model.plan import ExpectKey, ExpectValue, ParamValue, Step, StepKind
 from kubehop.model.versions import KubeVersion
 
@@ -35,3 +35,20 @@ def simulate(sim: Simulation, step: Step, n: SimNode, hop: KubeVersion) -> list[
         return [("drain", f"node {n.name} is drained without being cordoned")]
     sim.drained.add(n.name)
     return []
+
+
+def cost(step: Step, est: Estimate) -> float:
+    """Evictions run at once; a PDB with budget b evicts its n pods on the node in ceil(n/b)
+    rounds, each waiting for the replacements to start."""
+    costs, index = est.costs, est.index
+    load = index.load(step.node or "")
+    if not load.evictable:
+        return costs.api_call
+    rounds = 1
+    if max(load.pdb_pods.values(), default=0) > 1:  # (one pod per PDB: one round)
+        budget = index.budgets.get
+        for k, n in load.pdb_pods.items():
+            r = -(-n // max(1, budget(k, 1)))
+            if r > rounds:
+                rounds = r
+    return costs.api_call + costs.pod_stop + (rounds - 1) * (costs.pod_start + costs.pod_stop)

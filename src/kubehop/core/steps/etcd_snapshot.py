@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 
-from kubehop.core.steps.base import Problem, SimNode, Simulation
+from kubehop.core.steps.base import Estimate, Problem, SimNode, Simulation
 from kubehop.model.cluster import NodeState
 from kubehop.model.plan import Command, ExpectKey, ExpectValue, Step, StepKind
 from kubehop.model.versions import KubeVersion
@@ -68,3 +68,7 @@ def expect(version: KubeVersion) -> dict[ExpectKey, ExpectValue]:
 def simulate(sim: Simulation, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
     """Changes no simulated state: only this step leaves a snapshot file (`etcdSnapshot`)."""
     return []
+
+
+def cost(step: Step, est: Estimate) -> float:
+    return est.costs.api_call

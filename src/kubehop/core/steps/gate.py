@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubehop.core.steps.base import Problem, SimNode, Simulation
+from kubehop.core.steps.base import Estimate, Problem, SimNode, Simulation
 from kubehop.model.plan import ExpectKey, Step, StepKind
 from kubehop.model.versions import KubeVersion
 
@@ -14,3 +14,7 @@ DESCRIPTION = "barrier: everything before it is done"
 
 def simulate(sim: Simulation, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
     return []
+
+
+def cost(step: Step, est: Estimate) -> float:
+    return 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from kubehop.core.steps.base import STATIC_POD_KEYS, Problem, SimNode, Simulation
+from kubehop.core.steps.base import STATIC_POD_KEYS, Estimate, Problem, SimNode, Simulation
 from kubehop.model.plan import Command, ExpectKey, ExpectValue, Step, StepKind
 from kubehop.model.versions import KubeVersion
 
@@ -35,3 +35,8 @@ def simulate(sim: Simulation, step: Step, n: SimNode, hop: KubeVersion) -> list[
     if problems:
         return problems
     return sim.apply_cluster_version(n, hop)
+
+
+def cost(step: Step, est: Estimate) -> float:
+    # kubeadm rewrites etcd, kube-apiserver, kube-controller-manager, kube-scheduler.
+    return 4 * est.costs.static_pod_restart

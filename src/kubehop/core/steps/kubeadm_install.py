@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from kubehop.core import node_commands as nc
 from kubehop.core.steps.base import (
+    Estimate,
     Problem,
     SimNode,
     Simulation,
@@ -40,3 +41,7 @@ def simulate(sim: Simulation, step: Step, n: SimNode, hop: KubeVersion) -> list[
     problems = sim.install(n, hop, names)
     n.kubeadm = hop
     return problems + sim.check_node(n)
+
+
+def cost(step: Step, est: Estimate) -> float:
+    return est.costs.package_install

@@ -3,7 +3,7 @@ configuration (kubernetes/kubernetes cmd/kubeadm/app/cmd/upgrade/node.go)."""
 
 from __future__ import annotations
 
-from kubehop.core.steps.base import STATIC_POD_KEYS, Problem, SimNode, Simulation
+from kubehop.core.steps.base import STATIC_POD_KEYS, Estimate, Problem, SimNode, Simulation
 from kubehop.model.plan import Command, ExpectKey, ExpectValue, Step, StepKind
 from kubehop.model.versions import KubeVersion, MinorVersion
 
@@ -28,3 +28,9 @@ def worker_description(minor: MinorVersion) -> str:
 
 def simulate(sim: Simulation, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
     return sim.kubeadm_node(n)
+
+
+def cost(step: Step, est: Estimate) -> float:
+    # A control plane: its static pods restart; a worker: kubelet config only.
+    return (4 * est.costs.static_pod_restart if step.node in est.control_plane
+            else est.costs.kubeadm_worker)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from kubehop.core.steps.base import Problem, SimNode, Simulation
+from kubehop.core.steps.base import Estimate, Problem, SimNode, Simulation
 from kubehop.model.plan import Command, ExpectKey, Step, StepKind
 from kubehop.model.versions import KubeVersion
 
@@ -25,3 +25,7 @@ def description(version: KubeVersion) -> str:
 
 def simulate(sim: Simulation, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
     return sim.kubeadm_policy(n, hop)
+
+
+def cost(step: Step, est: Estimate) -> float:
+    return est.costs.kubeadm_plan

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kubehop.core import node_commands as nc
 from kubehop.core.steps.base import (
+    Estimate,
     Problem,
     SimNode,
     Simulation,
@@ -34,3 +35,7 @@ def texts(family: nc.Packaging, pv: str, pinned: tuple[tuple[str, str], ...]
 def simulate(sim: Simulation, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
     names = ("kubelet", "kubectl") if ExpectKey.KUBECTL in (step.expect or {}) else ("kubelet",)
     return sim.install(n, hop, names)
+
+
+def cost(step: Step, est: Estimate) -> float:
+    return est.costs.package_install

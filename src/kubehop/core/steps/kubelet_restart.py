@@ -3,7 +3,7 @@ guide does (kubernetes/website kubeadm-upgrade.md)."""
 
 from __future__ import annotations
 
-from kubehop.core.steps.base import Problem, SimNode, Simulation
+from kubehop.core.steps.base import Estimate, Problem, SimNode, Simulation
 from kubehop.model.plan import Command, ExpectKey, ExpectValue, Step, StepKind
 from kubehop.model.versions import KubeVersion
 
@@ -24,3 +24,7 @@ def expect(version: KubeVersion) -> dict[ExpectKey, ExpectValue]:
 
 def simulate(sim: Simulation, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
     return sim.restart_kubelet(n, hop)
+
+
+def cost(step: Step, est: Estimate) -> float:
+    return est.costs.kubelet_restart

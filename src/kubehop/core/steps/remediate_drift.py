@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from kubehop.core.steps.base import STATIC_POD_KEYS, Problem, SimNode, Simulation
+from kubehop.core.steps.base import STATIC_POD_KEYS, Estimate, Problem, SimNode, Simulation
 from kubehop.model.plan import Command, ExpectKey, ExpectValue, ParamValue, Step, StepKind
 from kubehop.model.versions import KubeVersion
 
@@ -51,3 +51,7 @@ def simulate(sim: Simulation, step: Step, n: SimNode, hop: KubeVersion) -> list[
     for c in step.params.get("components", ()):  # type: ignore[union-attr]
         n.images[str(c)] = hop
     return sim.check_global()
+
+
+def cost(step: Step, est: Estimate) -> float:
+    return est.costs.static_pod_restart * max(1, len(step.commands))

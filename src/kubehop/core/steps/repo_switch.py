@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cache
 
 from kubehop.core import node_commands as nc
-from kubehop.core.steps.base import Problem, SimNode, Simulation, minor_of, to_commands
+from kubehop.core.steps.base import Estimate, Problem, SimNode, Simulation, minor_of, to_commands
 from kubehop.model.plan import Command, ExpectKey, ExpectValue, Step, StepKind
 from kubehop.model.versions import KubeVersion, MinorVersion
 
@@ -34,3 +34,7 @@ def expect(minor: MinorVersion) -> dict[ExpectKey, ExpectValue]:
 def simulate(sim: Simulation, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
     n.repo = minor_of(hop)
     return []
+
+
+def cost(step: Step, est: Estimate) -> float:
+    return est.costs.repo_switch

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kubehop.core.steps.base import Problem, SimNode, Simulation
+from kubehop.core.steps.base import Estimate, Problem, SimNode, Simulation
 from kubehop.model.plan import ExpectKey, ExpectValue, ParamValue, Step, StepKind
 from kubehop.model.versions import KubeVersion
 
@@ -32,3 +32,7 @@ def simulate(sim: Simulation, step: Step, n: SimNode, hop: KubeVersion) -> list[
         if sim.primaries.get(str(db)) == n.name:
             sim.primaries[str(db)] = None
     return []
+
+
+def cost(step: Step, est: Estimate) -> float:
+    return est.costs.switchover

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubehop.core.steps.base import Problem, SimNode, Simulation
+from kubehop.core.steps.base import Estimate, Problem, SimNode, Simulation
 from kubehop.model.plan import ExpectKey, ExpectValue, Step, StepKind
 from kubehop.model.versions import KubeVersion
 
@@ -21,3 +21,7 @@ def simulate(sim: Simulation, step: Step, n: SimNode, hop: KubeVersion) -> list[
     sim.drained.discard(n.name)
     n.schedulable = True
     return []
+
+
+def cost(step: Step, est: Estimate) -> float:
+    return est.costs.api_call

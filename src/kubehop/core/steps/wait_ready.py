@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubehop.core.steps.base import Problem, SimNode, Simulation
+from kubehop.core.steps.base import Estimate, Problem, SimNode, Simulation
 from kubehop.model.plan import ExpectKey, ExpectValue, Step, StepKind
 from kubehop.model.versions import KubeVersion
 
@@ -22,3 +22,7 @@ def expect(version: KubeVersion) -> dict[ExpectKey, ExpectValue]:
 def simulate(sim: Simulation, step: Step, n: SimNode, hop: KubeVersion) -> list[Problem]:
     """Changes nothing: the kubelet restart made the node Ready (its `expect` checks it)."""
     return []
+
+
+def cost(step: Step, est: Estimate) -> float:
+    return est.costs.api_call
