@@ -1,7 +1,6 @@
 """Step kinds, one module each (`StepKind` value with `-` as `_`): how a step is built, what the
 simulator does with it, how long it takes and which `expect` keys it sets. `shell.steps` holds
-the parallel modules
-that execute the steps and read their `expect` live."""
+the parallel modules that execute the steps and read their `expect` live."""
 
 from __future__ import annotations
 
