@@ -40,14 +40,14 @@ def test_node_rows() -> None:
     no_conditions = _node()
     no_conditions["status"]["conditions"] = []
     assert node_row(no_conditions, NOW)[1] == "Unknown"
-    wide = node_row(_node(internal_ip="10.1.2.3", roles=["worker", "infra"]), NOW)
+    wide = node_row(_node(internal_ip="127.77.2.3", roles=["worker", "infra"]), NOW)
     assert wide[2] == "infra,worker"
-    assert wide[5:] == ["10.1.2.3", "<none>", "Ubuntu 22.04.4 LTS", "5.15.0-105-generic",
+    assert wide[5:] == ["127.77.2.3", "<none>", "Ubuntu 22.04.4 LTS", "5.15.0-105-generic",
                         "containerd://1.7.13"]
 
 
 def test_pod_rows() -> None:
-    running = o.pod("ns", "p", node_name="n1", pod_ip="10.64.0.5", host_ip="10.0.0.1",
+    running = o.pod("ns", "p", node_name="n1", pod_ip="10.64.0.5", host_ip="127.77.0.1",
                     created="2024-01-10T23:00:00Z")
     assert pod_row(running, NOW) == ["p", "1/1", "Running", "0", "60m", "10.64.0.5", "n1",
                                      "<none>", "<none>"]
