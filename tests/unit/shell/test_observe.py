@@ -51,13 +51,13 @@ def test_cpu(text, milli):
 
 def test_nodes_decode_roles_readiness_versions_and_allocatable():
     cp = o.node("cp1", roles=["control-plane"], kubelet_version="v1.28.9-eks-8cb36c9",
-                unschedulable=True, cpu="8", memory="32Gi", internal_ip="10.0.0.10")
+                unschedulable=True, cpu="8", memory="32Gi", internal_ip="127.77.0.10")
     worker = o.node("w1", ready=False)
     n1, n2 = decode_nodes(page([cp, worker]))
     assert (n1.name, n1.roles, n1.schedulable, n1.ready) == ("cp1", ("control-plane",), False,
                                                              True)
     assert n1.kubelet.vendor == "eks-8cb36c9"
-    assert n1.internal_ip == "10.0.0.10"
+    assert n1.internal_ip == "127.77.0.10"
     assert n1.allocatable == Resources(8000, 32 * 2**30, 110)
     assert (n2.roles, n2.ready) == ((), False)
     assert ("kubernetes.io/hostname", "w1") in n2.labels
@@ -251,7 +251,7 @@ def test_the_deprecated_apis_gauge_is_parsed_from_the_labs_metrics():
                           "removed_release": ""}])
     text += 'apiserver_requested_deprecated_apis{group="x",removed_release="1.40",' \
             'resource="y",subresource="",version="v1"} 0\n'
-    uses = observe_apis.parse_deprecated_apis(text, "10.0.0.10:6443")
+    uses = observe_apis.parse_deprecated_apis(text, "127.77.0.10:6443")
     assert [(u.api_version, u.resource, u.removed_release) for u in uses] == [
         ("flowcontrol.apiserver.k8s.io/v1beta2", "flowschemas", "1.29"),
         ("v1", "componentstatuses", None)]
