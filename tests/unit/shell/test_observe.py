@@ -132,7 +132,7 @@ def test_cni_is_recognised_by_image_and_unknown_ones_listed_by_image():
 
 def test_ipv6_endpoints_are_bracketed():
     assert join_host_port("fd00::1", 6443) == "[fd00::1]:6443"
-    assert join_host_port("10.0.0.1", 6443) == "10.0.0.1:6443"
+    assert join_host_port("127.77.0.1", 6443) == "127.77.0.1:6443"
 
 
 # --- node facts ----------------------------------------------------------------------------

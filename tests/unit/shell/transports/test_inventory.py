@@ -34,7 +34,7 @@ def test_the_labs_inventory_format_is_read(tmp_path):
                                   "identityFile": str(key), "sudo": True}}})
     inventory = load_inventory(path)
     assert inventory.known_hosts == tmp_path / "ssh" / "known_hosts"
-    ep = inventory.endpoint("oldversion1", "10.0.0.10")
+    ep = inventory.endpoint("oldversion1", "127.77.0.10")
     assert (ep.node, ep.host, ep.port, ep.user, ep.identity_file, ep.jump_host, ep.sudo) == \
         ("oldversion1", "127.0.0.1", 40001, "kubehop", key, None, True)
     assert ep.target == "kubehop@127.0.0.1:40001"
@@ -47,27 +47,27 @@ def test_defaults_apply_under_node_fields_and_paths_resolve(tmp_path):
         "knownHosts": "kh",
         "defaults": {"user": "ubuntu", "identityFile": "keys/cluster", "port": 2222,
                      "jumpHost": "admin@bastion.example:2200", "sudo": True},
-        "nodes": {"w1": {"host": "10.0.0.21", "user": "root", "sudo": False},
+        "nodes": {"w1": {"host": "127.77.0.21", "user": "root", "sudo": False},
                   "w2": {"jumpHost": "[fd00::1]"}}}))
     assert inventory.known_hosts == tmp_path / "kh"
     w1 = inventory.endpoint("w1", "10.9.9.9")
-    assert (w1.host, w1.port, w1.user, w1.sudo) == ("10.0.0.21", 2222, "root", False)
+    assert (w1.host, w1.port, w1.user, w1.sudo) == ("127.77.0.21", 2222, "root", False)
     assert w1.identity_file == tmp_path / "keys" / "cluster"
     assert w1.jump_host == JumpHost("bastion.example", 2200, "admin")
-    w2 = inventory.endpoint("w2", "10.0.0.22")
-    assert (w2.host, w2.user, w2.jump_host) == ("10.0.0.22", "ubuntu", JumpHost("fd00::1"))
-    absent = inventory.endpoint("w3", "10.0.0.23")
-    assert (absent.host, absent.port, absent.user) == ("10.0.0.23", 2222, "ubuntu")
+    w2 = inventory.endpoint("w2", "127.77.0.22")
+    assert (w2.host, w2.user, w2.jump_host) == ("127.77.0.22", "ubuntu", JumpHost("fd00::1"))
+    absent = inventory.endpoint("w3", "127.77.0.23")
+    assert (absent.host, absent.port, absent.user) == ("127.77.0.23", 2222, "ubuntu")
 
 
 def test_a_node_absent_everywhere_uses_its_address_then_its_name():
     empty = Inventory()
-    ep = empty.endpoint("w1", "10.0.0.21")
+    ep = empty.endpoint("w1", "127.77.0.21")
     assert (ep.host, ep.port, ep.user, ep.identity_file, ep.sudo) == \
-        ("10.0.0.21", None, None, None, True)
+        ("127.77.0.21", None, None, None, True)
     assert empty.endpoint("w1").host == "w1"
     assert empty.known_hosts is None
-    assert ep.target == "10.0.0.21"
+    assert ep.target == "127.77.0.21"
     assert getpass.getuser()  # None means SSH's own default: the current user
 
 
@@ -84,7 +84,7 @@ def test_a_node_absent_everywhere_uses_its_address_then_its_name():
     ({"nodes": {"w1": {"user": ""}}}, "nodes.w1.user: expected a non-empty string, got ''"),
     ({"nodes": {"w1": {"jumpHost": "a@b:x"}}}, "nodes.w1.jumpHost: expected [user@]host[:port]"),
     ({"defaults": {"host": "x"}}, "defaults.host: unknown field"),
-    ({"nodes": {"w1": "10.0.0.1"}}, "nodes.w1: expected a mapping, got str"),
+    ({"nodes": {"w1": "127.77.0.1"}}, "nodes.w1: expected a mapping, got str"),
 ])
 def test_problems_name_the_file_and_field(doc, message):
     with pytest.raises(UsageError) as caught:
@@ -105,7 +105,7 @@ def test_unreadable_files_and_bad_yaml_and_missing_keys_are_usage_errors(tmp_pat
 def test_empty_file_is_an_empty_inventory(tmp_path):
     inventory = load_inventory(write(tmp_path, ""))
     assert inventory.nodes == {}
-    assert inventory.endpoint("w1", "10.0.0.1").host == "10.0.0.1"
+    assert inventory.endpoint("w1", "127.77.0.1").host == "127.77.0.1"
 
 
 @pytest.mark.parametrize(("text", "jump"), [
