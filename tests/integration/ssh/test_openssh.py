@@ -60,8 +60,10 @@ async def test_sudo_is_not_prefixed_for_root_and_commands_run_in_parallel(openss
 
 async def test_timeout_stops_waiting_and_signals_the_remote_command(openssh):
     async with transport(openssh) as ssh:
-        with pytest.raises(CommandTimeout, match="did not finish within 1 s") as caught:
-            await ssh.run("real", "echo $$ && exec sleep 60", timeout=1)
+        await ssh.run("real", ["true"])  # connected first: the timeout covers the command only
+        # 3 s: time for the echo to come back even with the suite's other workers busy
+        with pytest.raises(CommandTimeout, match="did not finish within 3 s") as caught:
+            await ssh.run("real", "echo $$ && exec sleep 60", timeout=3)
         assert (await ssh.run("real", ["echo", "still usable"])).stdout == "still usable\n"
     pid = int(caught.value.stdout.split()[0])  # the partial output is kept
     try:
