@@ -47,16 +47,16 @@ def test_node_rows() -> None:
 
 
 def test_pod_rows() -> None:
-    running = o.pod("ns", "p", node_name="n1", pod_ip="10.64.0.5", host_ip="127.77.0.1",
+    running = o.pod("ns", "p", node_name="n1", pod_ip="127.128.0.5", host_ip="127.77.0.1",
                     created="2024-01-10T23:00:00Z")
-    assert pod_row(running, NOW) == ["p", "1/1", "Running", "0", "60m", "10.64.0.5", "n1",
+    assert pod_row(running, NOW) == ["p", "1/1", "Running", "0", "60m", "127.128.0.5", "n1",
                                      "<none>", "<none>"]
     pending = o.pod("ns", "q", created="2024-01-10T23:59:00Z")
     assert pod_row(pending, NOW)[:5] == ["q", "0/1", "Pending", "0", "60s"]
     assert pod_row(pending, NOW)[5:7] == ["<none>", "<none>"]
     creating = o.pod("ns", "r", node_name="n1", ready=False)
     assert pod_row(creating, NOW)[1:3] == ["0/1", "ContainerCreating"]
-    deleting = o.pod("ns", "s", node_name="n1", pod_ip="10.64.0.6")
+    deleting = o.pod("ns", "s", node_name="n1", pod_ip="127.128.0.6")
     deleting["metadata"]["deletionTimestamp"] = "2024-01-11T00:00:30Z"
     assert pod_row(deleting, NOW)[2] == "Terminating"
     done = o.pod("ns", "t", node_name="n1")

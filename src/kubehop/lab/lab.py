@@ -49,6 +49,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
+from kubehop.lab.addresses import KUBERNETES_SERVICE_IP
 from kubehop.lab.api import tls as labtls
 from kubehop.lab.api.app import LabApi
 from kubehop.lab.api.faults import LOAD_BALANCER, ROUTED, ApiFaults
@@ -398,7 +399,8 @@ def _kubernetes_service(created: str) -> Obj:
         "apiVersion": "v1", "kind": "Service",
         "metadata": o.meta("kubernetes", "default", created=created,
                            labels={"component": "apiserver", "provider": "kubernetes"}),
-        "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1", "clusterIPs": ["10.96.0.1"],
+        "spec": {"type": "ClusterIP", "clusterIP": KUBERNETES_SERVICE_IP,
+                 "clusterIPs": [KUBERNETES_SERVICE_IP],
                  "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
                  "internalTrafficPolicy": "Cluster", "sessionAffinity": "None",
                  "ports": [{"name": "https", "port": 443, "protocol": "TCP",

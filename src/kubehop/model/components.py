@@ -16,7 +16,7 @@ from kubehop.model.versions import KubeVersion
 class ApiServer:
     """One kube-apiserver instance as its own `/version` reports it.
 
-    `endpoint` is `host:port` (`10.0.0.1:6443`); `node` the node it runs on, None when unknown
+    `endpoint` is `host:port` (`192.0.2.1:6443`); `node` the node it runs on, None when unknown
     (an external or managed control plane).
     """
 
@@ -26,7 +26,7 @@ class ApiServer:
 
     @property
     def subject(self) -> str:
-        """How findings name it: `apiserver/10.0.0.1:6443`."""
+        """How findings name it: `apiserver/192.0.2.1:6443`."""
         return f"apiserver/{self.endpoint}"
 
 

@@ -22,7 +22,7 @@ class Finding:
     """One thing wrong (or worth knowing) about a cluster.
 
     `id` is namespaced by area (`skew.kubelet-newer-than-apiserver`, `support.eol`, ...);
-    `subject` names the object (`node/w1`, `apiserver/10.0.0.1:6443`); `message` and `fix`
+    `subject` names the object (`node/w1`, `apiserver/192.0.2.1:6443`); `message` and `fix`
     are one line each. `cause` is the id of another finding that explains this one (a skew
     violation that only a hand-edited manifest makes: `drift.static-pod-image`); fixing that
     one fixes this one.

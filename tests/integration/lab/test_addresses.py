@@ -51,9 +51,20 @@ async def test_every_published_address_is_loopback(scenario, tmp_path):
             value = (pod["metadata"].get("annotations") or {}).get(ADVERTISE)
             if value:
                 published.append((f"pod {pod['metadata']['name']} advertise", host_of(value)))
-            if pod["status"].get("hostIP"):
-                published.append((f"pod {pod['metadata']['name']} hostIP",
-                                  pod["status"]["hostIP"]))
+            for field in ("hostIP", "podIP"):
+                if pod["status"].get(field):
+                    published.append((f"pod {pod['metadata']['name']} {field}",
+                                      pod["status"][field]))
+        for node in lab.store.iter("nodes"):
+            published += [(f"node {node['metadata']['name']} podCIDR", cidr.split("/")[0])
+                          for cidr in node["spec"].get("podCIDRs") or ()]
+        for service in lab.store.iter("services"):
+            published += [(f"service {service['metadata']['name']} clusterIP", ip)
+                          for ip in service["spec"].get("clusterIPs") or ()]
+        for name in ("podSubnet", "serviceSubnet"):
+            subnet = re.search(rf"{name}: (\S+)", config["data"]["ClusterConfiguration"])
+            assert subnet is not None
+            published.append((name, subnet.group(1).split("/")[0]))
         endpoints = lab.store.get("endpoints", "default", "kubernetes")
         published += [("default/kubernetes endpoint", a["ip"])
                       for s in endpoints.get("subsets") or () for a in s.get("addresses") or ()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kubehop.lab.addresses import pod_cidr
 from kubehop.lab.controllers.runtime import Timing
 from kubehop.lab.fixtures import objects as o
 from kubehop.lab.fixtures.specs import LabWorkloadSpec
@@ -102,7 +103,9 @@ async def test_a_bound_pod_waits_for_its_node_to_be_ready(make_lab: Factory):
     started = lab.pod("default", "pinned")
     assert started["status"]["phase"] == "Running"
     assert ready(started) == "True"
-    assert started["status"]["podIP"].startswith("10.64.1.")  # from w1's podCIDR
+    w1_cidr = lab.store.peek("nodes", "", "w1")["spec"]["podCIDR"]
+    assert w1_cidr == pod_cidr(1)
+    assert started["status"]["podIP"].startswith(w1_cidr.rsplit(".", 1)[0] + ".")
 
 
 async def test_cordon_adds_and_uncordon_removes_the_unschedulable_taint(make_lab: Factory):

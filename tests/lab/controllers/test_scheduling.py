@@ -49,7 +49,7 @@ async def test_pending_pod_is_placed_when_a_node_joins(make_lab: Factory):
     lab.store.mutate("deployments.apps", "batch", "big", lambda d: d["spec"].update(replicas=3))
     await lab.settle()
     (pod,) = pending(lab)
-    lab.store.create("nodes", o.node("w3", internal_ip="127.77.0.50", pod_cidr="10.50.0.0/24",
+    lab.store.create("nodes", o.node("w3", internal_ip="127.77.0.50", pod_cidr="127.128.50.0/24",
                                      created=lab.clock.timestamp()))
     await lab.settle()
     placed = lab.pod("batch", pod["metadata"]["name"])

@@ -143,7 +143,7 @@ async def test_daemonset_pods_stay_on_cordoned_nodes_and_start_on_new_ones(make_
     lab = await make_lab()
     await lab.settle()
     lab.cordon("w1")
-    node = o.node("w3", internal_ip="127.77.0.99", pod_cidr="10.99.0.0/24", unschedulable=True,
+    node = o.node("w3", internal_ip="127.77.0.99", pod_cidr="127.128.99.0/24", unschedulable=True,
                   created=lab.clock.timestamp())
     lab.store.create("nodes", node)
     await lab.settle()

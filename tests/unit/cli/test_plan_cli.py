@@ -162,7 +162,7 @@ def test_nodes_whose_facts_could_not_be_read_refuse_the_plan(capsys, tmp_path):
     """With an inventory, a node kubehop could not read would be planned on guesses (Debian,
     kubeadm one minor behind): wrong commands for an rpm node. Refused, naming the cause."""
     state = state_to_dict(oldversion_state())
-    state["nodeErrors"] = [["oldversion2", "host key of node oldversion2 at root@10.0.0.2:22 "
+    state["nodeErrors"] = [["oldversion2", "host key of node oldversion2 at root@127.77.0.2:22 "
                                             "is not in /root/.ssh/known_hosts"],
                             ["oldversion3", "connection refused"]]
     path = tmp_path / "state.json"
@@ -170,7 +170,7 @@ def test_nodes_whose_facts_could_not_be_read_refuse_the_plan(capsys, tmp_path):
     code, out, err = run(capsys, *plan_args(str(path)))
     assert (code, out) == (1, "")
     assert err.count("\n") == 1
-    assert "host key of node oldversion2 at root@10.0.0.2:22" in err
+    assert "host key of node oldversion2 at root@127.77.0.2:22" in err
     assert "(and 1 more node unreadable)" in err
     assert "fix SSH access to oldversion2" in err
 

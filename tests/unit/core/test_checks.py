@@ -62,7 +62,7 @@ def node(name: str, *, cp: bool = False, kubelet: str = "v1.28.9", apiserver: st
 def cluster(*nodes: NodeState, apiserver: str = "v1.28.9", **kw: object) -> ClusterState:
     nodes = nodes or (node("cp1", cp=True), node("w1"), node("w2"))
     defaults: dict[str, object] = dict(
-        apiservers=(ApiServerInfo("10.0.0.10:6443", "cp1", V(apiserver)),), nodes=nodes,
+        apiservers=(ApiServerInfo("127.77.0.10:6443", "cp1", V(apiserver)),), nodes=nodes,
         kubeadm_kubernetes_version=V("v1.28.9"), addons=Addons("v1.10.1", "v1.28.9",
                                                                (("calico", "v3.29.3"),)),
         nodes_observed=True, workloads_observed=True, apis_observed=True)
@@ -144,10 +144,10 @@ def test_skew_findings_come_from_the_skew_engine():
 
 
 def test_an_unreachable_apiserver_is_reported_and_left_out_of_the_skew_rules():
-    state = cluster(apiservers=(ApiServerInfo("10.0.0.10:6443", "cp1", V("v1.28.9")),
-                                ApiServerInfo("10.0.0.11:6443", "cp2", None, "timed out")))
+    state = cluster(apiservers=(ApiServerInfo("127.77.0.10:6443", "cp1", V("v1.28.9")),
+                                ApiServerInfo("127.77.0.11:6443", "cp2", None, "timed out")))
     f = only(run_checks(state, DATA, FRESH), "skew.apiserver-unreachable")
-    assert f.subject == "apiserver/10.0.0.11:6443"
+    assert f.subject == "apiserver/127.77.0.11:6443"
     assert "timed out" in f.message
 
 
@@ -386,7 +386,7 @@ def test_manifests_using_apis_removed_by_the_target():
 
 def test_clients_calling_an_api_the_target_removes_block():
     use = DeprecatedApiUse("flowcontrol.apiserver.k8s.io", "v1beta2", "flowschemas", "1.29",
-                           "10.0.0.10:6443")
+                           "127.77.0.10:6443")
     f = only(run_checks(cluster(deprecated_api_uses=(use,)), DATA, FRESH, to(1, 29)),
              "apis.deprecated-api-in-use")
     assert f.severity is Severity.BLOCKING
@@ -397,7 +397,7 @@ def test_clients_calling_an_api_the_target_removes_block():
 
 
 def test_api_checks_need_a_target_and_unreadable_metrics_are_noted():
-    state = cluster(metrics_unreadable=("10.0.0.10:6443",))
+    state = cluster(metrics_unreadable=("127.77.0.10:6443",))
     assert not [i for i in ids(run_checks(state, DATA, FRESH)) if i.startswith("apis.")]
     assert only(run_checks(state, DATA, FRESH, to(1, 29)),
                 "apis.metrics-unreadable").severity is Severity.INFO

@@ -41,7 +41,7 @@ def cluster(
     if apis is None:
         apis = {n.name: n.kube_apiserver.full for n in nodes if n.kube_apiserver is not None}
     apiservers = tuple(
-        ApiServer(f"10.0.0.{i}:6443", name, V(v)) for i, (name, v) in enumerate(apis.items(), 1)
+        ApiServer(f"127.77.0.{i}:6443", name, V(v)) for i, (name, v) in enumerate(apis.items(), 1)
     )
     return ClusterComponents(apiservers, nodes, None if kubectl is None else V(kubectl), lb)
 
@@ -75,7 +75,7 @@ CASES = [
     ("HA apiservers 2 minors apart",
      cluster(cp("cp1", "v1.30.1", kubelet="v1.28.9", kube_proxy="v1.28.9"),
              cp("cp2", "v1.28.9", kubeadm="v1.29.0"), worker("w1", "v1.28.9")),
-     {("skew.apiservers-too-far-apart", "apiserver/10.0.0.2:6443")}),
+     {("skew.apiservers-too-far-apart", "apiserver/127.77.0.2:6443")}),
     ("HA apiservers 1 minor apart", cluster(*HA, worker("w1", "v1.29.9")), set()),
     ("HA skew: kubelet at the newest apiserver is newer than the oldest",
      cluster(*HA,
@@ -175,7 +175,7 @@ def test_rules(components: ClusterComponents, expected: set[tuple[str, str]]) ->
 def test_messages_name_versions_and_fix() -> None:
     [f] = evaluate_skew(cluster(cp("cp1", "v1.29.3"), worker("w1", "v1.29.3", kubelet="v1.30.1")))
     assert f.message == (
-        "kubelet v1.30.1 on node w1 is newer than kube-apiserver v1.29.3 (10.0.0.1:6443)"
+        "kubelet v1.30.1 on node w1 is newer than kube-apiserver v1.29.3 (127.77.0.1:6443)"
     )
     assert f.fix == (
         "upgrade every kube-apiserver to 1.30 before kubelet 1.30, or go back to kubelet 1.29 on "
@@ -184,7 +184,7 @@ def test_messages_name_versions_and_fix() -> None:
     [f] = evaluate_skew(cluster(cp("cp1", "v1.27.8"), worker("w1", "v1.27.8", kubelet="v1.24.17")))
     assert f.message == (
         "kubelet v1.24.17 on node w1 is 3 minors older than kube-apiserver v1.27.8 "
-        "(10.0.0.1:6443); kubelet 1.24 may trail it by at most 2 minors"
+        "(127.77.0.1:6443); kubelet 1.24 may trail it by at most 2 minors"
     )
     assert f.fix == (
         "drain node w1 and upgrade its kubelet to 1.25 or newer before upgrading the control "
@@ -193,11 +193,11 @@ def test_messages_name_versions_and_fix() -> None:
     ha = cp("cp1", "v1.30.1", kubelet="v1.28.9", kube_proxy="v1.28.9")
     [f] = evaluate_skew(cluster(ha, cp("cp2", "v1.28.9", kubeadm="v1.29.0")))
     assert f.message == (
-        "kube-apiserver v1.28.9 is 2 minors older than kube-apiserver v1.30.1 (10.0.0.1:6443); "
+        "kube-apiserver v1.28.9 is 2 minors older than kube-apiserver v1.30.1 (127.77.0.1:6443); "
         "HA apiservers must be within 1 minor"
     )
     assert f.fix == (
-        "upgrade apiserver/10.0.0.2:6443 one minor at a time to 1.29 before anything else"
+        "upgrade apiserver/127.77.0.2:6443 one minor at a time to 1.29 before anything else"
     )
 
 
@@ -206,9 +206,9 @@ def test_vendor_suffix_is_shown_as_reported() -> None:
     messages = [f.message for f in evaluate_skew(c)]
     assert messages == [
         "kubelet v1.30.1-eks-1 on node w1 is newer than kube-apiserver v1.29.3-eks-8cb36c9 "
-        "(10.0.0.1:6443)",
+        "(127.77.0.1:6443)",
         "kube-proxy v1.30.1-eks-1 on node w1 is newer than kube-apiserver v1.29.3-eks-8cb36c9 "
-        "(10.0.0.1:6443)",
+        "(127.77.0.1:6443)",
     ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 
-from kubehop.lab.addresses import FALLBACK_HOST_IP
+from kubehop.lab.addresses import DEFAULT_POD_CIDR, FALLBACK_HOST_IP
 from kubehop.lab.api.status import NotFoundStatus
 from kubehop.lab.api.watches import Change
 from kubehop.lab.clock import parse_rfc3339
@@ -150,7 +150,7 @@ class KubeletController(Controller):
         if (pod.get("spec") or {}).get("hostNetwork"):
             return self._host_ip(node_name)
         node = self.store.peek("nodes", "", node_name) or {}
-        cidr = (node.get("spec") or {}).get("podCIDR") or "10.244.0.0/24"
+        cidr = (node.get("spec") or {}).get("podCIDR") or DEFAULT_POD_CIDR
         base = cidr.split("/")[0].rsplit(".", 1)[0]
         i = self.next_ip.get(node_name, 1) % 253 + 1
         self.next_ip[node_name] = i

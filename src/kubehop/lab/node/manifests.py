@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from kubehop.lab.addresses import CLUSTER_DNS_IP, POD_SUBNET, SERVICE_SUBNET
+
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 MANIFEST_DIR = "/etc/kubernetes/manifests"
 KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
@@ -65,7 +67,7 @@ _COMMANDS: dict[str, list[str]] = {
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         "--service-account-key-file=/etc/kubernetes/pki/sa.pub",
         "--service-account-signing-key-file=/etc/kubernetes/pki/sa.key",
-        "--service-cluster-ip-range=10.96.0.0/12",
+        f"--service-cluster-ip-range={SERVICE_SUBNET}",
         "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt",
         "--tls-private-key-file=/etc/kubernetes/pki/apiserver.key",
     ],
@@ -74,7 +76,7 @@ _COMMANDS: dict[str, list[str]] = {
         "--authentication-kubeconfig=/etc/kubernetes/controller-manager.conf",
         "--authorization-kubeconfig=/etc/kubernetes/controller-manager.conf",
         "--bind-address=127.0.0.1", "--client-ca-file=/etc/kubernetes/pki/ca.crt",
-        "--cluster-cidr=10.64.0.0/10", "--cluster-name=kubernetes",
+        f"--cluster-cidr={POD_SUBNET}", "--cluster-name=kubernetes",
         "--cluster-signing-cert-file=/etc/kubernetes/pki/ca.crt",
         "--cluster-signing-key-file=/etc/kubernetes/pki/ca.key",
         "--controllers=*,bootstrapsigner,tokencleaner",
@@ -82,7 +84,7 @@ _COMMANDS: dict[str, list[str]] = {
         "--requestheader-client-ca-file=/etc/kubernetes/pki/front-proxy-ca.crt",
         "--root-ca-file=/etc/kubernetes/pki/ca.crt",
         "--service-account-private-key-file=/etc/kubernetes/pki/sa.key",
-        "--service-cluster-ip-range=10.96.0.0/12", "--use-service-account-credentials=true",
+        f"--service-cluster-ip-range={SERVICE_SUBNET}", "--use-service-account-credentials=true",
     ],
     "kube-scheduler": [
         "kube-scheduler", "--authentication-kubeconfig=/etc/kubernetes/scheduler.conf",
@@ -212,7 +214,7 @@ def ca_cert() -> str:
 
 def kubelet_config() -> str:
     """/var/lib/kubelet/config.yaml as kubeadm writes it from the kubelet-config ConfigMap."""
-    return """apiVersion: kubelet.config.k8s.io/v1beta1
+    return f"""apiVersion: kubelet.config.k8s.io/v1beta1
 authentication:
   anonymous:
     enabled: false
@@ -228,7 +230,7 @@ authorization:
     cacheUnauthorizedTTL: 0s
 cgroupDriver: systemd
 clusterDNS:
-- 10.96.0.10
+- {CLUSTER_DNS_IP}
 clusterDomain: cluster.local
 containerRuntimeEndpoint: ""
 cpuManagerReconcilePeriod: 0s
@@ -245,7 +247,7 @@ logging:
     json:
       infoBufferSize: "0"
   verbosity: 0
-memorySwap: {}
+memorySwap: {{}}
 nodeStatusReportFrequency: 0s
 nodeStatusUpdateFrequency: 0s
 resolvConf: /run/systemd/resolve/resolv.conf

@@ -5,7 +5,7 @@
     knownHosts: ~/.ssh/known_hosts          # optional; the user's known_hosts otherwise
     defaults: {user: ubuntu, identityFile: ~/.ssh/cluster, sudo: true}   # optional
     nodes:
-      cp1: {host: 10.0.0.10, port: 22, user: ubuntu, identityFile: ..., jumpHost: admin@bastion:22}
+      cp1: {host: 192.0.2.10, port: 22, user: ubuntu, identityFile: ..., jumpHost: admin@bastion:22}
 
 Every field is optional. A node's own fields win over `defaults`; what neither sets comes from
 `~/.ssh/config` or SSH's defaults (port 22, the current user, the user's keys). A node missing

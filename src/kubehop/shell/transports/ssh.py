@@ -1,6 +1,6 @@
 """`SSHTransport`: commands on nodes over SSH (asyncssh), host keys always verified.
 
-    async with SSHTransport(load_inventory(path), addresses={"w1": "10.0.0.21"}) as ssh:
+    async with SSHTransport(load_inventory(path), addresses={"w1": "192.0.2.21"}) as ssh:
         result = await ssh.run("w1", ["kubeadm", "version", "-o", "short"])
 
 Importing this module imports asyncssh (about 0.5 s): callers import it lazily, only in

@@ -50,7 +50,7 @@ def test_defaults_apply_under_node_fields_and_paths_resolve(tmp_path):
         "nodes": {"w1": {"host": "127.77.0.21", "user": "root", "sudo": False},
                   "w2": {"jumpHost": "[fd00::1]"}}}))
     assert inventory.known_hosts == tmp_path / "kh"
-    w1 = inventory.endpoint("w1", "10.9.9.9")
+    w1 = inventory.endpoint("w1", "127.77.9.9")
     assert (w1.host, w1.port, w1.user, w1.sudo) == ("127.77.0.21", 2222, "root", False)
     assert w1.identity_file == tmp_path / "keys" / "cluster"
     assert w1.jump_host == JumpHost("bastion.example", 2200, "admin")
